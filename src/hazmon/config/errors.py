@@ -1,0 +1,114 @@
+"""Config errors that name the file, the key, the bad value and what to do."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or invalid.
+
+    The message lists one line per problem: ``file: key = value: what is wrong``.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {source}: {problem}" for problem in problems)
+        super().__init__(f"invalid config {source}:\n{lines}")
+
+
+def _key_path(location: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in location:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def _lookup(data: Any, location: tuple[int | str, ...]) -> tuple[bool, Any]:
+    """Follow ``location`` into the raw TOML data; pydantic's own ``input`` is the
+    parent table for missing keys, so this tells "missing" from "bad value"."""
+    current = data
+    for item in location:
+        if isinstance(current, Mapping) and item in current:
+            current = current[item]
+        elif isinstance(current, list) and isinstance(item, int) and item < len(current):
+            current = current[item]
+        else:
+            return False, None
+    return True, current
+
+
+def format_validation_error(error: ValidationError, data: Any) -> list[str]:
+    """Turn a pydantic error into lines of ``key = value: message``."""
+    problems = []
+    for detail in error.errors():
+        location = tuple(detail["loc"])
+        # Tagged unions and validators add their own names to the path; drop them.
+        location = tuple(item for item in location if not str(item).startswith("function-"))
+        found, value = _lookup(data, location)
+        key = _key_path(location)
+        message = detail["msg"]
+        if detail["type"] == "missing":
+            problems.append(f"{key}: missing; add this key")
+        elif found and not isinstance(value, Mapping | list):
+            problems.append(f"{key} = {value!r}: {message}")
+        else:
+            problems.append(f"{key}: {message}")
+    return problems
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning OS and syntax errors into :class:`ConfigError`."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as error:
+        raise ConfigError(str(path), ["file not found; check the path"]) from error
+    except OSError as error:
+        raise ConfigError(str(path), [f"cannot read the file: {error.strerror}"]) from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), [f"not valid TOML: {error}"]) from error
+
+
+def read_bundled_toml(relative: str) -> tuple[str, dict[str, Any]]:
+    """Read a TOML file shipped inside ``hazmon.config``; return its name and data."""
+    resource = resources.files("hazmon.config").joinpath(relative)
+    name = f"hazmon/config/{relative}"
+    try:
+        text = resource.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ConfigError(name, ["no such bundled file"]) from error
+    try:
+        return name, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(name, [f"not valid TOML: {error}"]) from error
+
+
+def bundled_names(folder: str) -> list[str]:
+    """Names (file stems) of the bundled TOML files in ``folder``."""
+    directory = resources.files("hazmon.config").joinpath(folder)
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in directory.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def validate(model: type[ModelT], data: dict[str, Any], source: str) -> ModelT:
+    """Validate ``data`` as ``model``; raise :class:`ConfigError` naming ``source``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(source, format_validation_error(error, data)) from error

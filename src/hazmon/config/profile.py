@@ -1,0 +1,181 @@
+"""The versioned schema of meter profiles (``hazmon.profile/1``) and their loader.
+
+A profile declares a meter model once: for Modbus, which registers hold which
+quantity, in what data type and byte/word order, with what scale and offset, and
+which status-register bits mean what. Drivers decode with it; simulators encode with
+it. Nothing about a meter model is written in code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hazmon.config.catalogue import load_catalogue
+from hazmon.config.errors import ConfigError, bundled_names, read_bundled_toml, read_toml, validate
+from hazmon.config.quality import FLAG_NAMES
+
+PROFILE_SCHEMA = "hazmon.profile/1"
+
+RegisterKind = Literal["holding", "input"]
+DataType = Literal["int16", "uint16", "int32", "uint32", "float32"]
+WordOrder = Literal["ABCD", "BADC", "CDAB", "DCBA"]
+InstrumentClass = Literal[
+    "gas", "leak", "dust", "noise", "temperature", "distance", "electrical", "vessel_pipe"
+]
+FlagName = Literal[FLAG_NAMES]  # type: ignore[valid-type]
+
+#: Registers (16-bit words) each data type occupies.
+REGISTER_COUNT: dict[str, int] = {
+    "int16": 1,
+    "uint16": 1,
+    "int32": 2,
+    "uint32": 2,
+    "float32": 2,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ModbusField(_Strict):
+    """One measured value in the register map.
+
+    The engineering value is ``raw * scale + offset`` in ``unit``; it is then
+    converted to the quantity's canonical unit (see ``quantities.toml``).
+    ``range`` is the instrument's measuring range in ``unit``: values outside it get
+    ``OVER_RANGE`` or ``UNDER_RANGE``.
+    """
+
+    channel: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
+    quantity: str
+    substance: str | None = None
+    unit: str
+    register_kind: RegisterKind = Field(default="holding", alias="register")
+    address: int = Field(ge=0, le=65535)
+    type: DataType = "uint16"
+    order: WordOrder = "ABCD"
+    scale: float = 1.0
+    offset: float = 0.0
+    range: tuple[float, float] | None = None
+
+    @property
+    def register_count(self) -> int:
+        """Number of 16-bit registers the field occupies."""
+        return REGISTER_COUNT[self.type]
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        catalogue = load_catalogue()
+        if self.quantity not in catalogue.quantities:
+            valid = ", ".join(sorted(catalogue.quantities))
+            raise ValueError(f"quantity {self.quantity!r} is not in the catalogue; valid: {valid}")
+        catalogue.conversion(self.quantity, self.unit)  # KeyError -> listed below
+        if self.address + self.register_count > 65536:
+            raise ValueError(f"a {self.type} at address {self.address} runs past register 65535")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range {list(self.range)} must be [low, high] with low < high")
+        return self
+
+
+class StatusBit(_Strict):
+    """A bit of the status register that sets a quality flag when it is 1."""
+
+    bit: int = Field(ge=0, le=15)
+    flag: FlagName
+    channels: list[str] = Field(
+        default_factory=list, description="channels the bit applies to; empty means all"
+    )
+
+
+class StatusRegister(_Strict):
+    """A 16-bit register whose bits report the meter's own state."""
+
+    register_kind: RegisterKind = Field(default="holding", alias="register")
+    address: int = Field(ge=0, le=65535)
+    bits: list[StatusBit] = Field(min_length=1)
+
+
+class ModbusSection(_Strict):
+    """The register map of a Modbus meter."""
+
+    max_registers_per_read: int = Field(default=125, ge=1, le=125)
+    fields: list[ModbusField] = Field(min_length=1)
+    status: StatusRegister | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        channels = [field.channel for field in self.fields]
+        duplicates = sorted({name for name in channels if channels.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"channel names must be unique; repeated: {', '.join(duplicates)}")
+        if self.status is not None:
+            for status_bit in self.status.bits:
+                unknown = sorted(set(status_bit.channels) - set(channels))
+                if unknown:
+                    raise ValueError(
+                        f"status bit {status_bit.bit} names unknown channels {unknown}; "
+                        f"valid: {', '.join(channels)}"
+                    )
+        return self
+
+
+class Calibration(_Strict):
+    """Calibration metadata of the instrument model (the unit's own date is in the site)."""
+
+    interval_days: int = Field(default=365, ge=1)
+    warmup_seconds: float = Field(default=0.0, ge=0)
+
+
+class Profile(_Strict):
+    """A meter model, schema ``hazmon.profile/1``."""
+
+    schema_: Literal["hazmon.profile/1"] = Field(alias="schema")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str
+    manufacturer: str = "generic"
+    model: str = ""
+    instrument_class: InstrumentClass
+    calibration: Calibration = Calibration()
+    modbus: ModbusSection
+
+
+def _resolve(name_or_path: str) -> tuple[str, dict[str, object]]:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return str(path), read_toml(path)
+    available = bundled_names("profiles")
+    if name_or_path not in available:
+        raise ConfigError(
+            name_or_path,
+            [
+                "no such profile file, and no bundled profile of that name; "
+                f"bundled profiles: {', '.join(available)}; or give a path to a .toml file"
+            ],
+        )
+    return read_bundled_toml(f"profiles/{name_or_path}.toml")
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load a profile by bundled name (``generic-4gas``) or by path to a TOML file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key, the bad value and what would be valid.
+    """
+    source, data = _resolve(name_or_path)
+    version = data.get("schema")
+    if version != PROFILE_SCHEMA:
+        raise ConfigError(
+            source, [f"schema = {version!r}: this hazmon reads schema = {PROFILE_SCHEMA!r}"]
+        )
+    return validate(Profile, data, source)
+
+
+def bundled_profiles() -> list[str]:
+    """Names of the profiles shipped with hazmon."""
+    return bundled_names("profiles")

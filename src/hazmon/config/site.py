@@ -1,0 +1,163 @@
+"""Site configs (``hazmon.site/1``): the enterprise, its meters and, for simulated
+sites, the scenario each simulated meter plays."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hazmon.config.errors import ConfigError, bundled_names, read_bundled_toml, read_toml, validate
+from hazmon.config.profile import load_profile
+from hazmon.config.standards import load_standards_table
+
+SITE_SCHEMA = "hazmon.site/1"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_tcp_address(address: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` or ``tcp://HOST:PORT`` (IPv6 as ``[::1]:502``).
+
+    Raises
+    ------
+    ValueError
+        With the accepted forms, when ``address`` is not one of them.
+    """
+    text = address.removeprefix("tcp://")
+    host, separator, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not separator or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(
+            f"address {address!r} is not HOST:PORT or tcp://HOST:PORT (port 0-65535), "
+            "e.g. 127.0.0.1:502"
+        )
+    return host, int(port_text)
+
+
+class SignalEvent(_Strict):
+    """A transient added to a channel's baseline: it rises linearly over ``rise``
+    seconds to ``amplitude``, holds for ``hold`` seconds, then decays exponentially
+    with time constant ``decay`` seconds. ``kind`` says what it stands for; a ``dip``
+    subtracts its amplitude."""
+
+    kind: Literal["leak", "dip"]
+    start: float = Field(ge=0, description="[s] after the scenario starts")
+    rise: float = Field(default=2.0, gt=0, description="[s]")
+    hold: float = Field(default=2.0, ge=0, description="[s]")
+    decay: float = Field(default=2.0, gt=0, description="[s] time constant")
+    amplitude: float = Field(gt=0, description="in the channel's profile unit")
+
+
+class ChannelScenario(_Strict):
+    """What one simulated channel reads: baseline, Gaussian noise and events."""
+
+    baseline: float = 0.0
+    noise: float = Field(default=0.0, ge=0, description="standard deviation")
+    events: list[SignalEvent] = Field(default_factory=list)
+
+
+class StatusFault(_Strict):
+    """A status-register bit the simulator sets from ``start`` for ``duration`` seconds."""
+
+    bit: int = Field(ge=0, le=15)
+    start: float = Field(ge=0)
+    duration: float = Field(gt=0)
+
+
+class Simulation(_Strict):
+    """The scenario a simulated meter plays; it repeats every ``period`` seconds."""
+
+    seed: int = 0
+    period: float = Field(default=60.0, gt=0, description="[s]")
+    channels: dict[str, ChannelScenario] = Field(default_factory=dict)
+    status_faults: list[StatusFault] = Field(default_factory=list)
+
+
+class DeviceConfig(_Strict):
+    """One meter of the site."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    profile: str
+    address: str
+    unit_id: int = Field(default=1, ge=0, le=247)
+    poll_interval: float = Field(default=1.0, gt=0, le=3600, description="[s]")
+    timeout: float = Field(default=1.0, gt=0, le=60, description="[s]")
+    location: str = ""
+    calibration_due: dt.date | None = None
+    simulation: Simulation | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_tcp_address(value)
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        load_profile(value)
+        return value
+
+
+class SiteConfig(_Strict):
+    """A site: who is inspected, which meters, which standards apply."""
+
+    schema_: Literal["hazmon.site/1"] = Field(alias="schema")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    enterprise: str
+    inspection: str = ""
+    source: Literal["supervision_inspection", "self_inspection"] = "supervision_inspection"
+    standards: tuple[str, ...] = ("gbt50493-2019",)
+    devices: list[DeviceConfig] = Field(min_length=1)
+
+    @field_validator("standards")
+    @classmethod
+    def _standards(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            load_standards_table(name)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        ids = [device.id for device in self.devices]
+        repeated = sorted({device_id for device_id in ids if ids.count(device_id) > 1})
+        if repeated:
+            raise ValueError(f"device ids must be unique; repeated: {', '.join(repeated)}")
+        for device in self.devices:
+            if device.simulation is None:
+                continue
+            profile = load_profile(device.profile)
+            known = {field.channel for field in profile.modbus.fields}
+            unknown = sorted(set(device.simulation.channels) - known)
+            if unknown:
+                raise ValueError(
+                    f"device {device.id}: simulation names channels {unknown} that profile "
+                    f"{device.profile} lacks; valid: {', '.join(sorted(known))}"
+                )
+        return self
+
+
+def load_site(name_or_path: str) -> tuple[str, SiteConfig]:
+    """Load a site by bundled name (``demo``) or path; return its source and config."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        source, data = str(path), read_toml(path)
+    else:
+        available = bundled_names("sites")
+        if name_or_path not in available:
+            raise ConfigError(
+                name_or_path,
+                [f"no such site file, and no bundled site of that name; bundled: "
+                 f"{', '.join(available)}"],
+            )
+        source, data = read_bundled_toml(f"sites/{name_or_path}.toml")
+    if data.get("schema") != SITE_SCHEMA:
+        raise ConfigError(
+            source, [f"schema = {data.get('schema')!r}: this hazmon reads schema = {SITE_SCHEMA!r}"]
+        )
+    return source, validate(SiteConfig, data, source)

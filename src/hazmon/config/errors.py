@@ -41,7 +41,8 @@ def _lookup(data: Any, location: tuple[int | str, ...]) -> tuple[bool, Any]:
     parent table for missing keys, so this tells "missing" from "bad value"."""
     current = data
     for item in location:
-        if isinstance(current, Mapping) and item in current:
+        # Two branches, not one "or": mypy narrows the index type per branch.
+        if isinstance(current, Mapping) and item in current:  # noqa: SIM114
             current = current[item]
         elif isinstance(current, list) and isinstance(item, int) and item < len(current):
             current = current[item]

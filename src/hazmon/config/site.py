@@ -152,8 +152,10 @@ def load_site(name_or_path: str) -> tuple[str, SiteConfig]:
         if name_or_path not in available:
             raise ConfigError(
                 name_or_path,
-                [f"no such site file, and no bundled site of that name; bundled: "
-                 f"{', '.join(available)}"],
+                [
+                    f"no such site file, and no bundled site of that name; bundled: "
+                    f"{', '.join(available)}"
+                ],
             )
         source, data = read_bundled_toml(f"sites/{name_or_path}.toml")
     if data.get("schema") != SITE_SCHEMA:

@@ -56,7 +56,9 @@ class SetPointSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_threshold(self) -> Self:
-        given = [name for name in ("above", "below", "above_oel") if getattr(self, name) is not None]
+        given = [
+            name for name in ("above", "below", "above_oel") if getattr(self, name) is not None
+        ]
         if len(given) != 1:
             raise ValueError(
                 f"give exactly one of above, below, above_oel for level {self.level}; got {given}"
@@ -151,7 +153,9 @@ def _resolve(table: StandardsTable, rule: RuleSpec) -> LimitRule:
             raw = point.above if point.above is not None else point.below
             assert raw is not None
             direction: Direction = "above" if point.above is not None else "below"
-            points.append(SetPoint(point.level, direction, raw * conversion.scale + conversion.offset))
+            points.append(
+                SetPoint(point.level, direction, raw * conversion.scale + conversion.offset)
+            )
     return LimitRule(
         id=rule.id,
         quantity=rule.quantity,

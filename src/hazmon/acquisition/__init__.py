@@ -1,0 +1,4 @@
+"""The service: poll loop, pipeline, alerts, live view and the ``hazmon`` CLI.
+
+May import every other hazmon package.
+"""

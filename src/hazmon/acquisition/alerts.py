@@ -1,0 +1,91 @@
+"""Alerts raised on level transitions and communication faults, and where they go."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from rich.console import Console
+from rich.text import Text
+
+from hazmon.analysis.limits import LEVEL_NAMES
+
+AlertKind = Literal["raise", "escalate", "de-escalate", "clear", "comm_fault", "comm_restored"]
+
+LEVEL_STYLES = ("green", "yellow", "bold red", "bold white on red")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert: what changed, on which channel, against which clause."""
+
+    ts: int
+    """[ns UTC] of the reading that caused it."""
+    kind: AlertKind
+    device: str
+    quantity: str
+    level: int
+    previous_level: int
+    value: float | None
+    unit: str
+    citation: str
+    message: str = ""
+
+    @property
+    def time_text(self) -> str:
+        """Local wall-clock time of the alert, ``HH:MM:SS``."""
+        return dt.datetime.fromtimestamp(self.ts / 1e9).strftime("%H:%M:%S")
+
+
+AlertSink = Callable[[Alert], None]
+
+
+def level_transition_kind(previous: int, level: int) -> AlertKind:
+    """Name the change from ``previous`` to ``level``."""
+    if previous == 0:
+        return "raise"
+    if level == 0:
+        return "clear"
+    return "escalate" if level > previous else "de-escalate"
+
+
+class ConsoleAlerts:
+    """Prints alerts as coloured lines; collects them for the summary.
+
+    Parameters
+    ----------
+    console
+        Where to print (the live view's console, so lines appear above the table).
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.alerts: list[Alert] = []
+
+    def __call__(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+        self.console.print(format_alert(alert))
+
+
+def format_alert(alert: Alert) -> Text:
+    """One line for an alert, coloured by level."""
+    if alert.kind in ("comm_fault", "comm_restored"):
+        style = "magenta" if alert.kind == "comm_fault" else "cyan"
+        word = "COMM FAULT" if alert.kind == "comm_fault" else "COMM OK"
+        return Text(f"{alert.time_text} {word:<11} {alert.device}: {alert.message}", style=style)
+    value = "—" if alert.value is None else f"{alert.value:.4g} {alert.unit}"
+    level_name = LEVEL_NAMES[min(alert.level, 3)]
+    previous_name = LEVEL_NAMES[min(alert.previous_level, 3)]
+    word = {
+        "raise": "ALARM",
+        "escalate": "ESCALATE",
+        "de-escalate": "EASING",
+        "clear": "CLEAR",
+    }[alert.kind]
+    text = (
+        f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity} "
+        f"{previous_name} → {level_name} at {value} ({alert.citation})"
+    )
+    return Text(text, style=LEVEL_STYLES[min(alert.level, 3)] if alert.level else "green")

@@ -99,14 +99,17 @@ def evaluate_levels(
     side : NDArray[np.int8]
         +1 when the level comes from an upper threshold, -1 from a lower one, 0 normal.
     """
-    thresholds = table.thresholds[channel]
-    direction = table.direction[channel]
-    with np.errstate(invalid="ignore"):
-        above = (direction == ABOVE) & (value[:, None] >= thresholds)
-        below = (direction == BELOW) & (value[:, None] < thresholds)
-    reached = np.where(above | below, table.levels[channel], 0).astype(np.uint8)
-    strongest = reached.argmax(axis=1)
-    rows = np.arange(len(value))
-    level = reached[rows, strongest]
-    side = np.where(level > 0, direction[rows, strongest], 0).astype(np.int8)
+    level = np.zeros(len(value), dtype=np.uint8)
+    side = np.zeros(len(value), dtype=np.int8)
+    # A loop over set-point columns (a handful), each an array operation over all readings.
+    for column in range(table.thresholds.shape[1]):
+        threshold = np.take(table.thresholds[:, column], channel)
+        direction = np.take(table.direction[:, column], channel)
+        column_level = np.take(table.levels[:, column], channel)
+        with np.errstate(invalid="ignore"):
+            reached = np.where(direction == ABOVE, value >= threshold, value < threshold)
+        reached &= direction != 0
+        stronger = reached & (column_level > level)
+        level = np.where(stronger, column_level, level)
+        side = np.where(stronger, direction, side)
     return level, side

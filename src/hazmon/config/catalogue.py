@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from hazmon.config.errors import ConfigError, read_bundled_toml, validate
 
 
+class UnknownUnitError(ValueError):
+    """A quantity or unit the catalogue does not know; the message lists the valid ones."""
+
+
 class LinearConversion(BaseModel):
     """``canonical = value * scale + offset``."""
 
@@ -36,19 +40,19 @@ class QuantityCatalogue(BaseModel):
     quantities: dict[str, QuantitySpec]
 
     def spec(self, quantity: str) -> QuantitySpec:
-        """Return the spec of ``quantity``; ``KeyError`` names the valid ones."""
+        """Return the spec of ``quantity``; :class:`UnknownUnitError` names the valid ones."""
         try:
             return self.quantities[quantity]
         except KeyError:
             valid = ", ".join(sorted(self.quantities))
-            raise KeyError(f"unknown quantity {quantity!r}; valid: {valid}") from None
+            raise UnknownUnitError(f"unknown quantity {quantity!r}; valid: {valid}") from None
 
     def conversion(self, quantity: str, unit: str) -> LinearConversion:
         """The conversion from ``unit`` to the canonical unit of ``quantity``.
 
         Raises
         ------
-        KeyError
+        UnknownUnitError
             When the unit is not known for the quantity; the message lists the valid units.
         """
         spec = self.spec(quantity)
@@ -58,7 +62,7 @@ class QuantityCatalogue(BaseModel):
             return spec.units[unit]
         except KeyError:
             valid = ", ".join([spec.unit, *spec.units])
-            raise KeyError(
+            raise UnknownUnitError(
                 f"unit {unit!r} is not known for quantity {quantity!r}; valid: {valid}"
             ) from None
 

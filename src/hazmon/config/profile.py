@@ -73,7 +73,7 @@ class ModbusField(_Strict):
         if self.quantity not in catalogue.quantities:
             valid = ", ".join(sorted(catalogue.quantities))
             raise ValueError(f"quantity {self.quantity!r} is not in the catalogue; valid: {valid}")
-        catalogue.conversion(self.quantity, self.unit)  # KeyError -> listed below
+        catalogue.conversion(self.quantity, self.unit)  # raises with the valid units
         if self.address + self.register_count > 65536:
             raise ValueError(f"a {self.type} at address {self.address} runs past register 65535")
         if self.range is not None and not self.range[0] < self.range[1]:

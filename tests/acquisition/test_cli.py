@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -162,3 +163,23 @@ def test_demo_command_writes_the_database_and_summary(tmp_path: Path) -> None:
     assert "readings stored" in result.stdout
     assert str(database) in result.stdout.replace("\n", "")
     assert database.exists()
+
+
+def test_demo_without_duration_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    database = tmp_path / "interrupted.db"
+    process = subprocess.Popen(
+        [*HAZMON, "demo", "--no-live", "--db", str(database)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    stored = int(re.search(r"(\d+) readings stored", out).group(1))  # type: ignore[union-attr]
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM readings").fetchone()[0] == stored
+    assert stored > 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 
 from hazmon.acquisition.alerts import ConsoleAlerts
+from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.live import render_table
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
 from hazmon.acquisition.poller import build_devices, run_pollers
@@ -34,24 +34,6 @@ class SessionSummary:
     alerts: int
     database: Path
     devices_in_fault: tuple[str, ...]
-
-
-async def _wait_for_stop(stop: asyncio.Event, duration: float | None) -> None:
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal_number, stop.set)
-    try:
-        if duration is None:
-            await stop.wait()
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=duration)
-    finally:
-        stop.set()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal_number)
 
 
 async def run_session(
@@ -105,7 +87,7 @@ async def run_session(
             async with asyncio.TaskGroup() as group:
                 group.create_task(run_pollers(states, pipeline, alerts, stop))
                 group.create_task(refresh())
-                group.create_task(_wait_for_stop(stop, duration))
+                group.create_task(wait_for_stop(stop, duration))
     finally:
         pipeline.close()
         for transport in transports:

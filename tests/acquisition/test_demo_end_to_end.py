@@ -19,7 +19,7 @@ from hazmon.analysis.readings import Channel
 from hazmon.config.site import SiteConfig, load_site
 from hazmon.simulators.site import SimulatedSite
 from hazmon.store.hazards import HazardRegister
-from hazmon.store.sqlite_timeseries import SqliteTimeSeries
+from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 
 SPEED = 4.0
 

@@ -19,7 +19,7 @@ from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.standards import LimitRule
 from hazmon.store.hazards import HazardContext, HazardRegister
-from hazmon.store.sqlite_timeseries import SqliteTimeSeries
+from hazmon.store.timeseries import TimeSeriesStore
 
 #: Readings before and after an event that its hazard's evidence window includes [ns].
 EVIDENCE_MARGIN_NS = 5_000_000_000
@@ -71,7 +71,7 @@ class Pipeline:
         self,
         channels: ChannelTable,
         rules: Mapping[str, LimitRule],
-        timeseries: SqliteTimeSeries,
+        timeseries: TimeSeriesStore,
         hazards: HazardRegister,
         contexts: Mapping[str, HazardContext],
         alert_sink: AlertSink,

@@ -23,7 +23,7 @@ from hazmon.analysis.readings import ChannelTable
 from hazmon.config.site import SiteConfig
 from hazmon.config.standards import rules_by_quantity
 from hazmon.store.hazards import HazardContext, HazardRegister
-from hazmon.store.sqlite_timeseries import SqliteTimeSeries
+from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,30 @@
-"""The hazard register: events and the hazard records they raise, with evidence links.
+"""The hazard register: events, hazard records with evidence, their workflow and audit.
 
 Written with SQLAlchemy Core so that the same code runs on the embedded SQLite
-default and on a department's PostgreSQL. A hazard record starts in
-``pending_review``: an expert confirms (general or major) or dismisses it; the
-rectification workflow of the inspection notice follows (see DESIGN.md).
+default and on a department's PostgreSQL. The workflow is the one the 漯河
+"leader + expert" notice lays down (DESIGN.md, "Rules from the source document")::
+
+    pending_review ──confirm(general|major)──▶ confirmed ──plan──▶ rectifying
+          │                                       │                   │
+          └──dismiss(reason)──▶ dismissed         │ (general only:    ▼
+                                                  │  on the spot)  rectified
+                                                  ▼                   │
+                                               verified ◀──verify(named expert)
+
+- A major hazard enters ``rectifying`` only when its plan has the "five in place":
+  responsibility (unit and person), measures, funds, deadline and contingency plan;
+  it closes only when a named expert verifies the rectification.
+- A general hazard may be fixed and closed on the spot with a note, or rectified by a
+  deadline like a major one (its plan needs no items).
+- ``overdue`` is not a stored status: a confirmed or rectifying hazard whose deadline
+  has passed is overdue, computed when asked, so it is never stale.
+- A hazard found in an enterprise's self-inspection with experts it hired keeps that
+  source and refuses being marked as a basis for administrative penalty.
+- Referral of illegal conduct (a case filed, or transferred to the competent
+  department) is recorded against the hazard.
+
+Every change is appended to the hash-chained audit history of :mod:`hazmon.store.audit`
+in the same transaction as the change itself.
 
 Evidence is stored by channel identity (site, device, quantity, substance) and time
 window rather than by a row id of the time-series store, so the register can live in
@@ -13,13 +34,18 @@ another database than the readings.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Literal, Self, get_args
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -32,11 +58,13 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from hazmon.analysis.events import Event
 from hazmon.analysis.readings import Channel
 from hazmon.config.standards import LimitRule
+from hazmon.store.audit import GENESIS, canonical_json, entry_hash, state_hash, utc
+from hazmon.store.timeseries import WindowReader
 
 metadata = MetaData()
 
@@ -61,6 +89,28 @@ events_table = Table(
     Column("limit_value", Float, nullable=True, comment="set point broken, canonical unit"),
 )
 
+inspections_table = Table(
+    "inspections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("date", Date, nullable=False),
+    Column("enterprise", String(200), nullable=False),
+    Column("leader", String(200), nullable=False, comment="the department's leader"),
+    Column("experts", Text, nullable=False, comment="JSON list of expert names"),
+    Column("source", String(32), nullable=False),
+)
+
+instruments_table = Table(
+    "inspection_instruments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("inspection_id", Integer, ForeignKey("inspections.id"), nullable=False),
+    Column("device", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("serial", String(200), nullable=False),
+    Column("calibration_due", Date, nullable=False),
+)
+
 hazards_table = Table(
     "hazards",
     metadata,
@@ -78,6 +128,18 @@ hazards_table = Table(
     Column("deadline", DateTime(timezone=True), nullable=True),
     Column("responsible_unit", String(200), nullable=True),
     Column("responsible_person", String(200), nullable=True),
+    Column("inspection_id", Integer, ForeignKey("inspections.id"), nullable=True),
+    Column("penalty_basis", Boolean, nullable=False, default=False),
+    Column("dismissed_reason", Text, nullable=True),
+    Column("plan_measures", Text, nullable=True),
+    Column("plan_funds", Text, nullable=True),
+    Column("plan_contingency", Text, nullable=True),
+    Column("rectification_note", Text, nullable=True),
+    Column("closed_on_spot", Boolean, nullable=False, default=False),
+    Column("verified_by", String(200), nullable=True),
+    Column("verification_note", Text, nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("audit_head", String(64), nullable=True, comment="hash of the newest audit entry"),
 )
 
 evidence_table = Table(
@@ -94,7 +156,70 @@ evidence_table = Table(
     Column("end_ts", BigInteger, nullable=False, comment="ns UTC, window end"),
 )
 
-PENDING_REVIEW = "pending_review"
+referrals_table = Table(
+    "hazard_referrals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hazard_id", Integer, ForeignKey("hazards.id"), nullable=False),
+    Column("kind", String(32), nullable=False, comment="case_filed | transferred"),
+    Column("department", String(200), nullable=False),
+    Column("reference", String(200), nullable=False, default=""),
+    Column("note", Text, nullable=False, default=""),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+audit_table = Table(
+    "hazard_audit",
+    metadata,
+    # Numbered by the register, not the database, so that a gap is a deleted entry.
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("hazard_id", Integer, nullable=True),
+    Column("at", String(40), nullable=False, comment="ISO 8601 UTC, hashed as written"),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("detail", Text, nullable=False, comment="canonical JSON"),
+    Column("state_hash", String(64), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head_table = Table(
+    "hazard_audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+Status = Literal["pending_review", "confirmed", "dismissed", "rectifying", "rectified", "verified"]
+Grade = Literal["general", "major"]
+Source = Literal["supervision_inspection", "self_inspection"]
+ReferralKind = Literal["case_filed", "transferred"]
+
+PENDING_REVIEW: Status = "pending_review"
+CONFIRMED: Status = "confirmed"
+DISMISSED: Status = "dismissed"
+RECTIFYING: Status = "rectifying"
+RECTIFIED: Status = "rectified"
+VERIFIED: Status = "verified"
+STATUSES: tuple[str, ...] = get_args(Status)
+GRADES: tuple[str, ...] = get_args(Grade)
+SOURCES: tuple[str, ...] = get_args(Source)
+REFERRAL_KINDS: tuple[str, ...] = get_args(ReferralKind)
+#: Statuses in which a passed deadline makes a hazard overdue.
+OPEN_FOR_RECTIFICATION: tuple[str, ...] = (CONFIRMED, RECTIFYING)
+
+
+class HazardError(Exception):
+    """A register operation that cannot be done; the message says why."""
+
+
+class HazardNotFound(HazardError):
+    """No hazard (or inspection) with the given id."""
+
+
+class IllegalTransition(HazardError):
+    """A workflow step the hazard's status, grade, source or plan does not allow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +229,144 @@ class HazardContext:
     enterprise: str
     location: str
     source: str = "supervision_inspection"
+    inspection_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RectificationPlan:
+    """The "five in place" of a major hazard's rectification plan.
+
+    ``None`` leaves an item as it was when the plan is updated.
+    """
+
+    responsible_unit: str | None = None
+    responsible_person: str | None = None
+    measures: str | None = None
+    funds: str | None = None
+    deadline: dt.datetime | None = None
+    contingency: str | None = None
+
+
+#: Plan item → the hazard columns that must be filled for it to be in place.
+PLAN_ITEMS: dict[str, tuple[str, ...]] = {
+    "responsibility (responsible unit and person)": ("responsible_unit", "responsible_person"),
+    "measures": ("plan_measures",),
+    "funds": ("plan_funds",),
+    "deadline": ("deadline",),
+    "contingency plan": ("plan_contingency",),
+}
+
+
+def missing_plan_items(record: Mapping[str, Any]) -> list[str]:
+    """The plan items of the five not yet in place in ``record``."""
+    return [
+        item
+        for item, columns in PLAN_ITEMS.items()
+        if any(record.get(column) in (None, "") for column in columns)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A meter taken on an inspection, with the date its calibration runs out."""
+
+    device: str
+    model: str
+    serial: str
+    calibration_due: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """One "leader + expert" inspection, which groups the hazards found on it."""
+
+    date: dt.date
+    enterprise: str
+    leader: str
+    experts: tuple[str, ...]
+    instruments: tuple[Instrument, ...] = ()
+    source: str = "supervision_inspection"
+
+    def instruments_past_calibration(self) -> list[Instrument]:
+        """Instruments whose calibration ran out before the inspection date."""
+        return [item for item in self.instruments if item.calibration_due < self.date]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change in a hazard's history."""
+
+    seq: int
+    hazard_id: int | None
+    at: str
+    actor: str
+    action: str
+    detail: dict[str, Any]
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What :meth:`HazardRegister.verify_audit` found; ``ok`` when nothing."""
+
+    entries: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceSummary:
+    """A hazard's evidence window summarised from the stored readings.
+
+    Attributes
+    ----------
+    peak : [canonical unit]
+        The most extreme stored value on the broken side of the limit (max for an upper
+        limit, min for a lower one); None when the window holds no value.
+    duration_s : [s]
+        From the first to the last stored reading at or above the event's level.
+    limit : [canonical unit]
+        The set point broken, from the event.
+    """
+
+    channel: Channel
+    start_ts: int
+    end_ts: int
+    event_id: int | None
+    readings: int
+    flagged: int
+    peak: float | None
+    peak_ts: int | None
+    duration_s: float
+    limit: float | None
+    level: int | None
+    standard: str
+    clause: str
 
 
 def _format_value(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _row_dict(row: Any) -> dict[str, Any]:
+    record = dict(row._mapping)
+    for key, value in record.items():
+        if isinstance(value, dt.datetime):
+            record[key] = utc(value)
+    return record
+
+
+def _require_text(value: str, what: str) -> str:
+    if not value or not value.strip():
+        raise IllegalTransition(f"give {what}: it may not be empty")
+    return value.strip()
+
+
 class HazardRegister:
-    """Events and hazard records in a database reached by SQLAlchemy URL.
+    """Events, hazard records, inspections and their audit history, by SQLAlchemy URL.
 
     Parameters
     ----------
@@ -153,6 +408,180 @@ class HazardRegister:
             raise RuntimeError(f"hazard register {self.url} is not open; call open() first")
         return self._engine
 
+    # ---------------------------------------------------------------- audit chain
+
+    def _state(self, connection: Connection, hazard_id: int) -> dict[str, Any]:
+        """Everything a hazard's audit entries vouch for: its row, evidence and referrals."""
+        row = connection.execute(select(hazards_table).where(hazards_table.c.id == hazard_id)).one()
+        record = _row_dict(row)
+        record.pop("audit_head")
+        record["evidence"] = [
+            _row_dict(item)
+            for item in connection.execute(
+                select(evidence_table)
+                .where(evidence_table.c.hazard_id == hazard_id)
+                .order_by(evidence_table.c.id)
+            )
+        ]
+        record["referrals"] = [
+            _row_dict(item)
+            for item in connection.execute(
+                select(referrals_table)
+                .where(referrals_table.c.hazard_id == hazard_id)
+                .order_by(referrals_table.c.id)
+            )
+        ]
+        return record
+
+    def _append_audit(
+        self,
+        connection: Connection,
+        hazard_id: int | None,
+        actor: str,
+        action: str,
+        detail: Mapping[str, Any],
+    ) -> str:
+        # FOR UPDATE serialises appenders on PostgreSQL; on SQLite the write lock does,
+        # and the seq primary key refuses a fork either way.
+        head = connection.execute(
+            select(audit_head_table.c.seq, audit_head_table.c.hash)
+            .where(audit_head_table.c.id == 1)
+            .with_for_update()
+        ).first()
+        seq, prev_hash = (1, GENESIS) if head is None else (head.seq + 1, head.hash)
+        at = dt.datetime.now(dt.UTC).isoformat()
+        detail_json = canonical_json(detail)
+        state = state_hash(self._state(connection, hazard_id)) if hazard_id is not None else None
+        digest = entry_hash(prev_hash, seq, hazard_id, at, actor, action, detail_json, state)
+        connection.execute(
+            audit_table.insert().values(
+                seq=seq,
+                hazard_id=hazard_id,
+                at=at,
+                actor=actor,
+                action=action,
+                detail=detail_json,
+                state_hash=state,
+                prev_hash=prev_hash,
+                hash=digest,
+            )
+        )
+        if head is None:
+            connection.execute(audit_head_table.insert().values(id=1, seq=seq, hash=digest))
+        else:
+            connection.execute(
+                audit_head_table.update()
+                .where(audit_head_table.c.id == 1)
+                .values(seq=seq, hash=digest)
+            )
+        if hazard_id is not None:
+            connection.execute(
+                hazards_table.update()
+                .where(hazards_table.c.id == hazard_id)
+                .values(audit_head=digest)
+            )
+        return digest
+
+    def history(self, hazard_id: int) -> list[AuditEntry]:
+        """The audit entries of one hazard, oldest first."""
+        self.hazard(hazard_id)  # raises HazardNotFound
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(audit_table)
+                .where(audit_table.c.hazard_id == hazard_id)
+                .order_by(audit_table.c.seq)
+            ).all()
+        return [
+            AuditEntry(
+                seq=row.seq,
+                hazard_id=row.hazard_id,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                detail=json.loads(row.detail),
+                hash=row.hash,
+            )
+            for row in rows
+        ]
+
+    def verify_audit(self) -> AuditReport:
+        """Recompute the whole chain and compare every hazard with its newest entry.
+
+        Finds an edited entry (its hash no longer matches), a deleted one (a gap in
+        the numbering, a broken link, or a head that points past the last entry) and a
+        hazard, evidence or referral row edited outside the register (its state no
+        longer matches the state hash of the hazard's newest entry).
+        """
+        problems: list[str] = []
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(audit_table).order_by(audit_table.c.seq)).all()
+            head = connection.execute(
+                select(audit_head_table).where(audit_head_table.c.id == 1)
+            ).first()
+            expected_prev = GENESIS
+            expected_seq = 1
+            newest: dict[int, Any] = {}
+            for row in rows:
+                if row.seq != expected_seq:
+                    problems.append(
+                        f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"
+                        if row.seq > expected_seq
+                        else f"entry {row.seq} is out of sequence"
+                    )
+                if row.prev_hash != expected_prev:
+                    problems.append(
+                        f"entry {row.seq} does not link to the entry before it "
+                        "(an entry before it was edited or deleted)"
+                    )
+                digest = entry_hash(
+                    row.prev_hash,
+                    row.seq,
+                    row.hazard_id,
+                    row.at,
+                    row.actor,
+                    row.action,
+                    row.detail,
+                    row.state_hash,
+                )
+                if digest != row.hash:
+                    problems.append(
+                        f"entry {row.seq} was edited: its content no longer matches its hash"
+                    )
+                expected_prev = row.hash
+                expected_seq = row.seq + 1
+                if row.hazard_id is not None:
+                    newest[row.hazard_id] = row
+            last_seq = rows[-1].seq if rows else 0
+            last_hash = rows[-1].hash if rows else None
+            if head is None and rows:
+                problems.append("the audit head is missing")
+            elif head is not None and (head.seq, head.hash) != (last_seq, last_hash):
+                problems.append(
+                    f"the audit head points at entry {head.seq} but the history ends at "
+                    f"entry {last_seq}: the newest entries were deleted or rewritten"
+                )
+            hazard_ids = [
+                int(value)
+                for value in connection.execute(
+                    select(hazards_table.c.id).order_by(hazards_table.c.id)
+                ).scalars()
+            ]
+            for hazard_id in hazard_ids:
+                entry = newest.get(hazard_id)
+                if entry is None:
+                    problems.append(f"hazard {hazard_id} has no audit history")
+                    continue
+                if state_hash(self._state(connection, hazard_id)) != entry.state_hash:
+                    problems.append(
+                        f"hazard {hazard_id} differs from the state its audit entry "
+                        f"{entry.seq} recorded: it was edited outside the register"
+                    )
+            for hazard_id in sorted(set(newest) - set(hazard_ids)):
+                problems.append(f"hazard {hazard_id} has an audit history but was deleted")
+        return AuditReport(entries=len(rows), problems=problems)
+
+    # ---------------------------------------------------------------- creation
+
     def record_event(
         self,
         event: Event,
@@ -162,6 +591,7 @@ class HazardRegister:
         *,
         create_hazard: bool,
         evidence_margin_ns: int = 0,
+        actor: str = "hazmon",
     ) -> tuple[int, int | None]:
         """Store an event and, when asked, the hazard record it raises.
 
@@ -170,6 +600,8 @@ class HazardRegister:
         evidence_margin_ns : [ns]
             Added before the start and after the end of the event to form the
             evidence window, so the record shows the readings leading up to it.
+        actor
+            Who the audit history says created the record.
 
         Returns
         -------
@@ -183,7 +615,7 @@ class HazardRegister:
         ]
         limit_value = (max(broken) if event.side > 0 else min(broken)) if broken else None
         with self.engine.begin() as connection:
-            event_id = connection.execute(
+            inserted = connection.execute(
                 events_table.insert().values(
                     site=channel.site,
                     device=channel.device,
@@ -202,10 +634,10 @@ class HazardRegister:
                     limit_value=limit_value,
                 )
             ).inserted_primary_key
-            assert event_id is not None
-            event_id = event_id[0]
+            assert inserted is not None
+            event_id = int(inserted[0])
             if not create_hazard:
-                return int(event_id), None
+                return event_id, None
             relation = "at or above" if event.side > 0 else "below"
             extreme = "peak" if event.side > 0 else "lowest"
             limit_text = (
@@ -218,21 +650,14 @@ class HazardRegister:
                 f"{limit_text} for {event.duration_s:.1f} s, "
                 f"{extreme} {_format_value(event.peak)} {channel.unit}"
             )
-            hazard_id = connection.execute(
-                hazards_table.insert().values(
-                    created_at=dt.datetime.now(dt.UTC),
-                    status=PENDING_REVIEW,
-                    source=context.source,
-                    enterprise=context.enterprise,
-                    location=context.location,
-                    finding=finding,
-                    rule_id=rule.id,
-                    standard=rule.standard,
-                    clause=rule.clause,
-                )
-            ).inserted_primary_key
-            assert hazard_id is not None
-            hazard_id = hazard_id[0]
+            hazard_id = self._insert_hazard(
+                connection,
+                context,
+                finding=finding,
+                rule_id=rule.id,
+                standard=rule.standard,
+                clause=rule.clause,
+            )
             connection.execute(
                 evidence_table.insert().values(
                     hazard_id=hazard_id,
@@ -245,25 +670,511 @@ class HazardRegister:
                     end_ts=event.end_ts + evidence_margin_ns,
                 )
             )
-        return int(event_id), int(hazard_id)
+            self._append_audit(
+                connection,
+                hazard_id,
+                actor,
+                "created",
+                {"event_id": event_id, "finding": finding, "source": context.source},
+            )
+        return event_id, hazard_id
+
+    def _insert_hazard(
+        self,
+        connection: Connection,
+        context: HazardContext,
+        *,
+        finding: str,
+        rule_id: str,
+        standard: str,
+        clause: str,
+    ) -> int:
+        if context.source not in SOURCES:
+            raise HazardError(f"source {context.source!r} is not one of {', '.join(SOURCES)}")
+        inserted = connection.execute(
+            hazards_table.insert().values(
+                created_at=dt.datetime.now(dt.UTC),
+                status=PENDING_REVIEW,
+                source=context.source,
+                enterprise=context.enterprise,
+                location=context.location,
+                finding=finding,
+                rule_id=rule_id,
+                standard=standard,
+                clause=clause,
+                inspection_id=context.inspection_id,
+                penalty_basis=False,
+                closed_on_spot=False,
+            )
+        ).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
+
+    def add_hazard(
+        self,
+        context: HazardContext,
+        finding: str,
+        *,
+        rule_id: str,
+        standard: str,
+        clause: str,
+        actor: str,
+        evidence: Sequence[tuple[Channel, int, int]] = (),
+    ) -> int:
+        """Record a hazard an expert found (not raised by an event); return its id.
+
+        ``evidence`` holds (channel, start [ns UTC], end [ns UTC]) windows of readings.
+        """
+        finding = _require_text(finding, "the finding")
+        with self.engine.begin() as connection:
+            hazard_id = self._insert_hazard(
+                connection,
+                context,
+                finding=finding,
+                rule_id=rule_id,
+                standard=standard,
+                clause=clause,
+            )
+            for channel, start_ns, end_ns in evidence:
+                connection.execute(
+                    evidence_table.insert().values(
+                        hazard_id=hazard_id,
+                        event_id=None,
+                        site=channel.site,
+                        device=channel.device,
+                        quantity=channel.quantity,
+                        substance=channel.substance,
+                        start_ts=start_ns,
+                        end_ts=end_ns,
+                    )
+                )
+            self._append_audit(
+                connection,
+                hazard_id,
+                actor,
+                "created",
+                {"finding": finding, "source": context.source},
+            )
+        return hazard_id
+
+    def add_inspection(self, inspection: Inspection, *, actor: str) -> int:
+        """Record an inspection with its instruments; return its id."""
+        if inspection.source not in SOURCES:
+            raise HazardError(f"source {inspection.source!r} is not one of {', '.join(SOURCES)}")
+        with self.engine.begin() as connection:
+            inserted = connection.execute(
+                inspections_table.insert().values(
+                    date=inspection.date,
+                    enterprise=inspection.enterprise,
+                    leader=inspection.leader,
+                    experts=json.dumps(list(inspection.experts), ensure_ascii=False),
+                    source=inspection.source,
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            inspection_id = int(inserted[0])
+            for instrument in inspection.instruments:
+                connection.execute(
+                    instruments_table.insert().values(
+                        inspection_id=inspection_id, **asdict(instrument)
+                    )
+                )
+            self._append_audit(
+                connection,
+                None,
+                actor,
+                "inspection",
+                {"inspection_id": inspection_id, **asdict(inspection)},
+            )
+        return inspection_id
+
+    def inspection(self, inspection_id: int) -> Inspection:
+        """The inspection ``inspection_id`` with its instruments."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(inspections_table).where(inspections_table.c.id == inspection_id)
+            ).first()
+            if row is None:
+                raise HazardNotFound(f"no inspection {inspection_id}")
+            instruments = connection.execute(
+                select(instruments_table)
+                .where(instruments_table.c.inspection_id == inspection_id)
+                .order_by(instruments_table.c.id)
+            ).all()
+        return Inspection(
+            date=row.date,
+            enterprise=row.enterprise,
+            leader=row.leader,
+            experts=tuple(json.loads(row.experts)),
+            instruments=tuple(
+                Instrument(item.device, item.model, item.serial, item.calibration_due)
+                for item in instruments
+            ),
+            source=row.source,
+        )
+
+    # ---------------------------------------------------------------- workflow
+
+    def _change(
+        self,
+        hazard_id: int,
+        actor: str,
+        action: str,
+        decide: Callable[[dict[str, Any]], dict[str, Any]],
+        detail: Mapping[str, Any],
+        *,
+        extra: Callable[[Connection], None] | None = None,
+    ) -> dict[str, Any]:
+        """Apply one audited change in one transaction; ``decide`` raises when illegal."""
+        actor = _require_text(actor, "who makes the change (actor)")
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(hazards_table).where(hazards_table.c.id == hazard_id).with_for_update()
+            ).first()
+            if row is None:
+                raise HazardNotFound(f"no hazard {hazard_id}")
+            record = _row_dict(row)
+            changes = decide(record)
+            if changes:
+                connection.execute(
+                    hazards_table.update().where(hazards_table.c.id == hazard_id).values(**changes)
+                )
+            if extra is not None:
+                extra(connection)
+            self._append_audit(connection, hazard_id, actor, action, {**detail, **changes})
+        record.update(changes)
+        return record
+
+    @staticmethod
+    def _expect(record: Mapping[str, Any], action: str, allowed: Sequence[str]) -> None:
+        if record["status"] not in allowed:
+            raise IllegalTransition(
+                f"cannot {action} hazard {record['id']}: it is {record['status']}; "
+                f"{action} takes a hazard that is {' or '.join(allowed)}"
+            )
+
+    def confirm(
+        self,
+        hazard_id: int,
+        grade: str,
+        *,
+        actor: str,
+        deadline: dt.datetime | None = None,
+        responsible_unit: str | None = None,
+        responsible_person: str | None = None,
+    ) -> dict[str, Any]:
+        """pending_review → confirmed, as a general or major hazard."""
+        if grade not in GRADES:
+            raise IllegalTransition(f"grade {grade!r}: give general or major")
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            self._expect(record, "confirm", [PENDING_REVIEW])
+            changes: dict[str, Any] = {"status": CONFIRMED, "grade": grade}
+            if deadline is not None:
+                changes["deadline"] = utc(deadline)
+            if responsible_unit is not None:
+                changes["responsible_unit"] = responsible_unit
+            if responsible_person is not None:
+                changes["responsible_person"] = responsible_person
+            return changes
+
+        return self._change(hazard_id, actor, "confirmed", decide, {})
+
+    def dismiss(self, hazard_id: int, reason: str, *, actor: str) -> dict[str, Any]:
+        """pending_review → dismissed, with the reason (a false alarm, a sensor fault...)."""
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            self._expect(record, "dismiss", [PENDING_REVIEW])
+            text = _require_text(reason, f"the reason hazard {record['id']} is dismissed")
+            return {"status": DISMISSED, "dismissed_reason": text}
+
+        return self._change(hazard_id, actor, "dismissed", decide, {})
+
+    def set_plan(
+        self, hazard_id: int, plan: RectificationPlan, *, actor: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Record plan items; a confirmed hazard whose plan is complete enters rectifying.
+
+        A general hazard's plan needs no items; a major hazard's needs all five.
+
+        Returns
+        -------
+        (the record after the change, the plan items still missing)
+        """
+        missing: list[str] = []
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            self._expect(record, "plan", [CONFIRMED, RECTIFYING])
+            changes: dict[str, Any] = {
+                column: value
+                for column, value in (
+                    ("responsible_unit", plan.responsible_unit),
+                    ("responsible_person", plan.responsible_person),
+                    ("plan_measures", plan.measures),
+                    ("plan_funds", plan.funds),
+                    ("deadline", None if plan.deadline is None else utc(plan.deadline)),
+                    ("plan_contingency", plan.contingency),
+                )
+                if value is not None
+            }
+            missing.extend(missing_plan_items({**record, **changes}))
+            if record["status"] == CONFIRMED and (record["grade"] == "general" or not missing):
+                changes["status"] = RECTIFYING
+            return changes
+
+        record = self._change(hazard_id, actor, "plan", decide, {})
+        return record, missing if record["grade"] == "major" else []
+
+    def start_rectification(self, hazard_id: int, *, actor: str) -> dict[str, Any]:
+        """confirmed → rectifying; a major hazard needs its five plan items in place."""
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            self._expect(record, "start rectifying", [CONFIRMED])
+            missing = missing_plan_items(record)
+            if record["grade"] == "major" and missing:
+                raise IllegalTransition(
+                    f"major hazard {record['id']} cannot enter rectifying: its plan lacks "
+                    f"{', '.join(missing)} (hazmon hazards plan {record['id']} ...)"
+                )
+            return {"status": RECTIFYING}
+
+        return self._change(hazard_id, actor, "rectifying", decide, {})
+
+    def mark_rectified(self, hazard_id: int, note: str, *, actor: str) -> dict[str, Any]:
+        """rectifying → rectified (a general hazard may also come straight from confirmed)."""
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            allowed = [RECTIFYING] if record["grade"] == "major" else [CONFIRMED, RECTIFYING]
+            if record["grade"] == "major" and record["status"] == CONFIRMED:
+                raise IllegalTransition(
+                    f"major hazard {record['id']} cannot be marked rectified: it has not "
+                    "entered rectifying; its plan lacks "
+                    f"{', '.join(missing_plan_items(record)) or 'nothing (start rectifying)'}"
+                )
+            self._expect(record, "mark rectified", allowed)
+            text = _require_text(note, f"a note on how hazard {record['id']} was rectified")
+            return {"status": RECTIFIED, "rectification_note": text}
+
+        return self._change(hazard_id, actor, "rectified", decide, {})
+
+    def close_on_spot(self, hazard_id: int, note: str, *, actor: str) -> dict[str, Any]:
+        """A general hazard fixed on the spot: confirmed or rectifying → verified (closed)."""
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            if record["grade"] == "major":
+                raise IllegalTransition(
+                    f"major hazard {record['id']} cannot be closed on the spot: it needs a "
+                    "plan with the five items in place and verification by a named expert"
+                )
+            self._expect(record, "close on the spot", [CONFIRMED, RECTIFYING])
+            text = _require_text(note, f"a note on how hazard {record['id']} was fixed")
+            return {
+                "status": VERIFIED,
+                "rectification_note": text,
+                "closed_on_spot": True,
+                "closed_at": dt.datetime.now(dt.UTC),
+            }
+
+        return self._change(hazard_id, actor, "closed_on_spot", decide, {})
+
+    def verify(self, hazard_id: int, expert: str, *, actor: str, note: str = "") -> dict[str, Any]:
+        """rectified → verified (closed), by a named expert."""
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            if record["status"] == RECTIFYING:
+                raise IllegalTransition(
+                    f"cannot verify hazard {record['id']}: it is still rectifying; mark it "
+                    "rectified first (hazmon hazards rectified)"
+                )
+            self._expect(record, "verify", [RECTIFIED])
+            name = _require_text(
+                expert, f"the name of the expert who verified hazard {record['id']}"
+            )
+            return {
+                "status": VERIFIED,
+                "verified_by": name,
+                "verification_note": note,
+                "closed_at": dt.datetime.now(dt.UTC),
+            }
+
+        return self._change(hazard_id, actor, "verified", decide, {})
+
+    def mark_penalty_basis(self, hazard_id: int, *, actor: str) -> dict[str, Any]:
+        """Mark a confirmed hazard as a basis for administrative penalty.
+
+        Refused for hazards found in an enterprise's self-inspection with experts it
+        hired: the notice rules them out as a basis for penalty.
+        """
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            if record["source"] == "self_inspection":
+                raise IllegalTransition(
+                    f"hazard {record['id']} was found in the enterprise's self-inspection with "
+                    "experts it hired; such findings are not a basis for administrative penalty"
+                )
+            self._expect(
+                record, "mark as a penalty basis", [CONFIRMED, RECTIFYING, RECTIFIED, VERIFIED]
+            )
+            return {"penalty_basis": True}
+
+        return self._change(hazard_id, actor, "penalty_basis", decide, {})
+
+    def refer(
+        self,
+        hazard_id: int,
+        kind: str,
+        department: str,
+        *,
+        actor: str,
+        reference: str = "",
+        note: str = "",
+    ) -> dict[str, Any]:
+        """Record the referral of illegal conduct: a case filed, or transferred."""
+        if kind not in REFERRAL_KINDS:
+            raise IllegalTransition(f"referral kind {kind!r}: give case_filed or transferred")
+        at = dt.datetime.now(dt.UTC)
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            self._expect(record, "refer", [CONFIRMED, RECTIFYING, RECTIFIED, VERIFIED])
+            _require_text(department, "the department that filed the case or took it over")
+            return {}
+
+        def insert(connection: Connection) -> None:
+            connection.execute(
+                referrals_table.insert().values(
+                    hazard_id=hazard_id,
+                    kind=kind,
+                    department=department.strip(),
+                    reference=reference,
+                    note=note,
+                    at=at,
+                )
+            )
+
+        detail = {"kind": kind, "department": department.strip(), "reference": reference}
+        return self._change(hazard_id, actor, "referred", decide, detail, extra=insert)
+
+    def assign_inspection(self, hazard_id: int, inspection_id: int, *, actor: str) -> None:
+        """Group a hazard under the inspection it was found on."""
+        self.inspection(inspection_id)  # raises HazardNotFound
+
+        def decide(record: dict[str, Any]) -> dict[str, Any]:
+            return {"inspection_id": inspection_id}
+
+        self._change(hazard_id, actor, "inspection", decide, {})
+
+    # ---------------------------------------------------------------- queries
 
     def count(self, table: Table) -> int:
         """Rows in ``table`` (``events_table``, ``hazards_table``, ``evidence_table``)."""
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
-    def hazards(self) -> list[dict[str, object]]:
-        """Every hazard record with its evidence rows, oldest first."""
+    @staticmethod
+    def _overdue(record: Mapping[str, Any], now: dt.datetime) -> bool:
+        deadline = record.get("deadline")
+        return (
+            record["status"] in OPEN_FOR_RECTIFICATION
+            and deadline is not None
+            and utc(deadline) < now
+        )
+
+    def hazards(
+        self,
+        *,
+        status: str | None = None,
+        grade: str | None = None,
+        overdue: bool = False,
+        now: dt.datetime | None = None,
+        hazard_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Hazard records with their evidence and referrals, oldest first.
+
+        Each record has an ``overdue`` flag: confirmed or rectifying past its deadline
+        at ``now`` (default: the current time).
+        """
+        moment = utc(now) if now is not None else dt.datetime.now(dt.UTC)
+        query = select(hazards_table).order_by(hazards_table.c.id)
+        if status is not None:
+            query = query.where(hazards_table.c.status == status)
+        if grade is not None:
+            query = query.where(hazards_table.c.grade == grade)
+        if hazard_id is not None:
+            query = query.where(hazards_table.c.id == hazard_id)
         with self.engine.connect() as connection:
-            records = [
-                dict(row._mapping)
-                for row in connection.execute(select(hazards_table).order_by(hazards_table.c.id))
-            ]
+            records = [_row_dict(row) for row in connection.execute(query)]
             for record in records:
+                record["overdue"] = self._overdue(record, moment)
                 record["evidence"] = [
                     dict(row._mapping)
                     for row in connection.execute(
-                        select(evidence_table).where(evidence_table.c.hazard_id == record["id"])
+                        select(evidence_table)
+                        .where(evidence_table.c.hazard_id == record["id"])
+                        .order_by(evidence_table.c.id)
                     )
                 ]
+                record["referrals"] = [
+                    _row_dict(row)
+                    for row in connection.execute(
+                        select(referrals_table)
+                        .where(referrals_table.c.hazard_id == record["id"])
+                        .order_by(referrals_table.c.id)
+                    )
+                ]
+        if overdue:
+            records = [record for record in records if record["overdue"]]
         return records
+
+    def hazard(self, hazard_id: int, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """One hazard record (see :meth:`hazards`)."""
+        records = self.hazards(now=now, hazard_id=hazard_id)
+        if not records:
+            raise HazardNotFound(f"no hazard {hazard_id}")
+        return records[0]
+
+    def evidence_summary(self, hazard_id: int, store: WindowReader) -> list[EvidenceSummary]:
+        """Summarise each evidence window of a hazard from the readings in ``store``."""
+        record = self.hazard(hazard_id)
+        summaries = []
+        with self.engine.connect() as connection:
+            for link in record["evidence"]:
+                event = None
+                if link["event_id"] is not None:
+                    event = connection.execute(
+                        select(events_table).where(events_table.c.id == link["event_id"])
+                    ).first()
+                channel = Channel(
+                    site=link["site"],
+                    device=link["device"],
+                    quantity=link["quantity"],
+                    unit=event.unit if event is not None else "",
+                    substance=link["substance"],
+                )
+                window = store.read_window(channel, link["start_ts"], link["end_ts"])
+                side = event.side if event is not None else 1
+                min_level = event.level if event is not None else 2
+                has_value = ~np.isnan(window.value)
+                peak = peak_ts = None
+                if has_value.any():
+                    signed = np.where(has_value, window.value * side, -np.inf)
+                    row = int(np.argmax(signed))
+                    peak, peak_ts = float(window.value[row]), int(window.ts[row])
+                above = window.ts[window.level >= min_level]
+                summaries.append(
+                    EvidenceSummary(
+                        channel=channel,
+                        start_ts=link["start_ts"],
+                        end_ts=link["end_ts"],
+                        event_id=link["event_id"],
+                        readings=len(window.ts),
+                        flagged=int(np.count_nonzero(window.quality)),
+                        peak=peak,
+                        peak_ts=peak_ts,
+                        duration_s=float(above[-1] - above[0]) / 1e9 if len(above) else 0.0,
+                        limit=event.limit_value if event is not None else None,
+                        level=event.level if event is not None else None,
+                        standard=record["standard"],
+                        clause=record["clause"],
+                    )
+                )
+        return summaries

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.quality import Quality
-from hazmon.store.sqlite_timeseries import SqliteTimeSeries
+from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 
 LEL = Channel("plant-a", "gas-1", "lel", "%LEL", "methane")
 O2 = Channel("plant-a", "gas-1", "o2", "%vol")

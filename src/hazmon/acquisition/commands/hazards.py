@@ -1,0 +1,495 @@
+"""``hazmon hazards``: the hazard register from the command line.
+
+Every subcommand reads or changes the register named by ``--db PATH`` (the SQLite file
+``hazmon demo`` prints), ``--url URL`` (any SQLAlchemy URL, e.g. PostgreSQL) or the
+``HAZMON_DB`` environment variable. A workflow step the hazard's status, grade, source
+or plan does not allow is refused with exit status 1 and a message saying what is
+missing; the register is left unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Subcommands
+from hazmon.store.hazards import (
+    GRADES,
+    REFERRAL_KINDS,
+    STATUSES,
+    HazardError,
+    HazardNotFound,
+    HazardRegister,
+    IllegalTransition,
+    RectificationPlan,
+)
+from hazmon.store.timeseries import WindowReader
+
+DB_VARIABLE = "HAZMON_DB"
+
+#: Columns of ``hazards list`` (table, ``--json`` keys and ``--csv`` header).
+LIST_COLUMNS = (
+    "id",
+    "status",
+    "overdue",
+    "grade",
+    "source",
+    "enterprise",
+    "location",
+    "standard",
+    "clause",
+    "deadline",
+    "finding",
+)
+
+
+def _deadline(text: str) -> dt.datetime:
+    """argparse type: an ISO date or datetime; a bare date means the end of that day UTC."""
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a date as YYYY-MM-DD or a time as YYYY-MM-DDTHH:MM[+08:00]"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def register(commands: Subcommands) -> None:
+    """Add the ``hazards`` parser and its subcommands."""
+    parser = commands.add_parser(
+        "hazards",
+        help="review hazard records and follow them through rectification",
+        description=(
+            "List, show and move hazard records through the rectification workflow: "
+            "pending_review → confirmed (general | major) or dismissed → rectifying → "
+            "rectified → verified. Every change is appended to a hash-chained audit history."
+        ),
+    )
+    actions = parser.add_subparsers(dest="hazards_command", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str, handler: Callable[..., int]) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        where = sub.add_mutually_exclusive_group()
+        where.add_argument(
+            "--db",
+            type=Path,
+            metavar="PATH",
+            help=f"SQLite register (the file hazmon demo prints; default: ${DB_VARIABLE})",
+        )
+        where.add_argument(
+            "--url", metavar="URL", help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db"
+        )
+        sub.set_defaults(handler=run, action=handler)
+        return sub
+
+    def changes(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("id", type=int, help="hazard id")
+        sub.add_argument(
+            "--by",
+            metavar="NAME",
+            default=os.environ.get("HAZMON_USER") or getpass.getuser(),
+            help="who makes the change, for the audit history (default: $HAZMON_USER or login)",
+        )
+
+    sub = action("list", "list hazard records", _list)
+    sub.add_argument("--status", choices=STATUSES)
+    sub.add_argument("--grade", choices=GRADES)
+    sub.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    form = sub.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print a JSON list")
+    form.add_argument("--csv", action="store_true", help="print CSV with a header row")
+
+    sub = action("show", "print a record with its evidence summary from the readings", _show)
+    sub.add_argument("id", type=int, help="hazard id")
+    readings = sub.add_mutually_exclusive_group()
+    readings.add_argument(
+        "--readings",
+        type=Path,
+        metavar="PATH",
+        help="SQLite time-series file holding the evidence (default: the --db file)",
+    )
+    readings.add_argument(
+        "--readings-url",
+        metavar="URL",
+        help="VictoriaMetrics holding the evidence, e.g. http://127.0.0.1:8428",
+    )
+
+    sub = action("confirm", "confirm a pending hazard as general or major", _confirm)
+    changes(sub)
+    sub.add_argument("--grade", choices=GRADES, required=True)
+    sub.add_argument("--deadline", type=_deadline, help="rectification deadline (YYYY-MM-DD)")
+    sub.add_argument("--responsible-unit", metavar="UNIT")
+    sub.add_argument("--responsible-person", metavar="NAME")
+    sub.add_argument(
+        "--penalty-basis",
+        action="store_true",
+        help="mark as a basis for administrative penalty (refused for self-inspection)",
+    )
+
+    sub = action("dismiss", "dismiss a pending hazard, with the reason", _dismiss)
+    changes(sub)
+    sub.add_argument("--reason", required=True)
+
+    sub = action(
+        "plan",
+        "record rectification plan items; a complete plan starts rectifying",
+        _plan,
+    )
+    changes(sub)
+    sub.add_argument("--responsible-unit", metavar="UNIT")
+    sub.add_argument("--responsible-person", metavar="NAME")
+    sub.add_argument("--measures")
+    sub.add_argument("--funds")
+    sub.add_argument("--deadline", type=_deadline, help="YYYY-MM-DD or ISO time")
+    sub.add_argument("--contingency", help="the contingency plan")
+
+    sub = action(
+        "rectified", "mark a hazard rectified (general: --on-the-spot closes it)", _rectified
+    )
+    changes(sub)
+    sub.add_argument("--note", required=True, help="what was done")
+    sub.add_argument(
+        "--on-the-spot", action="store_true", help="a general hazard fixed on the spot: close it"
+    )
+
+    sub = action("verify", "close a rectified hazard after verification by a named expert", _verify)
+    changes(sub)
+    sub.add_argument("--expert", required=True, metavar="NAME", help="the verifying expert")
+    sub.add_argument("--note", default="")
+
+    sub = action("refer", "record referral of illegal conduct", _refer)
+    changes(sub)
+    sub.add_argument("--kind", choices=REFERRAL_KINDS, required=True)
+    sub.add_argument("--department", required=True)
+    sub.add_argument("--reference", default="", help="case or transfer document number")
+    sub.add_argument("--note", default="")
+
+    sub = action("history", "print a hazard's audit history", _history)
+    sub.add_argument("id", type=int, help="hazard id")
+
+    action("verify-audit", "check the audit hash chain and every record against it", _audit)
+
+
+def _url(args: argparse.Namespace) -> str | None:
+    if args.url:
+        return str(args.url)
+    path = args.db or os.environ.get(DB_VARIABLE)
+    if not path:
+        return None
+    return f"sqlite:///{Path(path)}"
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Open the register and run the chosen action; return the exit status."""
+    url = _url(args)
+    if url is None:
+        print(
+            f"hazmon: give --db PATH (the database hazmon demo prints), --url URL, "
+            f"or set {DB_VARIABLE}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        print(f"hazmon: no register at {url.removeprefix('sqlite:///')}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with HazardRegister(url) as register:
+            status: int = args.action(args, console, register)
+    except HazardNotFound as error:
+        print(f"hazmon: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except IllegalTransition as error:
+        print(f"hazmon: refused: {error}", file=sys.stderr)
+        return EXIT_PARTIAL
+    except HazardError as error:
+        print(f"hazmon: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return status
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def _list(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    records = register.hazards(status=args.status, grade=args.grade, overdue=args.overdue)
+    rows = [{column: _plain(record[column]) for column in LIST_COLUMNS} for record in records]
+    if args.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+    elif args.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=LIST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        # Booleans as JSON spells them, so both outputs read the same.
+        writer.writerows(
+            {
+                key: str(value).lower() if isinstance(value, bool) else value
+                for key, value in row.items()
+            }
+            for row in rows
+        )
+    else:
+        table = Table(title=f"{len(rows)} hazards")
+        for column in (
+            "id",
+            "status",
+            "grade",
+            "source",
+            "location",
+            "clause",
+            "deadline",
+            "finding",
+        ):
+            table.add_column(column)
+        for row in rows:
+            status = row["status"] + (" (OVERDUE)" if row["overdue"] else "")
+            table.add_row(
+                str(row["id"]),
+                status,
+                row["grade"] or "",
+                row["source"],
+                row["location"],
+                f"{row['standard']} §{row['clause']}",
+                (row["deadline"] or "")[:10],
+                row["finding"],
+            )
+        console.print(table)
+    return EXIT_OK
+
+
+def _readings_store(args: argparse.Namespace) -> WindowReader | None:
+    if args.readings_url:
+        from hazmon.store.timeseries.line_protocol import VictoriaMetricsReader
+
+        return VictoriaMetricsReader(args.readings_url)
+    path = (
+        args.readings
+        or (args.db if not args.url else None)
+        or (os.environ.get(DB_VARIABLE) if not args.url else None)
+    )
+    if path is None or not Path(path).exists():
+        return None
+    from hazmon.store.timeseries.sqlite import SqliteTimeSeries
+
+    store = SqliteTimeSeries(path)
+    store.open()
+    return store
+
+
+def _time(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _show(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    record = register.hazard(args.id)
+    out = console.print
+    out(
+        f"[bold]Hazard {record['id']}[/]: {record['status']}"
+        + (" [red](OVERDUE)[/]" if record["overdue"] else ""),
+        highlight=False,
+    )
+    fields = [
+        ("grade", record["grade"]),
+        ("source", record["source"]),
+        ("penalty basis", "yes" if record["penalty_basis"] else "no"),
+        ("enterprise", record["enterprise"]),
+        ("location", record["location"]),
+        ("finding", record["finding"]),
+        ("violates", f"{record['standard']} §{record['clause']} ({record['rule_id']})"),
+        ("created", _plain(record["created_at"])),
+        ("deadline", _plain(record["deadline"])),
+        (
+            "responsible",
+            " / ".join(
+                part for part in (record["responsible_unit"], record["responsible_person"]) if part
+            ),
+        ),
+        ("measures", record["plan_measures"]),
+        ("funds", record["plan_funds"]),
+        ("contingency plan", record["plan_contingency"]),
+        ("dismissed because", record["dismissed_reason"]),
+        ("rectification", record["rectification_note"]),
+        ("verified by", record["verified_by"]),
+        ("closed", _plain(record["closed_at"])),
+    ]
+    if record["inspection_id"] is not None:
+        inspection = register.inspection(record["inspection_id"])
+        fields.append(
+            (
+                "inspection",
+                f"{inspection.date} {inspection.enterprise}, leader {inspection.leader}, "
+                f"experts {', '.join(inspection.experts)}",
+            )
+        )
+        for instrument in inspection.instruments:
+            late = " PAST CALIBRATION" if instrument.calibration_due < inspection.date else ""
+            fields.append(
+                (
+                    "instrument",
+                    f"{instrument.device} {instrument.model} #{instrument.serial}, "
+                    f"calibrated until {instrument.calibration_due}{late}",
+                )
+            )
+    for referral in record["referrals"]:
+        fields.append(
+            (
+                "referred",
+                f"{referral['kind']} → {referral['department']} {referral['reference']}".rstrip(),
+            )
+        )
+    for name, value in fields:
+        if value:
+            out(f"  {name:18} {escape(str(value))}", highlight=False)
+    if not record["evidence"]:
+        out("  evidence           none")
+        return EXIT_OK
+    store = _readings_store(args)
+    if store is None:
+        out("  evidence           (no time-series store: give --readings or --readings-url)")
+        for link in record["evidence"]:
+            out(
+                f"    {link['device']}/{link['quantity']} {_time(link['start_ts'])} → "
+                f"{_time(link['end_ts'])}",
+                highlight=False,
+            )
+        return EXIT_OK
+    try:
+        summaries = register.evidence_summary(record["id"], store)
+    finally:
+        store.close()
+    out("  evidence:")
+    for summary in summaries:
+        unit = summary.channel.unit
+        peak = "no value" if summary.peak is None else f"{summary.peak:.4g} {unit}"
+        limit = "" if summary.limit is None else f"{summary.limit:.4g} {unit}"
+        out(
+            f"    {summary.channel.device}/{summary.channel.quantity}"
+            f"{' (' + summary.channel.substance + ')' if summary.channel.substance else ''} "
+            f"{_time(summary.start_ts)} → {_time(summary.end_ts)}: "
+            f"{summary.readings} readings ({summary.flagged} flagged), peak {peak}"
+            + (f" at {_time(summary.peak_ts)}" if summary.peak_ts is not None else "")
+            + f", {summary.duration_s:.1f} s at or past A{summary.level or 2}"
+            + (f", limit {limit}" if limit else "")
+            + f", {summary.standard} §{summary.clause}"
+            + (f", event {summary.event_id}" if summary.event_id is not None else ""),
+            highlight=False,
+        )
+    return EXIT_OK
+
+
+def _done(console: Console, record: dict[str, Any], what: str) -> int:
+    console.print(f"hazard {record['id']}: {what}; status {record['status']}", highlight=False)
+    return EXIT_OK
+
+
+def _confirm(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    if args.penalty_basis:
+        # Checked before confirming so that a refused mark leaves the hazard unchanged.
+        current = register.hazard(args.id)
+        if current["source"] == "self_inspection":
+            raise IllegalTransition(
+                f"hazard {args.id} was found in the enterprise's self-inspection with experts "
+                "it hired; such findings are not a basis for administrative penalty "
+                "(drop --penalty-basis)"
+            )
+    record = register.confirm(
+        args.id,
+        args.grade,
+        actor=args.by,
+        deadline=args.deadline,
+        responsible_unit=args.responsible_unit,
+        responsible_person=args.responsible_person,
+    )
+    if args.penalty_basis:
+        record = register.mark_penalty_basis(args.id, actor=args.by)
+    return _done(console, record, f"confirmed as {args.grade}")
+
+
+def _dismiss(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    return _done(console, register.dismiss(args.id, args.reason, actor=args.by), "dismissed")
+
+
+def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    plan = RectificationPlan(
+        responsible_unit=args.responsible_unit,
+        responsible_person=args.responsible_person,
+        measures=args.measures,
+        funds=args.funds,
+        deadline=args.deadline,
+        contingency=args.contingency,
+    )
+    record, missing = register.set_plan(args.id, plan, actor=args.by)
+    _done(console, record, "plan recorded")
+    if missing:
+        print(
+            f"hazmon: major hazard {args.id} stays {record['status']}: its plan still lacks "
+            f"{', '.join(missing)}",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _rectified(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    if args.on_the_spot:
+        record = register.close_on_spot(args.id, args.note, actor=args.by)
+        return _done(console, record, "fixed on the spot and closed")
+    return _done(console, register.mark_rectified(args.id, args.note, actor=args.by), "rectified")
+
+
+def _verify(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    record = register.verify(args.id, args.expert, actor=args.by, note=args.note)
+    return _done(console, record, f"verified by {args.expert}, closed")
+
+
+def _refer(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    record = register.refer(
+        args.id,
+        args.kind,
+        args.department,
+        actor=args.by,
+        reference=args.reference,
+        note=args.note,
+    )
+    return _done(console, record, f"referral recorded ({args.kind} → {args.department})")
+
+
+def _history(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    for entry in register.history(args.id):
+        detail = ", ".join(f"{key}={value}" for key, value in sorted(entry.detail.items()))
+        console.print(
+            f"{entry.seq:>5} {entry.at} {entry.actor}: {entry.action}"
+            + (f" ({escape(detail)})" if detail else "")
+            + escape(f" [{entry.hash[:12]}]"),
+            highlight=False,
+        )
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    report = register.verify_audit()
+    if report.ok:
+        console.print(f"audit history intact: {report.entries} entries, every record matches")
+        return EXIT_OK
+    for problem in report.problems:
+        print(f"TAMPERED: {problem}", file=sys.stderr)
+    print(
+        f"hazmon: the audit history of {report.entries} entries fails verification", file=sys.stderr
+    )
+    return EXIT_PARTIAL

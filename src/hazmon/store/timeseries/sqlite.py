@@ -1,0 +1,343 @@
+"""The embedded time-series store: one SQLite file, WAL, readings keyed by channel and time.
+
+The default store on an inspector's laptop: no server, survives a crash (WAL), and a
+batch is one transaction, so a batch is stored whole or not at all. Old readings can be
+downsampled into per-interval rollups that keep the minimum, the mean and the maximum
+(an averaged-away peak would hide the very reading a hazard record cites), and dropped
+past a retention period.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.store.timeseries import Aggregates, Window
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS channels (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    device TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    substance TEXT NOT NULL DEFAULT '',
+    unit TEXT NOT NULL,
+    UNIQUE (site, device, quantity, substance)
+);
+CREATE TABLE IF NOT EXISTS readings (
+    channel_id INTEGER NOT NULL REFERENCES channels (id),
+    ts INTEGER NOT NULL,          -- ns since 1970-01-01 UTC
+    value REAL,                   -- canonical unit; NULL when the reading has no value
+    quality INTEGER NOT NULL,     -- hazmon.config.quality.Quality bits
+    level INTEGER NOT NULL,       -- 0 normal, 1 A1, 2 A2, 3 critical
+    PRIMARY KEY (channel_id, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollups (
+    channel_id INTEGER NOT NULL REFERENCES channels (id),
+    start_ts INTEGER NOT NULL,    -- ns UTC, a multiple of interval_ns
+    interval_ns INTEGER NOT NULL,
+    minimum REAL,                 -- NULL when no reading of the interval had a value
+    maximum REAL,
+    total REAL,                   -- sum of the values, so means merge exactly
+    count INTEGER NOT NULL,       -- readings with a value
+    quality INTEGER NOT NULL,     -- every quality bit seen (OR)
+    level INTEGER NOT NULL,       -- the highest level
+    PRIMARY KEY (channel_id, start_ts, interval_ns)
+) WITHOUT ROWID;
+"""
+
+# Raw readings and rollups are summarised by one query so that a window spanning the
+# downsampled past and the raw present aggregates the same way throughout.
+_AGGREGATE = """
+WITH data (bucket, minimum, maximum, total, count, level) AS (
+    SELECT ts - ts % :interval, value, value, value, value IS NOT NULL, level
+    FROM readings WHERE channel_id = :channel AND ts BETWEEN :start AND :end
+    UNION ALL
+    SELECT start_ts - start_ts % :interval, minimum, maximum, total, count, level
+    FROM rollups WHERE channel_id = :channel AND start_ts BETWEEN :start AND :end
+)
+SELECT bucket, min(minimum), sum(total) / sum(count), max(maximum), sum(count), max(level)
+FROM data GROUP BY bucket ORDER BY bucket
+"""
+_AGGREGATE_QUALITY = """
+SELECT ts - ts % :interval, quality FROM readings
+WHERE channel_id = :channel AND ts BETWEEN :start AND :end AND quality != 0
+UNION
+SELECT start_ts - start_ts % :interval, quality FROM rollups
+WHERE channel_id = :channel AND start_ts BETWEEN :start AND :end AND quality != 0
+"""
+
+
+class SqliteTimeSeries:
+    """Readings in a SQLite file.
+
+    Parameters
+    ----------
+    path
+        The database file; created with its tables when missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._connection: sqlite3.Connection | None = None
+        self._channel_ids: dict[tuple[str, str, str, str], int] = {}
+
+    def open(self) -> None:
+        """Open (and create) the database."""
+        if self._connection is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=5000")
+        connection.executescript(_SCHEMA)
+        self._connection = connection
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise RuntimeError(f"store {self.path} is not open; call open() first")
+        return self._connection
+
+    def channel_id(self, channel: Channel) -> int:
+        """The database id of ``channel``, inserting it when new."""
+        known = self._channel_ids.get(channel.key)
+        if known is not None:
+            return known
+        self.connection.execute(
+            "INSERT OR IGNORE INTO channels (site, device, quantity, substance, unit) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (channel.site, channel.device, channel.quantity, channel.substance, channel.unit),
+        )
+        row = self.connection.execute(
+            "SELECT id FROM channels "
+            "WHERE site = ? AND device = ? AND quantity = ? AND substance = ?",
+            channel.key,
+        ).fetchone()
+        self._channel_ids[channel.key] = int(row[0])
+        return int(row[0])
+
+    def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
+        """Store a batch in one transaction; return the number of rows written.
+
+        A reading at the same channel and time as a stored one replaces it, so
+        writing a batch twice stores it once.
+        """
+        if len(readings) == 0:
+            return 0
+        ids = np.array([self.channel_id(channel) for channel in channels.channels], dtype=np.int64)
+        value = readings.value.astype(object)
+        value[np.isnan(readings.value)] = None  # NaN is stored as NULL
+        rows = zip(
+            ids[readings.channel].tolist(),
+            readings.ts.tolist(),
+            value.tolist(),
+            readings.quality.tolist(),
+            level.tolist(),
+            strict=True,
+        )
+        connection = self.connection
+        connection.execute("BEGIN")
+        try:
+            connection.executemany(
+                "INSERT OR REPLACE INTO readings (channel_id, ts, value, quality, level) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return len(readings)
+
+    def count(self) -> int:
+        """Number of stored readings."""
+        return int(self.connection.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+    def read_window(self, channel: Channel, start_ns: int, end_ns: int) -> Window:
+        """Readings of ``channel`` with ``start_ns <= ts <= end_ns`` [ns UTC], in time order.
+
+        Returns
+        -------
+        Window
+            ts [ns UTC], value [canonical unit] (NaN where none), quality, level.
+        """
+        rows = self.connection.execute(
+            "SELECT r.ts, r.value, r.quality, r.level FROM readings r "
+            "JOIN channels c ON c.id = r.channel_id "
+            "WHERE c.site = ? AND c.device = ? AND c.quantity = ? AND c.substance = ? "
+            "AND r.ts BETWEEN ? AND ? ORDER BY r.ts",
+            (*channel.key, start_ns, end_ns),
+        ).fetchall()
+        if not rows:
+            return Window.empty()
+        ts, value, quality, level = zip(*rows, strict=True)
+        return Window(
+            np.array(ts, dtype=np.int64),
+            np.array(value, dtype=np.float64),  # None (NULL) becomes NaN
+            np.array(quality, dtype=np.uint16),
+            np.array(level, dtype=np.uint8),
+        )
+
+    def _known_channel_id(self, channel: Channel) -> int | None:
+        row = self.connection.execute(
+            "SELECT id FROM channels "
+            "WHERE site = ? AND device = ? AND quantity = ? AND substance = ?",
+            channel.key,
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def aggregate(
+        self, channel: Channel, start_ns: int, end_ns: int, interval_ns: int
+    ) -> Aggregates:
+        """Min, mean and max of ``channel`` per ``interval_ns`` [ns] in the window.
+
+        Raw readings and rollups (see :meth:`downsample`) are combined, so the answer is
+        the same before and after downsampling when ``interval_ns`` is a multiple of the
+        rollup interval.
+        """
+        if interval_ns <= 0:
+            raise ValueError(f"interval_ns must be positive, got {interval_ns}")
+        channel_id = self._known_channel_id(channel)
+        parameters = {
+            "channel": -1 if channel_id is None else channel_id,
+            "interval": interval_ns,
+            "start": start_ns,
+            "end": end_ns,
+        }
+        rows = self.connection.execute(_AGGREGATE, parameters).fetchall()
+        starts = np.array([row[0] for row in rows], dtype=np.int64)
+        columns = np.array([row[1:4] for row in rows], dtype=np.float64).reshape(-1, 3)
+        quality = np.zeros(len(rows), np.uint16)
+        flagged = self.connection.execute(_AGGREGATE_QUALITY, parameters).fetchall()
+        if flagged:
+            bucket, bits = np.array(flagged, dtype=np.int64).T
+            np.bitwise_or.at(quality, np.searchsorted(starts, bucket), bits.astype(np.uint16))
+        return Aggregates(
+            start_ts=starts,
+            minimum=columns[:, 0],
+            mean=columns[:, 1],
+            maximum=columns[:, 2],
+            value_count=np.array([row[4] for row in rows], dtype=np.int64),
+            quality=quality,
+            level=np.array([row[5] for row in rows], dtype=np.uint8),
+        )
+
+    def list_channels(self) -> list[Channel]:
+        """Every channel that has readings or rollups, ordered by site, device, quantity."""
+        rows = self.connection.execute(
+            "SELECT site, device, quantity, unit, substance FROM channels c "
+            "WHERE EXISTS (SELECT 1 FROM readings r WHERE r.channel_id = c.id) "
+            "OR EXISTS (SELECT 1 FROM rollups u WHERE u.channel_id = c.id) "
+            "ORDER BY site, device, quantity, substance"
+        ).fetchall()
+        return [Channel(*row) for row in rows]
+
+    def downsample(self, before_ns: int, interval_ns: int) -> int:
+        """Replace readings older than ``before_ns`` [ns UTC] by rollups per ``interval_ns``.
+
+        ``before_ns`` is rounded down to a multiple of ``interval_ns`` so that only whole
+        intervals are rolled up. Rollups of the same interval merge (a late reading
+        widens min and max and joins the mean). One transaction: a crash leaves either
+        the raw readings or their rollups. Returns the readings rolled up.
+        """
+        if interval_ns <= 0:
+            raise ValueError(f"interval_ns must be positive, got {interval_ns}")
+        cutoff = before_ns - before_ns % interval_ns
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(
+                "INSERT INTO rollups (channel_id, start_ts, interval_ns, minimum, maximum, "
+                "total, count, quality, level) "
+                "SELECT channel_id, ts - ts % :interval, :interval, min(value), max(value), "
+                "total(value), count(value), 0, max(level) FROM readings WHERE ts < :cutoff "
+                "GROUP BY channel_id, ts - ts % :interval "
+                "ON CONFLICT (channel_id, start_ts, interval_ns) DO UPDATE SET "
+                "minimum = min(coalesce(minimum, excluded.minimum), "
+                "coalesce(excluded.minimum, minimum)), "
+                "maximum = max(coalesce(maximum, excluded.maximum), "
+                "coalesce(excluded.maximum, maximum)), "
+                "total = total + excluded.total, count = count + excluded.count, "
+                "level = max(level, excluded.level)",
+                {"interval": interval_ns, "cutoff": cutoff},
+            )
+            # SQLite has no bitwise-OR aggregate: OR the distinct flags in one pass each.
+            flagged = connection.execute(
+                "SELECT DISTINCT channel_id, ts - ts % ?, quality FROM readings "
+                "WHERE ts < ? AND quality != 0",
+                (interval_ns, cutoff),
+            ).fetchall()
+            connection.executemany(
+                "UPDATE rollups SET quality = quality | ? "
+                "WHERE channel_id = ? AND start_ts = ? AND interval_ns = ?",
+                [(bits, channel_id, start, interval_ns) for channel_id, start, bits in flagged],
+            )
+            rolled = connection.execute("DELETE FROM readings WHERE ts < ?", (cutoff,)).rowcount
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return int(rolled)
+
+    def delete_before(self, before_ns: int) -> int:
+        """Retention: drop readings and rollups older than ``before_ns`` [ns UTC].
+
+        Returns the raw readings dropped.
+        """
+        connection = self.connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            dropped = connection.execute("DELETE FROM readings WHERE ts < ?", (before_ns,)).rowcount
+            connection.execute(
+                "DELETE FROM rollups WHERE start_ts + interval_ns <= ?", (before_ns,)
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return int(dropped)
+
+    def apply_retention(
+        self, now_ns: int, *, raw_for_ns: int, rollup_interval_ns: int, rollups_for_ns: int
+    ) -> tuple[int, int]:
+        """Downsample readings older than ``raw_for_ns`` [ns], drop what is older than
+        ``rollups_for_ns`` [ns], both counted back from ``now_ns`` [ns UTC].
+
+        Returns
+        -------
+        (readings rolled up, readings dropped)
+        """
+        if rollups_for_ns < raw_for_ns:
+            raise ValueError(
+                f"rollups_for_ns ({rollups_for_ns}) must be at least raw_for_ns ({raw_for_ns}): "
+                "rollups outlive the readings they summarise"
+            )
+        rolled = self.downsample(now_ns - raw_for_ns, rollup_interval_ns)
+        dropped = self.delete_before(now_ns - rollups_for_ns)
+        return rolled, dropped

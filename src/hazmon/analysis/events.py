@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Readings
+from hazmon.analysis.sampling import channel_time_order, is_channel_time_sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,9 @@ class EventRuns:
     open_start, open_end : NDArray[np.bool_]
         The run begins at the channel's first (ends at its last) valid reading of the
         batch, so it may continue from the previous batch (into the next one).
+    dose : NDArray[np.float64]
+        Sum of the per-reading ``weight`` over the run (see :func:`extract_events`):
+        the dose above the limit [canonical unit · s]; 0 when no weight was given.
     """
 
     channel: NDArray[np.int32]
@@ -52,6 +56,7 @@ class EventRuns:
     samples: NDArray[np.int64]
     open_start: NDArray[np.bool_]
     open_end: NDArray[np.bool_]
+    dose: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
 
     def __len__(self) -> int:
         return len(self.channel)
@@ -67,6 +72,7 @@ def extract_events(
     level: NDArray[np.uint8],
     side: NDArray[np.int8],
     min_level: int,
+    weight: NDArray[np.float64] | None = None,
 ) -> EventRuns:
     """Find the runs at or above ``min_level`` in a batch, for every channel at once.
 
@@ -81,10 +87,16 @@ def extract_events(
         Per reading, from :func:`hazmon.analysis.limits.evaluate_levels`.
     min_level
         The level a run must reach and hold (2 for A2 events).
+    weight : [canonical unit · s], optional
+        Per reading, summed over each run into ``dose``: the excess over the limit
+        times the time the reading holds gives the dose above the limit.
     """
     valid = ~np.isnan(readings.value)
     rows = np.flatnonzero(valid)
-    order = rows[np.lexsort((readings.ts[rows], readings.channel[rows]))]
+    if is_channel_time_sorted(readings.ts, readings.channel):
+        order = rows  # already in (channel, time) order: skip the sort
+    else:
+        order = rows[channel_time_order(readings.ts[rows], readings.channel[rows])]
     channel = readings.channel[order]
     ts = readings.ts[order]
     value = readings.value[order]
@@ -118,6 +130,10 @@ def extract_events(
     by_peak = np.lexsort((-ts[members], signed, member_run))
     peak_rows = members[by_peak[last_member]]
     max_level = np.maximum.reduceat(reading_level[members], np.r_[0, last_member[:-1] + 1])
+    if weight is None:
+        dose = np.zeros(len(starts))
+    else:
+        dose = np.add.reduceat(weight[order][members], np.r_[0, last_member[:-1] + 1])
 
     return EventRuns(
         channel=channel[starts],
@@ -130,6 +146,7 @@ def extract_events(
         samples=samples.astype(np.int64),
         open_start=first_of_channel[starts],
         open_end=last_of_channel[ends],
+        dose=dose.astype(np.float64),
     )
 
 
@@ -145,6 +162,7 @@ def _no_runs() -> EventRuns:
         samples=np.empty(0, np.int64),
         open_start=np.empty(0, bool),
         open_end=np.empty(0, bool),
+        dose=np.empty(0),
     )
 
 
@@ -160,6 +178,7 @@ class Event:
     max_level: int
     side: int
     samples: int
+    dose: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -176,6 +195,7 @@ class Event:
             peak_ts=later.peak_ts if take_later_peak else self.peak_ts,
             max_level=max(self.max_level, later.max_level),
             samples=self.samples + later.samples,
+            dose=self.dose + later.dose,
         )
 
 
@@ -189,6 +209,7 @@ def _row(runs: EventRuns, row: int) -> Event:
         max_level=int(runs.max_level[row]),
         side=int(runs.side[row]),
         samples=int(runs.samples[row]),
+        dose=float(runs.dose[row]) if len(runs.dose) else 0.0,
     )
 
 
@@ -205,15 +226,21 @@ class EventTracker:
     open_events: dict[int, Event] = field(default_factory=dict)
 
     def update(
-        self, readings: Readings, level: NDArray[np.uint8], side: NDArray[np.int8]
+        self,
+        readings: Readings,
+        level: NDArray[np.uint8],
+        side: NDArray[np.int8],
+        weight: NDArray[np.float64] | None = None,
     ) -> tuple[list[Event], list[Event]]:
         """Feed one batch; return (events that closed, events that opened).
 
         Opened events are those first seen in this batch, still open or not: they
-        are what an alert is raised on.
+        are what an alert is raised on. ``weight`` is as for :func:`extract_events`.
         """
-        runs = extract_events(readings, level, side, self.min_level)
-        present = np.unique(readings.channel[~np.isnan(readings.value)])
+        runs = extract_events(readings, level, side, self.min_level, weight)
+        present = np.flatnonzero(
+            np.bincount(readings.channel[~np.isnan(readings.value)].astype(np.intp))
+        )
         continued: set[int] = set()
         closed: list[Event] = []
         opened: list[Event] = []

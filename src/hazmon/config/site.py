@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hazmon.config.errors import ConfigError, bundled_names, read_bundled_toml, read_toml, validate
 from hazmon.config.profile import load_profile
-from hazmon.config.standards import load_standards_table
+from hazmon.config.standards import SiteLimits, load_standards_table
 
 SITE_SCHEMA = "hazmon.site/1"
 
@@ -114,6 +114,7 @@ class SiteConfig(_Strict):
     source: Literal["supervision_inspection", "self_inspection"] = "supervision_inspection"
     standards: tuple[str, ...] = ("gbt50493-2019",)
     devices: list[DeviceConfig] = Field(min_length=1)
+    limits: SiteLimits = Field(default_factory=SiteLimits)
 
     @field_validator("standards")
     @classmethod

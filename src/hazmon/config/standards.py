@@ -1,8 +1,20 @@
 """Threshold tables with citations (``hazmon.standards/1``) and their loader.
 
-Each rule row names its standard, clause and how far its value is confirmed; set
-points given relative to an occupational exposure limit (OEL) in mg/m³ are resolved
-to the quantity's canonical unit at the table's reference state.
+A table holds two kinds of row, each naming its standard, clause and how far its
+value is confirmed (``confirmed``, ``secondary`` or ``unconfirmed``, as
+``shared/STANDARDS.md`` grades it):
+
+``[[rules]]``
+    Alarm set points (several levels, upper or lower) for one quantity. Set points
+    given relative to an occupational exposure limit (OEL) in mg/m³ are resolved to
+    the quantity's canonical unit at the table's reference state.
+``[[limits]]``
+    One limit value each, of a named ``kind`` (``mac``, ``pc_twa``, ``pc_stel``,
+    ``lex_8h``, ``wbgt``, ``upper``, ``lower`` ...), with qualifiers in ``where``
+    (labour intensity, impulse count, component ...). Values stay in the unit the
+    standard gives; :mod:`hazmon.analysis` converts them.
+
+A site config overrides or adds ``limits`` rows by id (:class:`SiteLimits`).
 """
 
 from __future__ import annotations
@@ -11,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.errors import ConfigError, bundled_names, read_bundled_toml, validate
@@ -95,6 +107,95 @@ class RuleSpec(_Strict):
         return self
 
 
+#: The kinds of ``[[limits]]`` row and what their value means.
+LIMIT_KINDS: dict[str, str] = {
+    "mac": "maximum allowable concentration, compared with every reading",
+    "pc_twa": "permissible concentration, 8-hour time-weighted average",
+    "pc_stel": "permissible concentration, 15-minute short-term exposure limit",
+    "excursion_factor": "multiple of PC-TWA an excursion is counted above",
+    "excursion_cap_factor": "multiple of PC-TWA never to be exceeded",
+    "excursion_max_duration": "longest allowed excursion [min]",
+    "excursion_max_count": "most excursions allowed a day",
+    "excursion_min_spacing": "shortest allowed time between excursions [min]",
+    "mixture_index": "largest allowed sum of C_i / OEL_i",
+    "action_fraction": "fraction of the OEL that is the action level",
+    "lex_8h": "daily noise exposure level L_EX,8h",
+    "lex_40h": "weekly noise exposure level L_EX,40h",
+    "impulse_peak": "impulse-noise peak for a daily impulse count (where.max_impulses)",
+    "short_shift_noise": "L_Aeq limit for a shorter shift (where.shift_hours)",
+    "wbgt": "WBGT limit by labour intensity and exposure-time rate",
+    "wbgt_hot_outdoor_allowance": "WBGT allowance where the outdoor design temperature ≥ 30 °C",
+    "upper": "instantaneous upper limit: a reading above it fails",
+    "lower": "instantaneous lower limit: a reading below it fails",
+    "surface_temperature_max": "maximum surface temperature of an Ex temperature class",
+    "rcd_trip_current": "largest rated residual operating current IΔn",
+    "rcd_trip_time": "longest residual-current trip time [s]",
+    "rcd_current_time_product": "largest IΔn · t [mA·s]",
+    "leak_definition": "screening value at or above which a component leaks",
+    "repair_threshold": "screening value at or above which a leak must be repaired",
+    "next_inspection_max": "longest interval to the next thickness inspection [years]",
+    "remaining_life_fraction": "fraction of the remaining life to the next inspection",
+    "required_thickness": "required minimum wall thickness of one item",
+}
+
+LimitKind = Literal[
+    "mac",
+    "pc_twa",
+    "pc_stel",
+    "excursion_factor",
+    "excursion_cap_factor",
+    "excursion_max_duration",
+    "excursion_max_count",
+    "excursion_min_spacing",
+    "mixture_index",
+    "action_fraction",
+    "lex_8h",
+    "lex_40h",
+    "impulse_peak",
+    "short_shift_noise",
+    "wbgt",
+    "wbgt_hot_outdoor_allowance",
+    "upper",
+    "lower",
+    "surface_temperature_max",
+    "rcd_trip_current",
+    "rcd_trip_time",
+    "rcd_current_time_product",
+    "leak_definition",
+    "repair_threshold",
+    "next_inspection_max",
+    "remaining_life_fraction",
+    "required_thickness",
+]
+
+
+class LimitSpec(_Strict):
+    """One ``[[limits]]`` row as written in a standards table or a site config."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
+    kind: LimitKind
+    clause: str = Field(min_length=1)
+    confirmed: Confirmed
+    value: float | None = None
+    unit: str = ""
+    quantity: str | None = None
+    substance: str = ""
+    molar_mass: float | None = Field(default=None, gt=0, description="[g/mol]")
+    device: str | None = None
+    standard: str | None = None
+    default: bool = True
+    where: dict[str, str | float | int | bool] = Field(default_factory=dict)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.value is None and self.confirmed != "unconfirmed":
+            raise ValueError("a row without a value must be confirmed = 'unconfirmed'")
+        if self.quantity is not None:
+            load_catalogue().spec(self.quantity)
+        return self
+
+
 class StandardsTable(_Strict):
     """A threshold table file."""
 
@@ -103,7 +204,14 @@ class StandardsTable(_Strict):
     title: str
     reference_temperature: float = 20.0
     reference_pressure: float = Field(default=101.325, gt=0)
-    rules: list[RuleSpec] = Field(min_length=1)
+    rules: list[RuleSpec] = Field(default_factory=list)
+    limits: list[LimitSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.rules and not self.limits:
+            raise ValueError("a standards table needs at least one [[rules]] or [[limits]] row")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +277,152 @@ def _resolve(table: StandardsTable, rule: RuleSpec) -> LimitRule:
 
 
 @cache
-def load_standards_table(name: str) -> tuple[LimitRule, ...]:
-    """Load a bundled standards table (``gbt50493-2019``) and resolve its rules."""
+def _load_table(name: str) -> StandardsTable:
     available = bundled_names("standards")
     if name not in available:
         raise ConfigError(name, [f"no bundled standards table; available: {', '.join(available)}"])
     source, data = read_bundled_toml(f"standards/{name}.toml")
     table = validate(StandardsTable, data, source)
-    ids = [rule.id for rule in table.rules]
+    ids = [rule.id for rule in table.rules] + [limit.id for limit in table.limits]
     repeated = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
     if repeated:
         raise ConfigError(source, [f"rules: ids must be unique; repeated: {', '.join(repeated)}"])
+    return table
+
+
+@cache
+def load_standards_table(name: str) -> tuple[LimitRule, ...]:
+    """Load a bundled standards table (``gbt50493-2019``) and resolve its set-point rules.
+
+    A table with only ``[[limits]]`` rows yields no rules.
+    """
+    table = _load_table(name)
     return tuple(_resolve(table, rule) for rule in table.rules)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRow:
+    """A ``[[limits]]`` row with its citation resolved.
+
+    ``value`` is in ``unit`` as the standard gives it (``mg/m³`` for GBZ 2.1 OELs);
+    ``None`` where the value was not found (then ``confirmed`` is ``unconfirmed``).
+    """
+
+    id: str
+    kind: str
+    standard: str
+    clause: str
+    confirmed: str
+    value: float | None
+    unit: str
+    quantity: str | None = None
+    substance: str = ""
+    molar_mass: float | None = None
+    device: str | None = None
+    default: bool = True
+    where: tuple[tuple[str, str | float | int | bool], ...] = ()
+    note: str = ""
+    source: str = ""
+
+    @property
+    def citation(self) -> str:
+        """``standard §clause``, for verdicts and hazard records."""
+        return f"{self.standard} §{self.clause}"
+
+    def qualifier(self, key: str) -> str | float | int | bool | None:
+        """The ``where`` qualifier ``key``, or ``None``."""
+        return dict(self.where).get(key)
+
+
+def _row(spec: LimitSpec, standard: str, source: str) -> LimitRow:
+    molar_mass = spec.molar_mass
+    if molar_mass is None and spec.quantity is not None:
+        molar_mass = load_catalogue().spec(spec.quantity).molar_mass
+    return LimitRow(
+        id=spec.id,
+        kind=spec.kind,
+        standard=spec.standard or standard,
+        clause=spec.clause,
+        confirmed=spec.confirmed,
+        value=spec.value,
+        unit=spec.unit,
+        quantity=spec.quantity,
+        substance=spec.substance,
+        molar_mass=molar_mass,
+        device=spec.device,
+        default=spec.default,
+        where=tuple(sorted(spec.where.items())),
+        note=spec.note,
+        source=source,
+    )
+
+
+def bundled_standards() -> list[str]:
+    """Names of the bundled standards tables."""
+    return bundled_names("standards")
+
+
+@cache
+def load_limit_rows(name: str) -> tuple[LimitRow, ...]:
+    """The ``[[limits]]`` rows of a bundled standards table, resolved."""
+    table = _load_table(name)
+    return tuple(_row(spec, table.standard, name) for spec in table.limits)
+
+
+class SiteLimits(_Strict):
+    """Per-site limit settings (``[limits]`` in a site config).
+
+    ``rows`` replace bundled ``[[limits]]`` rows of the same id or add new ones (a
+    site's stricter internal limit, the required thickness of one vessel); ``select``
+    applies rows that are off by default (a leak definition for pumps); the rest picks
+    the matrix cells that depend on the workplace.
+    """
+
+    rows: list[LimitSpec] = Field(default_factory=list)
+    select: list[str] = Field(default_factory=list)
+    tables: tuple[str, ...] | None = None
+    reference_temperature: float = Field(default=20.0, description="[°C] for ppm ↔ mg/m³")
+    reference_pressure: float = Field(default=101.325, gt=0, description="[kPa]")
+    labour_intensity: Literal["I", "II", "III", "IV"] | None = None
+    exposure_rate: float | None = Field(default=None, gt=0, le=100, description="[%]")
+    hot_outdoor_design: bool = False
+    temperature_class: Literal["T1", "T2", "T3", "T4", "T5", "T6"] | None = None
+    standard: str = "site"
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            _load_table(name)
+        return value
+
+
+#: The tables whose ``[[limits]]`` rows apply unless a site names others.
+DEFAULT_LIMIT_TABLES = (
+    "gbz2.1-2019",
+    "gbz2.2-2007",
+    "ex-temperature-classes",
+    "electrical",
+    "leaks",
+    "wall-thickness",
+)
+
+
+def effective_limit_rows(site: SiteLimits | None = None) -> tuple[LimitRow, ...]:
+    """The limit rows that apply: bundled rows, replaced or extended by the site's.
+
+    Rows with ``default = false`` apply only when the site names their id in
+    ``select``. A site row with the id of a bundled row replaces it.
+    """
+    site = site or SiteLimits()
+    rows: dict[str, LimitRow] = {}
+    for name in site.tables or DEFAULT_LIMIT_TABLES:
+        for row in load_limit_rows(name):
+            rows[row.id] = row
+    for spec in site.rows:
+        rows[spec.id] = _row(spec, site.standard, "site")
+    selected = set(site.select)
+    return tuple(row for row in rows.values() if row.default or row.id in selected)
 
 
 def rules_by_quantity(table_names: tuple[str, ...]) -> dict[str, LimitRule]:

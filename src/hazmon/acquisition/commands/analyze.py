@@ -1,0 +1,257 @@
+"""``hazmon analyze``: evaluate an instrument datalog (CSV) against every applicable limit."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import sys
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands, positive_seconds
+from hazmon.acquisition.datalog import read_datalog
+from hazmon.analysis.checks import negative_drift, spikes, stuck
+from hazmon.analysis.evaluate import (
+    CLAMPED,
+    ChannelPlan,
+    ChannelResult,
+    EvaluationSettings,
+    evaluate,
+)
+from hazmon.analysis.limits import LEVEL_NAMES
+from hazmon.analysis.readings import Readings
+from hazmon.analysis.sampling import NS_PER_S
+from hazmon.analysis.units import ReferenceState
+from hazmon.config.site import load_site
+from hazmon.config.standards import SiteLimits, effective_limit_rows, rules_by_quantity
+
+DEFAULT_STANDARDS = ("gbt50493-2019",)
+#: Metrics that count (printed as integers).
+COUNT_METRICS = frozenset(
+    {
+        "readings",
+        "days",
+        "gaps",
+        "impulses_day_max",
+        "excursions_day_max",
+        "stuck_readings",
+        "spike_readings",
+        "negative_readings",
+    }
+)
+#: A value unchanged this long is a stuck sensor [s].
+STUCK_S = 600.0
+
+
+def register(commands: Subcommands) -> None:
+    """Add the ``analyze`` parser."""
+    parser = commands.add_parser(
+        "analyze",
+        help="evaluate a CSV datalog against every applicable limit",
+        description="Evaluate an instrument datalog (CSV, long form time,device,quantity,"
+        "value,unit or wide form time,CO [ppm],...) against GBZ 2.1-2019, GBZ 2.2-2007, "
+        "GB/T 50493-2019 and the other bundled limits: per channel max, mean, TWA, STEL, "
+        "L_EX,8h, each rule's verdict with its clause, and the events.",
+    )
+    parser.add_argument("file", metavar="FILE", help="CSV datalog")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--site", metavar="SITE", help="site config (name or TOML path): limits and standards"
+    )
+    parser.add_argument(
+        "--max-gap",
+        type=positive_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="longest time a reading is held; beyond it data is missing (default: 300)",
+    )
+    parser.add_argument(
+        "--utc-offset",
+        type=float,
+        default=8.0,
+        metavar="HOURS",
+        help="offset of times written without one, and of the day boundary (default: 8, CST)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _iso(ts_ns: int) -> str:
+    moment = dt.datetime.fromtimestamp(ts_ns / NS_PER_S, tz=dt.UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def channel_document(result: ChannelResult) -> dict[str, Any]:
+    """One channel of the ``--json`` document (keys absent where they do not apply)."""
+    metrics: dict[str, float | int] = {
+        key: int(value) if key in COUNT_METRICS else value
+        for key, value in result.metrics.items()
+        if math.isfinite(value)
+    }
+    return {
+        "device": result.channel.device,
+        "quantity": result.channel.quantity,
+        "unit": result.channel.unit,
+        "metrics": metrics,
+        "verdicts": [
+            {
+                "rule": verdict.rule,
+                "clause": verdict.clause,
+                "limit": _finite(verdict.limit),
+                "value": _finite(verdict.value),
+                "passed": verdict.passed,
+            }
+            for verdict in result.verdicts
+        ],
+        "events": [
+            {
+                "start": _iso(record.event.start_ts),
+                "end": _iso(record.event.end_ts),
+                "duration_s": record.event.duration_s,
+                "peak": record.event.peak,
+                "peak_time": _iso(record.event.peak_ts),
+                "level": LEVEL_NAMES[record.event.max_level],
+                "limit": record.limit,
+                "dose": record.event.dose,
+                "rule": record.rule,
+                "clause": record.clause,
+            }
+            for record in result.events
+        ],
+    }
+
+
+def _number(metrics: dict[str, float], key: str) -> str:
+    value = metrics.get(key)
+    return "" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+def _print_tables(results: list[ChannelResult], console: Console, title: str) -> None:
+    table = Table(title=title)
+    for heading in ("device", "quantity", "unit", "max", "mean", "TWA 8h", "STEL max", "L_EX,8h"):
+        table.add_column(
+            heading, justify="left" if heading in ("device", "quantity", "unit") else "right"
+        )
+    table.add_column("verdicts")
+    for result in results:
+        metrics = result.metrics
+        failed = sum(not verdict.passed for verdict in result.verdicts)
+        summary = (
+            "no rule"
+            if not result.verdicts
+            else f"[red]{failed} of {len(result.verdicts)} failed[/]"
+            if failed
+            else f"[green]{len(result.verdicts)} passed[/]"
+        )
+        table.add_row(
+            result.channel.device,
+            result.channel.quantity,
+            result.channel.unit,
+            _number(metrics, "max"),
+            _number(metrics, "mean") or _number(metrics, "laeq"),
+            _number(metrics, "twa_8h"),
+            _number(metrics, "stel_max"),
+            _number(metrics, "lex_8h"),
+            summary,
+        )
+    console.print(table)
+    verdict_table = Table(title="verdicts")
+    for heading in ("device", "quantity", "rule", "value", "limit", "result", "clause"):
+        verdict_table.add_column(
+            heading, justify="right" if heading in ("value", "limit") else "left"
+        )
+    for result in results:
+        for verdict in result.verdicts:
+            verdict_table.add_row(
+                result.channel.device,
+                result.channel.quantity,
+                verdict.rule,
+                f"{verdict.value:.4g}",
+                f"{verdict.limit:.4g}",
+                "[green]pass[/]" if verdict.passed else "[red]FAIL[/]",
+                verdict.clause,
+            )
+    if verdict_table.row_count:
+        console.print(verdict_table)
+    events = [(result, record) for result in results for record in result.events]
+    if not events:
+        console.print("no events")
+        return
+    event_table = Table(title="events")
+    for heading in ("device", "quantity", "start", "duration s", "peak", "level", "dose", "rule"):
+        event_table.add_column(heading)
+    for result, record in events:
+        event = record.event
+        event_table.add_row(
+            result.channel.device,
+            result.channel.quantity,
+            _iso(event.start_ts),
+            f"{event.duration_s:.0f}",
+            f"{event.peak:.4g}",
+            LEVEL_NAMES[event.max_level],
+            f"{event.dose:.4g}",
+            f"{record.rule} ({record.clause})",
+        )
+    console.print(event_table)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Read, evaluate and print; 0 when every verdict passed, 1 when one failed."""
+    standards: tuple[str, ...] = DEFAULT_STANDARDS
+    site_limits = SiteLimits()
+    site_name = ""
+    if args.site:
+        _source, site = load_site(args.site)
+        standards, site_limits, site_name = site.standards, site.limits, site.name
+    settings = EvaluationSettings.from_site(
+        site_limits, max_gap_s=args.max_gap, day_offset_s=int(args.utc_offset * 3600)
+    )
+    reference = ReferenceState(site_limits.reference_temperature, site_limits.reference_pressure)
+    datalog = read_datalog(
+        args.file, reference=reference, utc_offset_hours=args.utc_offset, site=site_name
+    )
+    plan = ChannelPlan.build(
+        datalog.channels, effective_limit_rows(site_limits), rules_by_quantity(standards), settings
+    )
+    results = evaluate(datalog.readings, plan)
+    _add_sensor_checks(datalog.readings, results, plan)
+    for warning in datalog.warnings:
+        print(f"warning: {datalog.source}: {warning}", file=sys.stderr)
+    if args.json:
+        document = {"channels": [channel_document(result) for result in results]}
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    else:
+        _print_tables(results, console, f"{datalog.source} ({datalog.layout} form)")
+    failed = any(not verdict.passed for result in results for verdict in result.verdicts)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _add_sensor_checks(readings: Readings, results: list[ChannelResult], plan: ChannelPlan) -> None:
+    """Count stuck, spiking and negative readings per channel into the metrics."""
+    order = readings.sort_order()
+    ts, channel, value = readings.ts[order], readings.channel[order], readings.value[order]
+    count = len(plan)
+    stale = stuck(ts, channel, value, int(STUCK_S * NS_PER_S)) != 0
+    spiky = spikes(channel, value) != 0
+    negative = negative_drift(value, 0.0) != 0
+    concentration = plan.integrand[channel] == CLAMPED
+    counts = {
+        "stuck_readings": np.bincount(channel, stale, count),
+        "spike_readings": np.bincount(channel, spiky, count),
+        "negative_readings": np.bincount(channel, negative & concentration, count),
+    }
+    index = {result.channel.key: number for number, result in enumerate(results)}
+    for number, channel_info in enumerate(plan.channels):
+        position = index.get(channel_info.key)
+        if position is None:
+            continue
+        for key, values in counts.items():
+            results[position].metrics[key] = float(values[number])

@@ -1,0 +1,949 @@
+"""Full evaluation of readings against every applicable limit, batch or streaming.
+
+:func:`evaluate` judges a whole record; :class:`StreamingEvaluator` judges the same
+readings fed in time-ordered chunks and, after :meth:`StreamingEvaluator.finish`,
+gives the same results (a Hypothesis test over random chunkings proves it). Both run
+the same accumulator; the batch is one chunk.
+
+Per channel the streaming state is bounded: the channel's last reading (its hold is
+known only when the next one arrives), at most one unfinished minute bin, the last
+480 finished minute bins (the moving 8-hour window) and a few dozen numbers. Raw
+readings are never buffered.
+
+The pipeline, per chunk and for every channel at once:
+
+1. sort by channel, time; hold each value until the next reading, up to ``max_gap``
+   (:mod:`hazmon.analysis.sampling`); the rest of a longer gap is missing and counted;
+2. cut held values into 1-minute bins (integral, covered time, min, max, count); noise
+   integrates sound energy ``10^(0.1 L)``, concentrations are clamped at 0 first;
+3. finished bins feed: totals, daily sums (shift TWA, L_EX,8h, impulses a day), the
+   15-minute and 480-minute window maxima (STEL, moving TWA), excursion runs;
+4. readings feed level evaluation and event extraction, each event with its dose
+   above the limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hazmon.analysis.events import Event, EventTracker
+from hazmon.analysis.exposure import (
+    CHINA_DAY_OFFSET_S,
+    SHIFT_MINUTES,
+    SHIFT_S,
+    STEL_MINUTES,
+    STEL_S,
+    daily_sums,
+    day_number,
+    excursion_runs,
+)
+from hazmon.analysis.heat import wbgt_limit_row
+from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
+from hazmon.analysis.noise import allowed_impulse_peak, energy_level, sound_energy
+from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.analysis.sampling import (
+    MINUTE_NS,
+    NS_PER_S,
+    MinuteBins,
+    channel_time_order,
+    hold_durations,
+    merge_bins,
+    minute_bins,
+    neighbour_times,
+    window_sums,
+)
+from hazmon.analysis.units import REFERENCE_20C, ReferenceState, mg_m3_to_ppm
+from hazmon.config.catalogue import UnknownUnitError, load_catalogue
+from hazmon.config.standards import LimitRow, LimitRule, SetPoint, SiteLimits
+
+#: Integrand kinds: the value as read, the value clamped at 0, sound energy.
+RAW, CLAMPED, ENERGY = 0, 1, 2
+
+#: Quantities whose time integral is an exposure (negative readings clamp to 0).
+EXPOSURE_QUANTITIES = frozenset(
+    {"co", "h2s", "nh3", "cl2", "so2", "no2", "hcn", "hcl", "ph3", "benzene"}
+    | {"dust_total", "dust_respirable", "pm2_5", "pm10"}
+)
+DUST_QUANTITIES = frozenset({"dust_total", "dust_respirable", "pm2_5", "pm10"})
+#: Row kinds compared with a channel's instantaneous maximum (upper) or minimum (lower).
+UPPER_KINDS = frozenset(
+    {
+        "mac",
+        "upper",
+        "leak_definition",
+        "repair_threshold",
+        "surface_temperature_max",
+        "rcd_trip_current",
+    }
+)
+LOWER_KINDS = frozenset({"lower", "required_thickness"})
+#: Kinds at or above which a reading fails (a leak "is" at the screening value).
+AT_OR_ABOVE_FAILS = frozenset({"leak_definition", "repair_threshold"})
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationSettings:
+    """How readings are held and grouped, and the workplace facts some limits need.
+
+    Attributes
+    ----------
+    max_gap_s : [s]
+        Longest time a reading's value is held; beyond it data is missing.
+    day_offset_s : [s]
+        Offset of local time from UTC: a "day" (for the shift TWA, L_EX,8h and the
+        impulse count) is a local calendar day; UTC+8 by default.
+    reference
+        State for ppm ↔ mg/m³ (GBZ 2.1 limits are in mg/m³).
+    event_level
+        Level whose runs are events (2, A2).
+    labour_intensity, exposure_rate, hot_outdoor_design
+        Pick the WBGT limit (GBZ 2.2-2007); without them WBGT has no verdict.
+    temperature_class
+        Ex temperature class for surface temperatures (``T1``–``T6``).
+    """
+
+    max_gap_s: float = 300.0
+    day_offset_s: int = CHINA_DAY_OFFSET_S
+    reference: ReferenceState = REFERENCE_20C
+    event_level: int = ALARM
+    labour_intensity: str | None = None
+    exposure_rate: float | None = None
+    hot_outdoor_design: bool = False
+    temperature_class: str | None = None
+
+    @classmethod
+    def from_site(cls, site: SiteLimits, **overrides: object) -> EvaluationSettings:
+        """Settings from a site's ``[limits]`` table."""
+        settings = cls(
+            reference=ReferenceState(site.reference_temperature, site.reference_pressure),
+            labour_intensity=site.labour_intensity,
+            exposure_rate=site.exposure_rate,
+            hot_outdoor_design=site.hot_outdoor_design,
+            temperature_class=site.temperature_class,
+        )
+        if overrides:
+            from dataclasses import replace
+
+            settings = replace(settings, **overrides)  # type: ignore[arg-type]
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedLimit:
+    """A limit row applied to one channel, its value in the channel's unit.
+
+    ``metric`` names the metric compared; ``upper`` says whether the metric must stay
+    at or below the limit (else at or above it).
+    """
+
+    row: LimitRow
+    metric: str
+    limit: float
+    upper: bool = True
+    strict: bool = False
+
+    @property
+    def clause(self) -> str:
+        """``standard clause`` (with ``§`` before a numbered clause)."""
+        return citation(self.row.standard, self.row.clause)
+
+
+def citation(standard: str, clause: str) -> str:
+    """``GB/T 50493-2019 §5.5.2(1)`` or ``GBZ 2.1-2019 Table 1``."""
+    return f"{standard} §{clause}" if clause[:1].isdigit() else f"{standard} {clause}"
+
+
+def _convert_limit(row: LimitRow, channel: Channel, reference: ReferenceState) -> float | None:
+    """The row's value in the channel's unit, or None when it cannot be converted."""
+    if row.value is None:
+        return None
+    if row.unit in ("", channel.unit) or {row.unit, channel.unit} == {"ppm", "µmol/mol"}:
+        return row.value
+    if row.unit in ("mg/m³", "mg/m3") and channel.unit == "ppm" and row.molar_mass:
+        return float(mg_m3_to_ppm(row.value, row.molar_mass, reference))
+    try:
+        conversion = load_catalogue().conversion(channel.quantity, row.unit)
+    except UnknownUnitError:
+        return None
+    return row.value * conversion.scale + conversion.offset
+
+
+def _matches(row: LimitRow, channel: Channel) -> bool:
+    if row.device is not None and row.device != channel.device:
+        return False
+    if row.quantity is not None:
+        return row.quantity == channel.quantity and (
+            not channel.substance or not row.substance or row.quantity == channel.quantity
+        )
+    return bool(row.substance) and row.substance.lower() == (channel.substance or "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPlan:
+    """What is evaluated on each channel, laid out as arrays indexed by channel.
+
+    Build it once with :meth:`build`; it holds the applied limits (for verdicts),
+    the set-point table (for levels and events) and per-channel parameters.
+    """
+
+    channels: tuple[Channel, ...]
+    settings: EvaluationSettings
+    applied: tuple[tuple[AppliedLimit, ...], ...]
+    integrand: NDArray[np.int8]
+    family: tuple[str, ...]
+    limits: LimitTable
+    upper_event_threshold: NDArray[np.float64]
+    lower_event_threshold: NDArray[np.float64]
+    excursion_threshold: NDArray[np.float64]
+    impulse_rows: tuple[LimitRow, ...]
+
+    @property
+    def impulse_counts(self) -> tuple[float, ...]:
+        """Daily impulse counts of the impulse-peak table (ascending)."""
+        return tuple(float(row.qualifier("max_impulses") or 0) for row in self.impulse_rows)
+
+    @property
+    def impulse_peaks(self) -> tuple[float, ...]:
+        """Peak allowed for each count of :attr:`impulse_counts` [dB(C)]."""
+        return tuple(float(row.value or 0) for row in self.impulse_rows)
+
+    def __len__(self) -> int:
+        return len(self.channels)
+
+    @classmethod
+    def build(
+        cls,
+        channels: ChannelTable | Sequence[Channel],
+        rows: Sequence[LimitRow],
+        set_point_rules: Mapping[str, LimitRule],
+        settings: EvaluationSettings | None = None,
+    ) -> ChannelPlan:
+        """Choose the limits and parameters of every channel.
+
+        Parameters
+        ----------
+        channels
+            The channel table the readings index.
+        rows
+            Limit rows in force (:func:`hazmon.config.standards.effective_limit_rows`).
+        set_point_rules
+            Alarm set points per quantity (GB/T 50493-2019 §5.5.2 by default); a
+            channel without one gets a single A2 set point from its strictest
+            instantaneous row (MAC, upper, lower, leak definition ...).
+        settings
+            Holding, day and reference-state settings.
+        """
+        settings = settings or EvaluationSettings()
+        table = tuple(channels.channels if isinstance(channels, ChannelTable) else channels)
+        count = len(table)
+        impulse_rows = sorted(
+            (row for row in rows if row.kind == "impulse_peak" and row.value is not None),
+            key=lambda row: float(row.qualifier("max_impulses") or 0),
+        )
+        factor_row = next((row for row in rows if row.kind == "excursion_factor"), None)
+        cap_row = next((row for row in rows if row.kind == "excursion_cap_factor"), None)
+        excursion_rows = {row.kind: row for row in rows if row.kind.startswith("excursion_")}
+        hot_allowance = next(
+            (row.value for row in rows if row.kind == "wbgt_hot_outdoor_allowance"), None
+        )
+        applied_all: list[tuple[AppliedLimit, ...]] = []
+        integrand = np.zeros(count, np.int8)
+        family: list[str] = []
+        excursion = np.full(count, np.nan)
+        per_channel_rules: dict[str, LimitRule] = {}
+        keys: list[str] = []
+        for number, channel in enumerate(table):
+            matching = [row for row in rows if _matches(row, channel)]
+            applied: list[AppliedLimit] = []
+            kinds = {row.kind for row in matching}
+            if channel.quantity == "noise":
+                integrand[number], kind_name = ENERGY, "noise"
+            elif channel.quantity == "noise_peak":
+                kind_name = "noise_peak"
+            elif channel.quantity in EXPOSURE_QUANTITIES or kinds & {"mac", "pc_twa", "pc_stel"}:
+                integrand[number] = CLAMPED
+                kind_name = "dust" if channel.quantity in DUST_QUANTITIES else "gas"
+            else:
+                kind_name = "level"
+            family.append(kind_name)
+            for row in matching:
+                limit = _convert_limit(row, channel, settings.reference)
+                if limit is None:
+                    continue
+                if row.kind == "pc_twa":
+                    applied.append(AppliedLimit(row, "twa_8h", limit))
+                elif row.kind == "pc_stel":
+                    applied.append(AppliedLimit(row, "stel_max", limit))
+                elif row.kind in ("lex_8h", "lex_40h"):
+                    applied.append(AppliedLimit(row, row.kind, limit))
+                elif row.kind == "surface_temperature_max":
+                    if row.qualifier("temperature_class") == settings.temperature_class:
+                        applied.append(AppliedLimit(row, "max", limit))
+                elif row.kind in UPPER_KINDS:
+                    applied.append(
+                        AppliedLimit(row, "max", limit, strict=row.kind in AT_OR_ABOVE_FAILS)
+                    )
+                elif row.kind in LOWER_KINDS:
+                    applied.append(AppliedLimit(row, "min", limit, upper=False))
+            if channel.quantity == "wbgt" and settings.labour_intensity and settings.exposure_rate:
+                cell = wbgt_limit_row(rows, settings.labour_intensity, settings.exposure_rate)
+                if cell is not None and cell.value is not None:
+                    extra = hot_allowance if settings.hot_outdoor_design and hot_allowance else 0.0
+                    applied.append(AppliedLimit(cell, "mean", cell.value + extra))
+            twa_rows = [a for a in applied if a.metric == "twa_8h"]
+            if twa_rows and "pc_stel" not in kinds and factor_row and factor_row.value:
+                twa = twa_rows[0].limit
+                excursion[number] = factor_row.value * twa
+                for kind, metric, upper in (
+                    ("excursion_max_count", "excursions_day_max", True),
+                    ("excursion_max_duration", "excursion_longest_min", True),
+                    ("excursion_min_spacing", "excursion_min_spacing_min", False),
+                ):
+                    rule_row = excursion_rows.get(kind)
+                    if rule_row is not None and rule_row.value is not None:
+                        applied.append(AppliedLimit(rule_row, metric, rule_row.value, upper=upper))
+                if cap_row is not None and cap_row.value is not None:
+                    applied.append(AppliedLimit(cap_row, "max", cap_row.value * twa))
+            applied_all.append(tuple(applied))
+            key = str(number)
+            keys.append(key)
+            rule = set_point_rules.get(channel.quantity)
+            if rule is None:
+                rule = _rule_from_rows(channel, applied)
+            if rule is not None:
+                per_channel_rules[key] = rule
+        limits = LimitTable.build(keys, per_channel_rules)
+        upper_threshold, lower_threshold = _event_thresholds(limits, settings.event_level)
+        return cls(
+            channels=table,
+            settings=settings,
+            applied=tuple(applied_all),
+            integrand=integrand,
+            family=tuple(family),
+            limits=limits,
+            upper_event_threshold=upper_threshold,
+            lower_event_threshold=lower_threshold,
+            excursion_threshold=excursion,
+            impulse_rows=tuple(impulse_rows),
+        )
+
+
+def _rule_from_rows(channel: Channel, applied: Sequence[AppliedLimit]) -> LimitRule | None:
+    """A one-level (A2) rule from the strictest instantaneous limit of a channel."""
+    upper = [a for a in applied if a.metric == "max" and a.upper]
+    lower = [a for a in applied if a.metric == "min" and not a.upper]
+    points: list[SetPoint] = []
+    chosen: AppliedLimit | None = None
+    if upper:
+        chosen = min(upper, key=lambda a: a.limit)
+        points.append(SetPoint(ALARM, "above", chosen.limit))
+    if lower:
+        strictest = max(lower, key=lambda a: a.limit)
+        points.append(SetPoint(ALARM, "below", strictest.limit))
+        chosen = chosen or strictest
+    if chosen is None:
+        return None
+    return LimitRule(
+        id=chosen.row.id,
+        quantity=channel.quantity,
+        unit=channel.unit,
+        standard=chosen.row.standard,
+        clause=chosen.row.clause,
+        confirmed=chosen.row.confirmed,
+        set_points=tuple(points),
+        note=chosen.row.note,
+    )
+
+
+def _event_thresholds(
+    table: LimitTable, level: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per channel, the threshold whose crossing starts an event, for each side."""
+    with np.errstate(invalid="ignore"):
+        upper = np.where((table.direction > 0) & (table.levels >= level), table.thresholds, np.inf)
+        lower = np.where((table.direction < 0) & (table.levels >= level), table.thresholds, -np.inf)
+    return upper.min(axis=1), lower.max(axis=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One rule's judgement of one channel."""
+
+    rule: str
+    clause: str
+    limit: float
+    value: float
+    passed: bool
+    confirmed: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event with its rule and clause.
+
+    ``dose`` is ∫(C − limit)dt over the event [unit · s] (for a lower limit,
+    ∫(limit − C)dt).
+    """
+
+    event: Event
+    rule: str
+    clause: str
+    limit: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResult:
+    """Metrics, verdicts and events of one channel."""
+
+    channel: Channel
+    metrics: dict[str, float]
+    verdicts: tuple[Verdict, ...]
+    events: tuple[EventRecord, ...]
+
+
+@dataclass(slots=True)
+class _Accumulator:
+    """Per-channel state; everything is an array indexed by channel."""
+
+    plan: ChannelPlan
+    readings: NDArray[np.int64] = field(init=False)
+    maximum: NDArray[np.float64] = field(init=False)
+    minimum: NDArray[np.float64] = field(init=False)
+    integral: NDArray[np.float64] = field(init=False)
+    covered: NDArray[np.float64] = field(init=False)
+    gaps: NDArray[np.int64] = field(init=False)
+    missing_s: NDArray[np.float64] = field(init=False)
+    stel_max: NDArray[np.float64] = field(init=False)
+    moving_max: NDArray[np.float64] = field(init=False)
+    day: NDArray[np.int64] = field(init=False)
+    day_integral: NDArray[np.float64] = field(init=False)
+    day_count: NDArray[np.int64] = field(init=False)
+    day_max: NDArray[np.float64] = field(init=False)
+    max_day_integral: NDArray[np.float64] = field(init=False)
+    days: NDArray[np.int64] = field(init=False)
+    impulse_margin: NDArray[np.float64] = field(init=False)
+    impulse_peak: NDArray[np.float64] = field(init=False)
+    impulse_limit: NDArray[np.float64] = field(init=False)
+    impulse_day_max: NDArray[np.int64] = field(init=False)
+    tail: MinuteBins = field(init=False)
+    runs: dict[int, list[int | float]] = field(init=False)
+    run_stats: NDArray[np.float64] = field(init=False)
+    events: EventTracker = field(init=False)
+    closed_events: list[Event] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        count = len(self.plan)
+        self.readings = np.zeros(count, np.int64)
+        self.maximum = np.full(count, np.nan)
+        self.minimum = np.full(count, np.nan)
+        self.integral = np.zeros(count)
+        self.covered = np.zeros(count)
+        self.gaps = np.zeros(count, np.int64)
+        self.missing_s = np.zeros(count)
+        self.stel_max = np.full(count, np.nan)
+        self.moving_max = np.full(count, np.nan)
+        self.day = np.full(count, np.iinfo(np.int64).min)
+        self.day_integral = np.zeros(count)
+        self.day_count = np.zeros(count, np.int64)
+        self.day_max = np.full(count, np.nan)
+        self.max_day_integral = np.full(count, np.nan)
+        self.days = np.zeros(count, np.int64)
+        self.impulse_margin = np.full(count, -np.inf)
+        self.impulse_peak = np.full(count, np.nan)
+        self.impulse_limit = np.full(count, np.nan)
+        self.impulse_day_max = np.zeros(count, np.int64)
+        self.tail = MinuteBins.empty()
+        # Excursions: open run [start, end, peak] per channel, and per-channel stats
+        # [current day, count that day, most in a day, longest, min spacing, last end].
+        self.runs = {}
+        self.run_stats = np.tile(np.array([np.nan, 0, 0, 0, np.nan, np.nan]), (count, 1))
+        self.events = EventTracker(min_level=self.plan.settings.event_level)
+
+    # -- readings whose hold is known ------------------------------------------------
+    def add_readings(
+        self,
+        ts: NDArray[np.int64],
+        channel: NDArray[np.int32],
+        value: NDArray[np.float64],
+        hold: NDArray[np.int64],
+        missing: NDArray[np.int64],
+    ) -> MinuteBins:
+        """Account readings (sorted, hold known); return their (unfinished) bins."""
+        plan = self.plan
+        kind = plan.integrand[channel]
+        integrand = value.copy()
+        clamp = kind == CLAMPED
+        # Portable-detector practice: negative concentrations count as 0 in exposure.
+        integrand[clamp] = np.maximum(value[clamp], 0.0)
+        energy = kind == ENERGY
+        with np.errstate(over="ignore"):
+            integrand[energy] = sound_energy(value[energy])
+        hold_s = hold.astype(np.float64) / NS_PER_S
+        nan = np.isnan(value)
+        lost = missing.astype(np.float64) / NS_PER_S + np.where(nan, hold_s, 0.0)
+        self.missing_s += np.bincount(channel, lost, len(plan))
+        self.gaps += np.bincount(channel, (missing > 0).astype(np.float64), len(plan)).astype(
+            np.int64
+        )
+        level, side = evaluate_levels(value, channel, plan.limits)
+        with np.errstate(invalid="ignore"):
+            excess = np.where(
+                side > 0,
+                value - plan.upper_event_threshold[channel],
+                np.where(side < 0, plan.lower_event_threshold[channel] - value, 0.0),
+            )
+        weight = np.where(level >= plan.settings.event_level, excess * hold_s, 0.0)
+        readings = Readings(ts, channel, value, np.zeros(len(ts), np.uint16))
+        closed, _opened = self.events.update(readings, level, side, weight)
+        self.closed_events.extend(closed)
+        return minute_bins(ts, channel, value, hold, integrand)
+
+    # -- finished minute bins ----------------------------------------------------------
+    def add_bins(self, bins: MinuteBins) -> None:
+        """Fold finished bins (later than every bin folded before, per channel)."""
+        if len(bins) == 0:
+            return
+        count = len(self.plan)
+        channel = bins.channel
+        self.readings += np.bincount(channel, bins.count.astype(np.float64), count).astype(np.int64)
+        self.integral += np.bincount(channel, bins.integral, count)
+        self.covered += np.bincount(channel, bins.covered, count)
+        starts = np.flatnonzero(np.r_[True, channel[1:] != channel[:-1]])
+        present = channel[starts]
+        self.maximum[present] = np.fmax(
+            self.maximum[present], np.fmax.reduceat(bins.maximum, starts)
+        )
+        self.minimum[present] = np.fmin(
+            self.minimum[present], np.fmin.reduceat(bins.minimum, starts)
+        )
+        self._windows(bins, present, starts)
+        self._days(bins)
+        self._excursions(bins)
+
+    def _windows(
+        self, bins: MinuteBins, present: NDArray[np.int32], starts: NDArray[np.intp]
+    ) -> None:
+        # Only the kept bins of channels in this batch take part; the others wait.
+        involved = np.zeros(len(self.plan), bool)
+        involved[present] = True
+        takes_part = involved[self.tail.channel]
+        waiting = self.tail.take(~takes_part)
+        earlier = self.tail.take(takes_part)
+        combined = MinuteBins.concat([earlier, bins])
+        order = np.argsort(combined.key, kind="stable")
+        combined = combined.take(order)
+        is_new = np.r_[np.zeros(len(earlier), bool), np.ones(len(bins), bool)][order]
+        key = combined.key
+        stel = window_sums(key, combined.integral, STEL_MINUTES)[is_new] / STEL_S
+        moving = window_sums(key, combined.integral, SHIFT_MINUTES)[is_new] / SHIFT_S
+        self.stel_max[present] = np.fmax(self.stel_max[present], np.fmax.reduceat(stel, starts))
+        self.moving_max[present] = np.fmax(
+            self.moving_max[present], np.fmax.reduceat(moving, starts)
+        )
+        latest = np.full(len(self.plan), np.iinfo(np.int64).min)
+        np.maximum.at(latest, combined.channel, combined.minute)
+        keep = combined.minute > latest[combined.channel] - SHIFT_MINUTES
+        self.tail = MinuteBins.concat([waiting, combined.take(keep)])
+
+    def _days(self, bins: MinuteBins) -> None:
+        daily = daily_sums(bins, self.plan.settings.day_offset_s)
+        channel = daily.channel
+        integral, count, maximum = daily.integral.copy(), daily.count.copy(), daily.maximum.copy()
+        first = np.r_[True, channel[1:] != channel[:-1]]
+        last = np.r_[first[1:], True]
+        first_rows = np.flatnonzero(first)
+        ch = channel[first_rows]
+        continues = daily.day[first_rows] == self.day[ch]
+        rows = first_rows[continues]
+        integral[rows] += self.day_integral[ch[continues]]
+        count[rows] += self.day_count[ch[continues]]
+        maximum[rows] = np.fmax(maximum[rows], self.day_max[ch[continues]])
+        # An open day followed by a later day is complete.
+        ended = ch[~continues & (self.day[ch] != np.iinfo(np.int64).min)]
+        self._complete_days(
+            ended, self.day_integral[ended], self.day_count[ended], self.day_max[ended]
+        )
+        done = ~last
+        self._complete_days(channel[done], integral[done], count[done], maximum[done])
+        tail_ch = channel[last]
+        self.day[tail_ch] = daily.day[last]
+        self.day_integral[tail_ch] = integral[last]
+        self.day_count[tail_ch] = count[last]
+        self.day_max[tail_ch] = maximum[last]
+
+    def _complete_days(
+        self,
+        channel: NDArray[np.int32],
+        integral: NDArray[np.float64],
+        count: NDArray[np.int64],
+        maximum: NDArray[np.float64],
+    ) -> None:
+        if len(channel) == 0:
+            return
+        np.fmax.at(self.max_day_integral, channel, integral)
+        np.add.at(self.days, channel, 1)
+        np.maximum.at(self.impulse_day_max, channel, count)
+        if self.plan.impulse_counts:
+            allowed = allowed_impulse_peak(count, self.plan.impulse_counts, self.plan.impulse_peaks)
+            margin = np.where(np.isnan(allowed), np.inf, maximum - allowed)
+            margin = np.where(np.isnan(maximum), -np.inf, margin)
+            # Loop over completed (channel, day) pairs: days, not readings.
+            for row in np.flatnonzero(margin > self.impulse_margin[channel]).tolist():
+                number = int(channel[row])
+                if margin[row] > self.impulse_margin[number]:
+                    self.impulse_margin[number] = margin[row]
+                    self.impulse_peak[number] = maximum[row]
+                    self.impulse_limit[number] = allowed[row]
+
+    def _excursions(self, bins: MinuteBins) -> None:
+        if np.isnan(self.plan.excursion_threshold).all():
+            return
+        runs = excursion_runs(bins, self.plan.excursion_threshold)
+        # A loop over excursions (a few a day), not readings.
+        for row in range(len(runs)):
+            number = int(runs.channel[row])
+            start, end = int(runs.start_minute[row]), int(runs.end_minute[row])
+            peak = float(runs.peak[row])
+            current = self.runs.get(number)
+            if current is not None and start == int(current[1]) + 1:
+                self.runs[number] = [current[0], end, max(float(current[2]), peak)]
+                continue
+            if current is not None:
+                self._close_run(number, current)
+            self.runs[number] = [start, end, peak]
+
+    def _close_run(self, number: int, run: list[int | float]) -> None:
+        start, end = int(run[0]), int(run[1])
+        stats = self.run_stats[number]
+        day = float(day_number(np.array([start]), self.plan.settings.day_offset_s)[0])
+        stats[1] = stats[1] + 1 if stats[0] == day else 1
+        stats[0] = day
+        stats[2] = max(stats[2], stats[1])
+        stats[3] = max(stats[3], end - start + 1)
+        if not math.isnan(stats[5]):
+            spacing = start - stats[5] - 1
+            stats[4] = spacing if math.isnan(stats[4]) else min(stats[4], spacing)
+        stats[5] = end
+
+    def finish(self) -> list[Event]:
+        """Close open days, runs and events; return every closed event."""
+        open_days = np.flatnonzero(self.day != np.iinfo(np.int64).min).astype(np.int32)
+        self._complete_days(
+            open_days,
+            self.day_integral[open_days],
+            self.day_count[open_days],
+            self.day_max[open_days],
+        )
+        self.day[open_days] = np.iinfo(np.int64).min
+        for number, run in sorted(self.runs.items()):
+            self._close_run(number, run)
+        self.runs.clear()
+        self.closed_events.extend(self.events.flush())
+        return self.closed_events
+
+    def state_bytes(self) -> int:
+        """Memory of the per-channel state arrays and the bins kept [bytes]."""
+        arrays = [
+            value
+            for value in (getattr(self, name) for name in self.__slots__)
+            if isinstance(value, np.ndarray)
+        ]
+        tail = self.tail
+        tail_bytes = sum(
+            part.nbytes
+            for part in (
+                tail.channel,
+                tail.minute,
+                tail.integral,
+                tail.covered,
+                tail.minimum,
+                tail.maximum,
+                tail.count,
+            )
+        )
+        return sum(array.nbytes for array in arrays) + tail_bytes
+
+
+def _metrics(acc: _Accumulator, number: int) -> dict[str, float]:
+    """The metrics that apply to one channel's family (absent where they do not)."""
+    plan = acc.plan
+    family = plan.family[number]
+    metrics: dict[str, float] = {"readings": float(acc.readings[number])}
+    for name, value in (("max", acc.maximum[number]), ("min", acc.minimum[number])):
+        if not math.isnan(value):
+            metrics[name] = float(value)
+    covered = float(acc.covered[number])
+    integral = float(acc.integral[number])
+    day_integral = float(acc.max_day_integral[number])
+    if family == "noise":
+        if covered > 0:
+            metrics["laeq"] = float(energy_level(integral / covered))
+            metrics["lex_8h"] = float(energy_level(day_integral / SHIFT_S))
+            metrics["lex_40h"] = float(energy_level(integral / (5 * SHIFT_S)))
+    elif family == "noise_peak":
+        metrics["impulses_day_max"] = float(acc.impulse_day_max[number])
+    elif covered > 0:
+        metrics["mean"] = integral / covered
+    if family in ("gas", "dust") and covered > 0:
+        metrics["twa_8h"] = day_integral / SHIFT_S
+        metrics["twa_8h_moving_max"] = float(acc.moving_max[number])
+        if family == "gas":
+            metrics["stel_max"] = float(acc.stel_max[number])
+    if not math.isnan(plan.excursion_threshold[number]):
+        stats = acc.run_stats[number]
+        metrics["excursions_day_max"] = float(stats[2])
+        metrics["excursion_longest_min"] = float(stats[3])
+        if not math.isnan(stats[4]):
+            metrics["excursion_min_spacing_min"] = float(stats[4])
+    metrics["days"] = float(acc.days[number])
+    metrics["gaps"] = float(acc.gaps[number])
+    metrics["missing_s"] = float(acc.missing_s[number])
+    return metrics
+
+
+def _verdicts(acc: _Accumulator, number: int, metrics: dict[str, float]) -> list[Verdict]:
+    plan = acc.plan
+    verdicts: list[Verdict] = []
+    for applied in plan.applied[number]:
+        value = metrics.get(applied.metric)
+        if value is None or (applied.metric == "lex_40h" and metrics.get("days", 0) < 2):
+            continue
+        if applied.upper:
+            passed = value < applied.limit if applied.strict else value <= applied.limit
+        else:
+            passed = value >= applied.limit
+        verdicts.append(
+            Verdict(
+                applied.row.id, applied.clause, applied.limit, value, passed, applied.row.confirmed
+            )
+        )
+    rule = plan.limits.rules[number]
+    row_ids = {applied.row.id for applied in plan.applied[number]}
+    if rule is not None and rule.id not in row_ids:
+        # The alarm set point a reading must stay below (GB/T 50493-2019 §5.5.2 ...).
+        upper = float(plan.upper_event_threshold[number])
+        lower = float(plan.lower_event_threshold[number])
+        clause = citation(rule.standard, rule.clause)
+        if math.isfinite(upper) and "max" in metrics:
+            verdicts.append(
+                Verdict(
+                    rule.id, clause, upper, metrics["max"], metrics["max"] < upper, rule.confirmed
+                )
+            )
+        if math.isfinite(lower) and "min" in metrics:
+            verdicts.append(
+                Verdict(
+                    rule.id, clause, lower, metrics["min"], metrics["min"] >= lower, rule.confirmed
+                )
+            )
+    peak = float(acc.impulse_peak[number])
+    if plan.family[number] == "noise_peak" and plan.impulse_rows and not math.isnan(peak):
+        limit = float(acc.impulse_limit[number])
+        row = plan.impulse_rows[-1]
+        if not math.isnan(limit):
+            row = next(r for r in plan.impulse_rows if r.value == limit)
+        verdicts.append(
+            Verdict(
+                row.id,
+                citation(row.standard, row.clause),
+                limit if not math.isnan(limit) else float(row.value or 0.0),
+                peak,
+                bool(acc.impulse_margin[number] <= 0),
+                row.confirmed,
+            )
+        )
+    return verdicts
+
+
+def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
+    plan = acc.plan
+    by_channel: dict[int, list[EventRecord]] = {}
+    for event in sorted(events, key=lambda event: (event.channel, event.start_ts)):
+        rule = plan.limits.rules[event.channel]
+        if rule is None:  # pragma: no cover - events only arise from rules
+            continue
+        limit = (
+            plan.upper_event_threshold[event.channel]
+            if event.side > 0
+            else plan.lower_event_threshold[event.channel]
+        )
+        by_channel.setdefault(event.channel, []).append(
+            EventRecord(event, rule.id, citation(rule.standard, rule.clause), float(limit))
+        )
+    results = []
+    for number, channel in enumerate(plan.channels):
+        if acc.readings[number] == 0 and acc.missing_s[number] == 0 and number not in by_channel:
+            continue
+        metrics = _metrics(acc, number)
+        results.append(
+            ChannelResult(
+                channel,
+                metrics,
+                tuple(_verdicts(acc, number, metrics)),
+                tuple(by_channel.get(number, ())),
+            )
+        )
+    return results
+
+
+def _sorted_columns(
+    readings: Readings,
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+    order = channel_time_order(readings.ts, readings.channel)
+    return readings.ts[order], readings.channel[order], readings.value[order]
+
+
+#: Rows per slice when :func:`evaluate` walks a large record (fits the CPU caches better
+#: than one pass of 10-million-row temporaries, and the result is the same).
+EVALUATE_SLICE = 262_144
+
+
+def evaluate(
+    readings: Readings, plan: ChannelPlan, slice_rows: int | None = EVALUATE_SLICE
+) -> list[ChannelResult]:
+    """Evaluate a whole record: metrics, verdicts and events of every channel.
+
+    Parameters
+    ----------
+    readings
+        Any order; values in each channel's canonical unit.
+    plan
+        What applies to each channel (:meth:`ChannelPlan.build`).
+    slice_rows
+        Sorted by channel and time, the record is evaluated in slices of this many
+        rows through the streaming evaluator (equal results: each channel's rows
+        stay in time order). ``None``: everything in one pass.
+
+    Returns
+    -------
+    list[ChannelResult]
+        One per channel with readings, in channel order.
+    """
+    if slice_rows is not None and len(readings) > slice_rows:
+        ts, channel, value = _sorted_columns(readings)
+        streaming = StreamingEvaluator(plan)
+        for begin in range(0, len(ts), slice_rows):
+            end = begin + slice_rows
+            streaming.update_sorted(ts[begin:end], channel[begin:end], value[begin:end])
+        return streaming.finish()
+    accumulator = _Accumulator(plan)
+    ts, channel, value = _sorted_columns(readings)
+    previous, following = neighbour_times(ts, channel)
+    max_gap_ns = int(plan.settings.max_gap_s * NS_PER_S)
+    hold, missing = hold_durations(ts, previous, following, max_gap_ns)
+    accumulator.add_bins(accumulator.add_readings(ts, channel, value, hold, missing))
+    return _results(accumulator, accumulator.finish())
+
+
+class StreamingEvaluator:
+    """Evaluates readings chunk by chunk with bounded state per channel.
+
+    Feed chunks in time order per channel with :meth:`update`; :meth:`finish` then
+    returns what :func:`evaluate` returns for the concatenated chunks.
+    """
+
+    def __init__(self, plan: ChannelPlan) -> None:
+        self.plan = plan
+        self._accumulator = _Accumulator(plan)
+        count = len(plan)
+        self._has_pending = np.zeros(count, bool)
+        self._pending_ts = np.zeros(count, np.int64)
+        self._pending_value = np.zeros(count)
+        self._previous_ts = np.full(count, -1, np.int64)
+        self._open_bins = MinuteBins.empty()
+        self._max_gap_ns = int(plan.settings.max_gap_s * NS_PER_S)
+
+    def update(self, readings: Readings) -> None:
+        """Take one chunk (readings later than any of the same channel fed before)."""
+        if len(readings) == 0:
+            return
+        order = channel_time_order(readings.ts, readings.channel)
+        self.update_sorted(readings.ts[order], readings.channel[order], readings.value[order])
+
+    def update_sorted(
+        self, ts: NDArray[np.int64], channel: NDArray[np.int32], value: NDArray[np.float64]
+    ) -> None:
+        """Take one chunk already sorted by channel, then time (see :meth:`update`).
+
+        Parameters
+        ----------
+        ts : [ns]
+        channel
+        value : [canonical unit]
+        """
+        if len(ts) == 0:
+            return
+        pending = np.flatnonzero(self._has_pending).astype(np.int32)
+        # The carried readings go before the chunk's rows of their channel (they are
+        # earlier): a merge by position, not a sort.
+        at = np.searchsorted(channel, pending, side="left")
+        ts = np.insert(ts, at, self._pending_ts[pending])
+        channel = np.insert(channel, at, pending)
+        value = np.insert(value, at, self._pending_value[pending])
+        carried = np.insert(np.zeros(len(ts) - len(pending), bool), at, True)
+        previous, following = neighbour_times(ts, channel)
+        first = np.r_[True, channel[1:] != channel[:-1]]
+        previous[first & carried] = self._previous_ts[channel[first & carried]]
+        last = np.r_[first[1:], True]
+        done = ~last
+        hold, missing = hold_durations(ts[done], previous[done], following[done], self._max_gap_ns)
+        new_bins = self._accumulator.add_readings(
+            ts[done], channel[done], value[done], hold, missing
+        )
+        merged = merge_bins(MinuteBins.concat([self._open_bins, new_bins]))
+        ends = channel[last]
+        self._has_pending[ends] = True
+        self._pending_ts[ends] = ts[last]
+        self._pending_value[ends] = value[last]
+        self._previous_ts[ends] = previous[last]
+        boundary = self._pending_ts // MINUTE_NS
+        final = merged.minute < boundary[merged.channel]
+        self._accumulator.add_bins(merged.take(final))
+        self._open_bins = merged.take(~final)
+
+    def finish(self) -> list[ChannelResult]:
+        """End of the stream: hold the last readings, close everything, return results."""
+        pending = np.flatnonzero(self._has_pending).astype(np.int32)
+        ts = self._pending_ts[pending]
+        previous = self._previous_ts[pending]
+        hold, missing = hold_durations(
+            ts, previous, np.full(len(ts), -1, np.int64), self._max_gap_ns
+        )
+        bins = self._accumulator.add_readings(
+            ts, pending, self._pending_value[pending], hold, missing
+        )
+        self._accumulator.add_bins(merge_bins(MinuteBins.concat([self._open_bins, bins])))
+        self._has_pending[:] = False
+        self._open_bins = MinuteBins.empty()
+        return _results(self._accumulator, self._accumulator.finish())
+
+    def state_bytes_per_channel(self) -> float:
+        """Memory of the streaming state divided by the number of channels [bytes]."""
+        own = sum(
+            array.nbytes
+            for array in (
+                self._has_pending,
+                self._pending_ts,
+                self._pending_value,
+                self._previous_ts,
+            )
+        )
+        open_bins = self._open_bins
+        own += sum(
+            part.nbytes
+            for part in (
+                open_bins.channel,
+                open_bins.minute,
+                open_bins.integral,
+                open_bins.covered,
+                open_bins.minimum,
+                open_bins.maximum,
+                open_bins.count,
+            )
+        )
+        return (own + self._accumulator.state_bytes()) / max(len(self.plan), 1)

@@ -454,16 +454,6 @@ def test_constructor_checks_channel_numbers_and_does_no_io() -> None:
     run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason=(
-        "src limitation: ModbusTcpTransport.__init__ builds pymodbus' AsyncModbusTcpClient, "
-        "whose constructor calls asyncio.get_running_loop(), so a transport cannot be "
-        "built outside a running event loop (RuntimeError: no running event loop), "
-        "although its constructor is documented to do no I/O"
-    ),
-)
 def test_transport_can_be_built_outside_an_event_loop() -> None:
     transport = ModbusTcpTransport("127.0.0.1", 502, timeout=SHORT_TIMEOUT)
     assert transport.address == "127.0.0.1:502"
@@ -629,15 +619,6 @@ def test_broken_link_never_escapes_poll(handler: Handler) -> None:
         assert len(result.errors) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: ModbusTcpTransport.read_registers maps pymodbus' 'No response received' "
-        "ModbusIOException to TransportTimeout even when pymodbus has already closed the "
-        "link (peer hung up / reply could not be decoded), so the reading says COMM_TIMEOUT "
-        "instead of COMM_ERROR ('the link failed: refused, reset, malformed reply')"
-    ),
-)
 @pytest.mark.parametrize("handler", [_dropping, _malformed], ids=["peer-hangs-up", "malformed"])
 def test_broken_link_is_comm_error(handler: Handler) -> None:
     async def main() -> PollResult:

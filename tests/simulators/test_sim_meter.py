@@ -106,8 +106,11 @@ def test_illegal_address(profile: Profile) -> None:
         meter.read_registers("holding", 0, 10)
     with pytest.raises(IllegalDataAddress):
         meter.read_registers("input", 0, 1)
-    with pytest.raises(ValueError, match="coil"):
+    # Coils are a register kind now; a meter that maps none answers exception 02.
+    with pytest.raises(IllegalDataAddress):
         meter.read_registers("coil", 0, 1)
+    with pytest.raises(ValueError, match="bogus"):
+        meter.read_registers("bogus", 0, 1)
 
 
 def test_status_faults_need_a_status_register(profile: Profile) -> None:

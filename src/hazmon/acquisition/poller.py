@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,11 +12,13 @@ import numpy as np
 from hazmon.acquisition.alerts import Alert, AlertSink
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.readings import Channel, ChannelTable
+from hazmon.config.addresses import bus_key, parse_address
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.profile import load_profile
-from hazmon.config.site import DeviceConfig, SiteConfig, parse_tcp_address
-from hazmon.drivers.modbus_adapter import ModbusTcpTransport
-from hazmon.drivers.modbus_meter import ModbusMeter
+from hazmon.config.site import DeviceConfig, SiteConfig
+from hazmon.drivers.modbus_adapter import ModbusTransport, open_transport
+from hazmon.drivers.modbus_meter import ModbusMeter, PollResult
+from hazmon.drivers.schedule import Backoff, poll_on_schedule, spread_phases
 
 
 @dataclass(slots=True)
@@ -32,6 +33,8 @@ class DeviceState:
     last_error: str = ""
     last_ok_ns: int | None = None
     channel_numbers: list[int] = field(default_factory=list)
+    set_aside_polls: int = 0
+    """Scheduled polls answered with COMM_TIMEOUT rows while the meter was set aside."""
 
 
 def register_channels(site: SiteConfig, device: DeviceConfig, channels: ChannelTable) -> list[int]:
@@ -56,24 +59,27 @@ def register_channels(site: SiteConfig, device: DeviceConfig, channels: ChannelT
 
 def build_devices(
     site: SiteConfig, channels: ChannelTable, addresses: Mapping[str, str] | None = None
-) -> tuple[list[DeviceState], list[ModbusTcpTransport]]:
-    """Create a meter per device (no I/O); devices at one address share a transport.
+) -> tuple[list[DeviceState], list[ModbusTransport]]:
+    """Create a meter per device (no I/O); devices on one link share its transport.
+
+    One transport per TCP address or serial port: it is the one owner of that line
+    and serialises every request on it (see :mod:`hazmon.drivers.modbus_adapter`).
 
     Parameters
     ----------
     addresses
-        Device id → ``host:port`` replacing the configured address (a simulator
-        that bound free ports).
+        Device id → address replacing the configured one (a simulator that bound
+        free ports or opened pseudo-terminals).
     """
-    transports: dict[tuple[str, int], ModbusTcpTransport] = {}
+    transports: dict[str, ModbusTransport] = {}
     states = []
     for device in site.devices:
-        address = (addresses or {}).get(device.id, device.address)
-        host, port = parse_tcp_address(address)
-        transport = transports.get((host, port))
+        address = parse_address((addresses or {}).get(device.id, device.address))
+        key = bus_key(address)
+        transport = transports.get(key)
         if transport is None:
-            transport = ModbusTcpTransport(host, port, timeout=device.timeout)
-            transports[(host, port)] = transport
+            transport = open_transport(address, timeout=device.timeout)
+            transports[key] = transport
         numbers = register_channels(site, device, channels)
         meter = ModbusMeter(
             transport,
@@ -81,25 +87,34 @@ def build_devices(
             device.unit_id,
             np.array(numbers, dtype=np.int32),
             calibration_due=device.calibration_due,
+            timeout=device.timeout,
+            max_registers=device.max_registers_per_read,
+            max_bits=device.max_bits_per_read,
+            max_gap=device.gap_fill,
         )
         states.append(DeviceState(config=device, meter=meter, channel_numbers=numbers))
     return states, list(transports.values())
 
 
 async def poll_device(
-    state: DeviceState, pipeline: Pipeline, alert_sink: AlertSink, stop: asyncio.Event
+    state: DeviceState,
+    pipeline: Pipeline,
+    alert_sink: AlertSink,
+    stop: asyncio.Event,
+    *,
+    start_at: float | None = None,
 ) -> None:
     """Poll one device at its interval until ``stop`` is set.
 
-    The schedule is fixed-rate: a slow poll shortens the next wait, and polls that
-    could not happen in time are skipped rather than run in a burst.
+    The schedule is fixed-rate (see :func:`hazmon.drivers.schedule.poll_on_schedule`);
+    a silent device is set aside with jittered exponential backoff while the others
+    keep their schedule.
     """
-    interval = state.config.poll_interval
-    loop = asyncio.get_running_loop()
-    deadline = loop.time()
-    while not stop.is_set():
-        result = await state.meter.poll()
+
+    def handle(result: PollResult, asked: bool) -> None:
         state.polls += 1
+        if not asked:
+            state.set_aside_polls += 1
         pipeline.process(result.readings)
         now_ns = time.time_ns()
         if result.errors:
@@ -113,12 +128,11 @@ async def poll_device(
             if state.in_fault:
                 state.in_fault = False
                 alert_sink(_comm_alert(state, now_ns, "comm_restored", "answering again"))
-        deadline += interval
-        if deadline < loop.time():
-            missed = (loop.time() - deadline) // interval + 1
-            deadline += missed * interval
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=max(0.0, deadline - loop.time()))
+
+    backoff = Backoff(state.config.backoff_initial, state.config.backoff_max)
+    await poll_on_schedule(
+        state.meter, state.config.poll_interval, handle, stop, backoff=backoff, start_at=start_at
+    )
 
 
 def _comm_alert(state: DeviceState, now_ns: int, kind: str, message: str) -> Alert:
@@ -139,7 +153,16 @@ def _comm_alert(state: DeviceState, now_ns: int, kind: str, message: str) -> Ale
 async def run_pollers(
     states: list[DeviceState], pipeline: Pipeline, alert_sink: AlertSink, stop: asyncio.Event
 ) -> None:
-    """Poll every device in one TaskGroup until ``stop`` is set."""
+    """Poll every device in one TaskGroup until ``stop`` is set.
+
+    The devices' first polls are spread over their intervals, so that a site of
+    hundreds of meters does not send every request in the same instant.
+    """
+    loop = asyncio.get_running_loop()
+    starts = spread_phases(loop.time(), [state.config.poll_interval for state in states])
     async with asyncio.TaskGroup() as group:
-        for state in states:
-            group.create_task(poll_device(state, pipeline, alert_sink, stop), name=state.config.id)
+        for state, start_at in zip(states, starts, strict=True):
+            group.create_task(
+                poll_device(state, pipeline, alert_sink, stop, start_at=start_at),
+                name=state.config.id,
+            )

@@ -9,6 +9,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hazmon.config.addresses import parse_address
 from hazmon.config.errors import ConfigError, bundled_names, read_bundled_toml, read_toml, validate
 from hazmon.config.profile import load_profile
 from hazmon.config.standards import SiteLimits, load_standards_table
@@ -69,6 +70,47 @@ class StatusFault(_Strict):
     duration: float = Field(gt=0)
 
 
+FaultKind = Literal[
+    "no_reply",
+    "late_reply",
+    "exception",
+    "bad_crc",
+    "split_frame",
+    "garbage",
+    "wrong_unit_id",
+    "disconnect",
+]
+
+
+class FaultInjection(_Strict):
+    """A link fault the simulated meter plays from ``start`` for ``duration`` seconds
+    of scenario time (wrapped by the period, like the channel events).
+
+    ``no_reply``: stays silent. ``late_reply``: answers ``delay`` seconds late.
+    ``exception``: answers exception ``code`` (2, 4, 6 or 11 = 0x0B). ``bad_crc``: the
+    reply's CRC is wrong (RTU framings). ``split_frame``: the reply comes in two parts
+    ``delay`` seconds apart. ``garbage``: line noise instead of a reply (RTU).
+    ``wrong_unit_id``: the reply carries another unit id (RTU). ``disconnect``: a TCP
+    link is closed; on a serial line the meter drops off the line (no reply).
+    """
+
+    kind: FaultKind
+    start: float = Field(default=0.0, ge=0, description="[s] of scenario time")
+    duration: float = Field(default=1e9, gt=0, description="[s]")
+    code: int | None = Field(default=None, description="exception code, for kind exception")
+    delay: float = Field(default=0.5, ge=0, description="[s] for late_reply and split_frame")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.kind == "exception" and self.code not in (1, 2, 3, 4, 6, 11):
+            raise ValueError(
+                f"fault exception needs code = 1, 2, 3, 4, 6 or 11 (0x0B); got {self.code}"
+            )
+        if self.kind != "exception" and self.code is not None:
+            raise ValueError(f'code is only for kind = "exception", not {self.kind!r}')
+        return self
+
+
 class Simulation(_Strict):
     """The scenario a simulated meter plays; it repeats every ``period`` seconds."""
 
@@ -76,6 +118,7 @@ class Simulation(_Strict):
     period: float = Field(default=60.0, gt=0, description="[s]")
     channels: dict[str, ChannelScenario] = Field(default_factory=dict)
     status_faults: list[StatusFault] = Field(default_factory=list)
+    faults: list[FaultInjection] = Field(default_factory=list)
 
 
 class DeviceConfig(_Strict):
@@ -87,6 +130,15 @@ class DeviceConfig(_Strict):
     unit_id: int = Field(default=1, ge=0, le=247)
     poll_interval: float = Field(default=1.0, gt=0, le=3600, description="[s]")
     timeout: float = Field(default=1.0, gt=0, le=60, description="[s]")
+    max_registers_per_read: int | None = Field(
+        default=None, ge=1, le=125, description="overrides the profile's, for this meter"
+    )
+    max_bits_per_read: int | None = Field(default=None, ge=1, le=2000)
+    gap_fill: int | None = Field(default=None, ge=0, le=124, description="[registers]")
+    backoff_initial: float = Field(
+        default=2.0, gt=0, description="[s] first wait before asking a silent meter again"
+    )
+    backoff_max: float = Field(default=60.0, gt=0, description="[s] longest such wait")
     location: str = ""
     calibration_due: dt.date | None = None
     simulation: Simulation | None = None
@@ -94,7 +146,7 @@ class DeviceConfig(_Strict):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        parse_tcp_address(value)
+        parse_address(value)  # every transport: see hazmon.config.addresses
         return value
 
     @field_validator("profile")
@@ -102,6 +154,15 @@ class DeviceConfig(_Strict):
     def _profile(cls, value: str) -> str:
         load_profile(value)
         return value
+
+    @model_validator(mode="after")
+    def _backoff(self) -> Self:
+        if self.backoff_initial > self.backoff_max:
+            raise ValueError(
+                f"backoff_initial ({self.backoff_initial} s) must not exceed "
+                f"backoff_max ({self.backoff_max} s)"
+            )
+        return self
 
 
 class SiteConfig(_Strict):

@@ -27,3 +27,7 @@ class DeviceException(TransportError):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class CrcError(TransportError):
+    """A reply arrived but failed its CRC check (RTU framings)."""

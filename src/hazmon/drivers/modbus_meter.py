@@ -2,28 +2,36 @@
 
 Every poll returns one reading per profile field, whatever happened: a field that
 could not be read keeps its row with a NaN value and the quality flag that says why
-(timeout, link error, device exception). Nothing is dropped silently.
+(timeout, link error, CRC error, device exception). Nothing is dropped silently.
+
+A block answered with exception 06 (server device busy) is asked again after a short
+pause, a few times. When a block times out, the poll's remaining blocks are not asked
+(they get the same COMM_TIMEOUT): a meter that is silent for one request almost always
+is for the next, and on a shared RS-485 line every unanswered request costs the other
+meters a whole timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Readings
-from hazmon.config.profile import Profile
+from hazmon.config.profile import Profile, RegisterKind
 from hazmon.config.quality import Quality
 from hazmon.drivers.errors import (
+    CrcError,
     DeviceException,
     TransportConnectionError,
     TransportError,
     TransportTimeout,
 )
-from hazmon.drivers.modbus_adapter import ModbusTcpTransport
+from hazmon.drivers.modbus_adapter import ModbusTransport
 from hazmon.drivers.register_map import RegisterMapDecoder
 
 
@@ -37,6 +45,14 @@ class PollResult:
     """One message per failed request (address, unit id, what went wrong)."""
     exception_codes: tuple[int, ...]
     """Modbus exception codes answered by the meter, kept for diagnosis."""
+    texts: dict[str, str] = field(default_factory=dict)
+    """The profile's string fields (model, serial number), when read."""
+
+    @property
+    def silent(self) -> bool:
+        """Whether the meter did not answer at all (every block timed out)."""
+        flags = self.readings.quality
+        return bool(len(flags)) and bool(np.all(flags & np.uint16(Quality.COMM_TIMEOUT)))
 
 
 def _flag_for(error: TransportError) -> int:
@@ -44,6 +60,8 @@ def _flag_for(error: TransportError) -> int:
         return int(Quality.COMM_TIMEOUT)
     if isinstance(error, DeviceException):
         return int(Quality.DEVICE_EXCEPTION)
+    if isinstance(error, CrcError):
+        return int(Quality.CRC_ERROR)
     if isinstance(error, TransportConnectionError):
         return int(Quality.COMM_ERROR)
     return int(Quality.COMM_ERROR)
@@ -64,19 +82,38 @@ class ModbusMeter:
         For each profile field, its index in the pipeline's channel table.
     calibration_due
         The unit's calibration due date; after it every reading gets CALIBRATION_DUE.
+    timeout : [s]
+        This meter's reply timeout; the transport's by default.
+    max_registers, max_bits, max_gap
+        Request size limits and gap fill overriding the profile's.
+    busy_retries
+        How many times a block answered with exception 06 (busy) is asked again.
+    busy_delay : [s]
+        Pause before asking a busy meter again.
     """
 
     def __init__(
         self,
-        transport: ModbusTcpTransport,
+        transport: ModbusTransport,
         profile: Profile,
         device_id: int,
         channel_numbers: NDArray[np.int32],
         *,
         calibration_due: dt.date | None = None,
+        timeout: float | None = None,
+        max_registers: int | None = None,
+        max_bits: int | None = None,
+        max_gap: int | None = None,
+        busy_retries: int = 3,
+        busy_delay: float = 0.05,
     ) -> None:
         self.transport = transport
-        self.decoder = RegisterMapDecoder(profile)
+        self.timeout = timeout
+        self.busy_retries = busy_retries
+        self.busy_delay = busy_delay
+        self.decoder = RegisterMapDecoder(
+            profile, max_gap=max_gap, max_registers=max_registers, max_bits=max_bits
+        )
         self.device_id = device_id
         if len(channel_numbers) != len(self.decoder.fields):
             raise ValueError(
@@ -98,17 +135,21 @@ class ModbusMeter:
         flags: list[int] = []
         errors: list[str] = []
         codes: list[int] = []
+        silent = False
         for block in self.decoder.blocks:
+            if silent:
+                data.append(None)
+                flags.append(int(Quality.COMM_TIMEOUT))
+                continue
             try:
-                registers = await self.transport.read_registers(
-                    block.kind, block.address, block.count, self.device_id
-                )
+                registers = await self._read_block(block.kind, block.address, block.count)
             except TransportError as error:
                 data.append(None)
                 flags.append(_flag_for(error))
                 errors.append(str(error))
                 if isinstance(error, DeviceException):
                     codes.append(error.code)
+                silent = isinstance(error, TransportTimeout)
                 continue
             data.append(registers)
             flags.append(0)
@@ -123,4 +164,17 @@ class ModbusMeter:
             value=decoded.value,
             quality=quality.astype(np.uint16),
         )
-        return PollResult(readings, decoded.status_word, tuple(errors), tuple(codes))
+        return PollResult(readings, decoded.status_word, tuple(errors), tuple(codes), decoded.texts)
+
+    async def _read_block(self, kind: RegisterKind, address: int, count: int) -> list[int]:
+        for attempt in range(self.busy_retries + 1):
+            try:
+                return await self.transport.read(
+                    kind, address, count, self.device_id, reply_timeout=self.timeout
+                )
+            except DeviceException as error:
+                if error.code != 0x06 or attempt == self.busy_retries:
+                    raise
+            # Busy (06): the meter asks to be asked again later; the bus is free meanwhile.
+            await asyncio.sleep(self.busy_delay)
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
-from hazmon.config.profile import Profile
-from hazmon.config.site import Simulation
+from hazmon.config.profile import ModbusField, Profile
+from hazmon.config.site import FaultInjection, Simulation
 from hazmon.simulators.errors import IllegalDataAddress
-from hazmon.simulators.modbus_encoding import encode_value, raw_from_engineering
+from hazmon.simulators.modbus_encoding import encode_string, encode_value, raw_from_engineering
 from hazmon.simulators.scenario import ScenarioSignal
 
-REGISTER_KINDS = ("holding", "input")
+REGISTER_KINDS = ("holding", "input", "coil", "discrete_input")
+BIT_KINDS = ("coil", "discrete_input")
+
+#: Integer range per type, for choosing a decimal point that fits the value.
+_INTEGER_RANGE = {
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+#: Most decimal places a simulated transmitter shows.
+MAX_DECIMALS = 4
+
+
+def decimal_places(raw: float, data_type: str) -> int:
+    """The most decimal places (≤ 4) at which ``raw`` still fits ``data_type``.
+
+    Auto-ranging transmitters do this: 12.345 ppm in a uint16 is sent as 12345 with
+    3 places, 1234.5 ppm as 12345 with 1 place.
+    """
+    low, high = _INTEGER_RANGE.get(data_type, (-math.inf, math.inf))
+    for places in range(MAX_DECIMALS, 0, -1):
+        if low <= round(raw * 10**places) <= high:
+            return places
+    return 0
 
 
 class SimulatedMeter:
@@ -68,12 +95,27 @@ class SimulatedMeter:
                 for channel, scenario in simulation.channels.items()
             }
         # Mapped span per kind: registers 0 .. end-1 answer, the rest are exception 02.
-        self.mapped_end: dict[str, int] = dict.fromkeys(REGISTER_KINDS, 0)
+        # Coils and discrete inputs appear only when the profile maps some.
+        self.mapped_end: dict[str, int] = dict.fromkeys(("holding", "input"), 0)
         owners: dict[tuple[str, int], str] = {}
         spans = [
-            (field.register_kind, field.address, field.register_count, field.channel)
+            (
+                field.register_kind,
+                field.address,
+                field.register_count,
+                # Bit fields may share a register, one bit each.
+                f"bits of register {field.address}"
+                if field.type == "bit" and field.register_kind not in BIT_KINDS
+                else field.channel,
+            )
             for field in profile.modbus.fields
         ]
+        spans += [
+            (f.decimal_point.register_kind, f.decimal_point.address, 1, f"{f.channel} decimals")
+            for f in profile.modbus.fields
+            if f.decimal_point is not None
+        ]
+        spans += [(t.register_kind, t.address, t.length, t.name) for t in profile.modbus.strings]
         if profile.modbus.status is not None:
             status = profile.modbus.status
             spans.append((status.register_kind, status.address, 1, "status register"))
@@ -85,7 +127,7 @@ class SimulatedMeter:
                         f"profile {profile.name}: {name} and {other} overlap at "
                         f"{kind} register {register}"
                     )
-            self.mapped_end[kind] = max(self.mapped_end[kind], address + width)
+            self.mapped_end[kind] = max(self.mapped_end.get(kind, 0), address + width)
 
     def elapsed(self) -> float:
         """Time since construction [s], by the meter's clock."""
@@ -124,18 +166,60 @@ class SimulatedMeter:
         """
         if kind not in REGISTER_KINDS:
             raise ValueError(f"register kind {kind!r}; valid: {', '.join(REGISTER_KINDS)}")
-        image = [0] * self.mapped_end[kind]
+        image = [0] * self.mapped_end.get(kind, 0)
         values = self.values_at(elapsed)
         for field in self.profile.modbus.fields:
             if field.register_kind != kind:
                 continue
+            if field.type == "bit":
+                self._write_bit(image, field, values[field.channel])
+                continue
             raw = raw_from_engineering(values[field.channel], field.scale, field.offset)
+            if field.decimal_point is not None:
+                places = decimal_places(raw, field.type)
+                raw *= 10**places
+                if field.decimal_point.register_kind == kind:
+                    image[field.decimal_point.address] = places
             words = encode_value(raw, field.type, field.order)
             image[field.address : field.address + len(words)] = words
+        for field in self.profile.modbus.fields:
+            # A decimal-point register of another kind than its field: written here.
+            reference = field.decimal_point
+            if reference is not None and reference.register_kind == kind != field.register_kind:
+                raw = raw_from_engineering(values[field.channel], field.scale, field.offset)
+                image[reference.address] = decimal_places(raw, field.type)
+        text = f"{self.profile.manufacturer} {self.profile.model}".strip()
+        for string in self.profile.modbus.strings:
+            if string.register_kind == kind:
+                words = encode_string(text, string.length, string.order)
+                image[string.address : string.address + string.length] = words
         status = self.profile.modbus.status
         if status is not None and status.register_kind == kind:
             image[status.address] = self.status_at(elapsed)
         return image
+
+    @staticmethod
+    def _write_bit(image: list[int], field: ModbusField, value: float) -> None:
+        on = 1 if value >= 0.5 else 0
+        if field.register_kind in BIT_KINDS:
+            image[field.address] = on
+        elif field.bit is not None:
+            mask = 1 << field.bit
+            image[field.address] = (image[field.address] & ~mask) | (mask if on else 0)
+
+    def fault_at(self, elapsed: float) -> FaultInjection | None:
+        """The link fault active at ``elapsed`` [s], the first listed if several."""
+        if self.simulation is None:
+            return None
+        local = elapsed % self.simulation.period
+        for fault in self.simulation.faults:
+            if fault.start <= local < fault.start + fault.duration:
+                return fault
+        return None
+
+    def current_fault(self) -> FaultInjection | None:
+        """The link fault active now, by the meter's clock."""
+        return self.fault_at(self.elapsed())
 
     def read_registers(self, kind: str, address: int, count: int) -> list[int]:
         """Read ``count`` registers of ``kind`` from ``address`` at the current time.
@@ -150,7 +234,7 @@ class SimulatedMeter:
         """
         if kind not in REGISTER_KINDS:
             raise ValueError(f"register kind {kind!r}; valid: {', '.join(REGISTER_KINDS)}")
-        end = self.mapped_end[kind]
+        end = self.mapped_end.get(kind, 0)
         if address < 0 or count < 1 or address + count > end:
             raise IllegalDataAddress(
                 f"{kind} registers {address}..{address + count - 1} outside the map 0..{end - 1}"

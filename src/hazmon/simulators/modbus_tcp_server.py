@@ -1,7 +1,7 @@
 """A Modbus TCP server written from scratch on :func:`asyncio.start_server`.
 
-It serves function codes 0x03 (read holding registers) and 0x04 (read input
-registers) for one or more unit ids, each backed by a :class:`RegisterSource`
+It serves function codes 0x01/0x02 (read coils / discrete inputs) and 0x03/0x04
+(read holding / input registers) for one or more unit ids, each backed by a :class:`RegisterSource`
 (usually a :class:`~hazmon.simulators.meter.SimulatedMeter`). It deliberately
 shares no code with the drivers, so a driver test against it checks both sides.
 
@@ -20,6 +20,9 @@ Choices a real device makes differently, documented here:
 - A frame with protocol id != 0, or a length that cannot hold a PDU, drops the
   connection: the stream can no longer be trusted to be framed.
 - Requests on one connection are answered in order; connections run concurrently.
+- Link faults from a meter's scenario (``faults``) apply: no reply, late reply,
+  exception, split frame, wrong unit id, disconnect (the connection is closed);
+  ``bad_crc`` and ``garbage`` are RTU line faults and change nothing on TCP.
 """
 
 from __future__ import annotations
@@ -30,52 +33,46 @@ import logging
 import struct
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Self
 
-from hazmon.simulators.errors import ModbusExceptionError
+from hazmon.simulators.modbus_pdu import (
+    EXCEPTION_GATEWAY_TARGET_FAILED,
+    EXCEPTION_ILLEGAL_DATA_ADDRESS,
+    EXCEPTION_ILLEGAL_DATA_VALUE,
+    EXCEPTION_ILLEGAL_FUNCTION,
+    EXCEPTION_SERVER_DEVICE_FAILURE,
+    FUNCTION_KINDS,
+    MAX_READ_QUANTITY,
+    READ_HOLDING_REGISTERS,
+    READ_INPUT_REGISTERS,
+    RegisterSource,
+    current_fault,
+    exception_pdu,
+    respond_pdu,
+)
 
 log = logging.getLogger(__name__)
 
-READ_HOLDING_REGISTERS = 0x03
-READ_INPUT_REGISTERS = 0x04
-
-EXCEPTION_ILLEGAL_FUNCTION = 0x01
-EXCEPTION_ILLEGAL_DATA_ADDRESS = 0x02
-EXCEPTION_ILLEGAL_DATA_VALUE = 0x03
-EXCEPTION_SERVER_DEVICE_FAILURE = 0x04
-EXCEPTION_GATEWAY_TARGET_FAILED = 0x0B
-
-#: Register kind read by each supported function code.
-FUNCTION_KINDS: dict[int, str] = {
-    READ_HOLDING_REGISTERS: "holding",
-    READ_INPUT_REGISTERS: "input",
-}
-
-#: Most registers one FC03/FC04 request may ask for (the reply must fit 253 bytes).
-MAX_READ_QUANTITY = 125
+__all__ = [
+    "EXCEPTION_GATEWAY_TARGET_FAILED",
+    "EXCEPTION_ILLEGAL_DATA_ADDRESS",
+    "EXCEPTION_ILLEGAL_DATA_VALUE",
+    "EXCEPTION_ILLEGAL_FUNCTION",
+    "EXCEPTION_SERVER_DEVICE_FAILURE",
+    "FUNCTION_KINDS",
+    "MAX_READ_QUANTITY",
+    "READ_HOLDING_REGISTERS",
+    "READ_INPUT_REGISTERS",
+    "ModbusTcpServer",
+    "RegisterSource",
+    "exception_pdu",
+]
 
 _MBAP = struct.Struct(">HHHB")
 #: Largest MBAP length: unit id + the 253-byte maximum PDU.
 _MAX_LENGTH = 254
 #: How long :meth:`ModbusTcpServer.stop` waits for connections to close [s].
 _STOP_TIMEOUT = 2.0
-
-
-class RegisterSource(Protocol):
-    """Anything that can answer a register read (a simulated meter)."""
-
-    def read_registers(self, kind: str, address: int, count: int) -> list[int]:
-        """Return ``count`` 16-bit words of ``kind`` from ``address``.
-
-        Raise :class:`~hazmon.simulators.errors.ModbusExceptionError` subclasses to
-        answer with a Modbus exception.
-        """
-        ...
-
-
-def exception_pdu(function_code: int, code: int) -> bytes:
-    """The exception response PDU: ``function_code | 0x80``, exception ``code``."""
-    return bytes([(function_code | 0x80) & 0xFF, code])
 
 
 class ModbusTcpServer:
@@ -174,8 +171,26 @@ class ModbusTcpServer:
                     )
                     return
                 request = await reader.readexactly(length - 1)
+                source = self.units.get(unit)
+                fault = None if source is None else current_fault(source)
                 reply = self.respond(unit, request)
-                writer.write(_MBAP.pack(transaction, 0, len(reply) + 1, unit) + reply)
+                frame = _MBAP.pack(transaction, 0, len(reply) + 1, unit) + reply
+                if fault is None or fault.kind in ("exception", "bad_crc", "garbage"):
+                    # bad_crc and garbage are RTU line faults: TCP has its own checksums.
+                    writer.write(frame)
+                elif fault.kind == "disconnect":
+                    return
+                elif fault.kind == "late_reply":
+                    await asyncio.sleep(fault.delay)
+                    writer.write(frame)
+                elif fault.kind == "split_frame":
+                    writer.write(frame[:5])
+                    await writer.drain()
+                    await asyncio.sleep(fault.delay)
+                    writer.write(frame[5:])
+                elif fault.kind == "wrong_unit_id":
+                    writer.write(_MBAP.pack(transaction, 0, len(reply) + 1, unit ^ 0x80) + reply)
+                # no_reply: the request is swallowed.
                 await writer.drain()
         except asyncio.IncompleteReadError as error:
             if error.partial:
@@ -206,27 +221,4 @@ class ModbusTcpServer:
         if source is None:
             return exception_pdu(function_code, EXCEPTION_GATEWAY_TARGET_FAILED)
         self.requests_served[unit] += 1
-        kind = FUNCTION_KINDS.get(function_code)
-        if kind is None:
-            return exception_pdu(function_code, EXCEPTION_ILLEGAL_FUNCTION)
-        if len(request) != 5:
-            return exception_pdu(function_code, EXCEPTION_ILLEGAL_DATA_VALUE)
-        address, quantity = struct.unpack(">HH", request[1:])
-        if not 1 <= quantity <= MAX_READ_QUANTITY:
-            return exception_pdu(function_code, EXCEPTION_ILLEGAL_DATA_VALUE)
-        if address + quantity > 0x10000:
-            return exception_pdu(function_code, EXCEPTION_ILLEGAL_DATA_ADDRESS)
-        try:
-            words = source.read_registers(kind, address, quantity)
-        except ModbusExceptionError as error:
-            return exception_pdu(function_code, error.code)
-        except Exception:
-            # A bug in the source must not kill the server; the client sees 04.
-            log.exception(
-                "unit %d failed to read %s registers %d+%d", unit, kind, address, quantity
-            )
-            return exception_pdu(function_code, EXCEPTION_SERVER_DEVICE_FAILURE)
-        if len(words) != quantity:
-            log.error("unit %d returned %d words for %d registers", unit, len(words), quantity)
-            return exception_pdu(function_code, EXCEPTION_SERVER_DEVICE_FAILURE)
-        return bytes([function_code, 2 * quantity]) + struct.pack(f">{quantity}H", *words)
+        return respond_pdu(unit, source, request)

@@ -1,17 +1,50 @@
-"""A whole simulated site: one Modbus TCP server per address, one meter per device."""
+"""A whole simulated site: one server per link, one meter per device.
+
+A ``tcp://`` (or ``HOST:PORT``) address gets a Modbus TCP server, an ``rtu+tcp://``
+address a simulated serial device server, and an ``rtu://`` address a simulated
+RS-485 line on a pseudo-terminal (the configured device, e.g. ``/dev/ttyUSB0``, is
+not created: the line is served at a new pseudo-terminal whose address is in
+:attr:`SimulatedSite.addresses`). Devices sharing one link share its server under
+their unit ids.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
+from hazmon.config.addresses import (
+    Address,
+    RtuOverTcpAddress,
+    TcpAddress,
+    bus_key,
+    parse_address,
+)
 from hazmon.config.profile import load_profile
-from hazmon.config.site import DeviceConfig, SiteConfig, parse_tcp_address
+from hazmon.config.site import DeviceConfig, SiteConfig
 from hazmon.simulators.errors import SimulatorError
 from hazmon.simulators.meter import SimulatedMeter
 from hazmon.simulators.modbus_tcp_server import ModbusTcpServer, RegisterSource
+from hazmon.simulators.rtu import PtyRtuServer, RtuOverTcpServer
+
+
+class SimulatorServer(Protocol):
+    """What every simulated link server offers."""
+
+    @property
+    def requests_served(self) -> dict[int, int]:
+        """Requests answered per unit id."""
+        ...
+
+    async def start(self) -> None:
+        """Start serving."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        ...
 
 
 def format_address(host: str, port: int) -> str:
@@ -43,8 +76,9 @@ class SimulatedSite:
         Device id → ``host:port`` actually bound (after start).
     meters : dict[str, SimulatedMeter]
         Device id → its meter (after start).
-    servers : list[ModbusTcpServer]
-        The running servers (after start).
+    servers : list[SimulatorServer]
+        The running servers (after start): Modbus TCP servers, RTU-over-TCP servers
+        and pseudo-terminal RTU lines.
     """
 
     def __init__(
@@ -59,24 +93,46 @@ class SimulatedSite:
         self._clock = clock
         self.addresses: dict[str, str] = {}
         self.meters: dict[str, SimulatedMeter] = {}
-        self.servers: list[ModbusTcpServer] = []
+        self.servers: list[SimulatorServer] = []
 
-    def _groups(self) -> dict[tuple[str, int], list[DeviceConfig]]:
-        """Simulated devices grouped by configured (host, port), checking unit ids."""
-        groups: dict[tuple[str, int], list[DeviceConfig]] = {}
+    def _groups(self) -> dict[str, tuple[Address, list[DeviceConfig]]]:
+        """Simulated devices grouped by link, checking unit ids."""
+        groups: dict[str, tuple[Address, list[DeviceConfig]]] = {}
         for device in self.site.devices:
             if device.simulation is not None:
-                groups.setdefault(parse_tcp_address(device.address), []).append(device)
-        for (host, port), devices in groups.items():
+                address = parse_address(device.address)
+                groups.setdefault(bus_key(address), (address, []))[1].append(device)
+        for key, (_, devices) in groups.items():
             units = [device.unit_id for device in devices]
             repeated = sorted({unit for unit in units if units.count(unit) > 1})
             if repeated:
                 names = ", ".join(device.id for device in devices)
                 raise SimulatorError(
-                    f"devices {names} share {format_address(host, port)} and unit ids "
+                    f"devices {names} share {key} and unit ids "
                     f"{repeated}; give each device at one address its own unit_id"
                 )
         return groups
+
+    def _server(self, address: Address, units: dict[int, RegisterSource]) -> SimulatorServer:
+        if isinstance(address, TcpAddress):
+            return ModbusTcpServer(address.host, 0 if self.free_ports else address.port, units)
+        if isinstance(address, RtuOverTcpAddress):
+            return RtuOverTcpServer(address.host, 0 if self.free_ports else address.port, units)
+        return PtyRtuServer(
+            units,
+            baudrate=address.baudrate,
+            parity=address.parity,
+            stopbits=address.stopbits,
+            bytesize=address.bytesize,
+        )
+
+    @staticmethod
+    def _bound(address: Address, server: SimulatorServer) -> str:
+        if isinstance(server, PtyRtuServer):
+            return server.address
+        assert isinstance(server, ModbusTcpServer | RtuOverTcpServer)
+        bound = format_address(*server.address)
+        return f"rtu+tcp://{bound}" if isinstance(address, RtuOverTcpAddress) else bound
 
     async def start(self) -> None:
         """Create the meters and start the servers.
@@ -91,7 +147,7 @@ class SimulatedSite:
             raise RuntimeError("the simulated site is already started")
         groups = self._groups()
         try:
-            for (host, port), devices in groups.items():
+            for key, (address, devices) in groups.items():
                 units: dict[int, RegisterSource] = {}
                 for device in devices:
                     assert device.simulation is not None  # grouped only if simulated
@@ -100,19 +156,19 @@ class SimulatedSite:
                     )
                     self.meters[device.id] = meter
                     units[device.unit_id] = meter
-                server = ModbusTcpServer(host, 0 if self.free_ports else port, units)
+                server = self._server(address, units)
                 try:
                     await server.start()
                 except OSError as error:
                     names = ", ".join(device.id for device in devices)
                     raise SimulatorError(
                         f"cannot serve simulated device {names} at "
-                        f"{format_address(host, port)}: {error.strerror or error}; the port "
+                        f"{key}: {error.strerror or error}; the port "
                         "may be in use: set another port in the device's address, or use "
                         "free_ports=True to let the OS choose free ports"
                     ) from error
                 self.servers.append(server)
-                bound = format_address(*server.address)
+                bound = self._bound(address, server)
                 for device in devices:
                     self.addresses[device.id] = bound
         except BaseException:

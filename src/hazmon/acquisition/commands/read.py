@@ -23,13 +23,13 @@ from hazmon.acquisition.commands.common import (
 )
 from hazmon.acquisition.live import format_value
 from hazmon.analysis.limits import LEVEL_NAMES, LimitTable, evaluate_levels
+from hazmon.config.addresses import Address, parse_address
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.profile import Profile, bundled_profiles, load_profile
 from hazmon.config.quality import describe
-from hazmon.config.site import parse_tcp_address
 from hazmon.config.standards import rules_by_quantity
 from hazmon.drivers.errors import TransportError
-from hazmon.drivers.modbus_adapter import ModbusTcpTransport
+from hazmon.drivers.modbus_adapter import open_transport
 from hazmon.drivers.modbus_meter import ModbusMeter
 
 DEFAULT_STANDARDS = ("gbt50493-2019",)
@@ -39,12 +39,15 @@ def register(commands: Subcommands) -> None:
     """Add the ``read`` parser."""
     parser = commands.add_parser(
         "read",
-        help="poll one Modbus TCP meter once and print its channels",
-        description="Poll one Modbus TCP meter once and print each channel's quantity, "
+        help="poll one Modbus meter once (TCP, RTU, RTU over TCP) and print its channels",
+        description="Poll one Modbus meter once and print each channel's quantity, "
         "value, unit, quality and level.",
     )
     parser.add_argument(
-        "address", metavar="HOST:PORT", help="e.g. 127.0.0.1:15020 or tcp://host:502"
+        "address",
+        metavar="ADDRESS",
+        help="HOST:PORT, tcp://HOST:PORT, rtu+tcp://HOST:PORT or "
+        "rtu:///dev/ttyUSB0?baudrate=9600&parity=N&stopbits=1&bytesize=8",
     )
     parser.add_argument(
         "--profile",
@@ -71,9 +74,9 @@ def register(commands: Subcommands) -> None:
 
 
 async def _poll(
-    host: str, port: int, profile: Profile, unit_id: int, reply_timeout: float
+    address: Address, profile: Profile, unit_id: int, reply_timeout: float
 ) -> tuple[NDArray[np.float64], NDArray[np.uint16], tuple[str, ...]]:
-    transport = ModbusTcpTransport(host, port, timeout=reply_timeout)
+    transport = open_transport(address, timeout=reply_timeout)
     try:
         await transport.connect()
         channels = np.arange(len(profile.modbus.fields), dtype=np.int32)
@@ -86,7 +89,7 @@ async def _poll(
 def run(args: argparse.Namespace, console: Console) -> int:
     """Poll once and print; return the exit status."""
     try:
-        host, port = parse_tcp_address(args.address)
+        address = parse_address(args.address)
     except ValueError as error:
         console.print(f"[red]error[/]: {error}", highlight=False)
         return EXIT_USAGE
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     profile = load_profile(args.profile)
     fields = profile.modbus.fields
     try:
-        value, quality, errors = asyncio.run(_poll(host, port, profile, args.unit_id, args.timeout))
+        value, quality, errors = asyncio.run(_poll(address, profile, args.unit_id, args.timeout))
     except TransportError as error:
         console.print(f"[red]error[/]: {error}. Is the meter on and the address right?")
         return EXIT_UNREACHABLE

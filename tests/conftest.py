@@ -8,7 +8,12 @@ server must be present, so a skip is turned into a failure that says which one.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +32,68 @@ def pytest_runtest_makereport(
         report.longrepr = (
             f"skipped where HAZMON_REQUIRE_SERVICES=1 requires every service: {reason}"
         )
+
+
+# A Mosquitto broker of the test's own, on a free port.
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Broker:
+    """``mosquitto`` on 127.0.0.1:``port`` with anonymous access; stop and start it again
+    on the same port to test reconnection."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        if MOSQUITTO is None:
+            pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+        self.port = port or free_port()
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "log_dest none\n",
+            encoding="utf-8",
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert MOSQUITTO is not None
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port} within 10 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A running broker for one test."""
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

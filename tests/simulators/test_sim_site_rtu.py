@@ -15,7 +15,7 @@ from hazmon.analysis.readings import ChannelTable
 from hazmon.config.errors import ConfigError
 from hazmon.config.quality import Quality
 from hazmon.config.site import load_site
-from hazmon.drivers.modbus_meter import PollResult
+from hazmon.drivers.modbus_meter import ModbusMeter, PollResult
 from hazmon.simulators.site import SimulatedSite
 
 SITE = """
@@ -68,16 +68,21 @@ def test_site_on_every_transport(tmp_path: Path) -> None:
 
     async def main() -> tuple[dict[str, str], dict[str, PollResult], int, list[int]]:
         async with SimulatedSite(site, free_ports=True) as simulated:
-            states, transports = build_devices(site, ChannelTable(), simulated.addresses)
+            states, meters = build_devices(site, ChannelTable(), simulated.addresses)
             results = {}
+            modbus = [state.meter for state in states]
+            assert all(isinstance(meter, ModbusMeter) for meter in modbus)
             try:
-                for state in states:
-                    results[state.config.id] = await state.meter.poll()
+                for state, meter in zip(states, modbus, strict=True):
+                    assert isinstance(meter, ModbusMeter)
+                    results[state.config.id] = await meter.poll()
             finally:
-                for transport in transports:
-                    transport.close()
-            blocks = [len(state.meter.decoder.blocks) for state in states]
-            return dict(simulated.addresses), results, len(transports), blocks
+                links = len(meters.closers)
+                await meters.close()
+            blocks = [
+                len(meter.decoder.blocks) for meter in modbus if isinstance(meter, ModbusMeter)
+            ]
+            return dict(simulated.addresses), results, links, blocks
 
     addresses, results, transports, blocks = asyncio.run(asyncio.wait_for(main(), 10.0))
     assert addresses["line-a-1"] == addresses["line-a-2"]

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from hazmon.acquisition.alerts import Alert, AlertSink
+from hazmon.acquisition.meters import SiteMeters, build_meters
 from hazmon.acquisition.pipeline import Pipeline
-from hazmon.analysis.readings import Channel, ChannelTable
-from hazmon.config.addresses import bus_key, parse_address
-from hazmon.config.catalogue import load_catalogue
-from hazmon.config.profile import load_profile
+from hazmon.analysis.readings import ChannelTable
 from hazmon.config.site import DeviceConfig, SiteConfig
-from hazmon.drivers.modbus_adapter import ModbusTransport, open_transport
-from hazmon.drivers.modbus_meter import ModbusMeter, PollResult
+from hazmon.drivers.base import PolledMeter, PollResult, StreamingMeter
 from hazmon.drivers.schedule import Backoff, poll_on_schedule, spread_phases
 
 
@@ -26,7 +22,7 @@ class DeviceState:
     """A polled device and its health."""
 
     config: DeviceConfig
-    meter: ModbusMeter
+    meter: PolledMeter | StreamingMeter
     polls: int = 0
     failed_polls: int = 0
     in_fault: bool = False
@@ -37,79 +33,33 @@ class DeviceState:
     """Scheduled polls answered with COMM_TIMEOUT rows while the meter was set aside."""
 
 
-def register_channels(site: SiteConfig, device: DeviceConfig, channels: ChannelTable) -> list[int]:
-    """Add the channels of ``device`` to ``channels``; return their numbers in field order."""
-    profile = load_profile(device.profile)
-    numbers = []
-    for spec in profile.modbus.fields:
-        unit = load_catalogue().spec(spec.quantity).unit
-        numbers.append(
-            channels.add(
-                Channel(
-                    site=site.name,
-                    device=device.id,
-                    quantity=spec.quantity,
-                    unit=unit,
-                    substance=spec.substance or "",
-                )
-            )
-        )
-    return numbers
-
-
 def build_devices(
     site: SiteConfig, channels: ChannelTable, addresses: Mapping[str, str] | None = None
-) -> tuple[list[DeviceState], list[ModbusTransport]]:
-    """Create a meter per device (no I/O); devices on one link share its transport.
+) -> tuple[list[DeviceState], SiteMeters]:
+    """A state per device with its driver (no I/O); see :func:`build_meters`.
 
-    One transport per TCP address or serial port: it is the one owner of that line
-    and serialises every request on it (see :mod:`hazmon.drivers.modbus_adapter`).
-
-    Parameters
-    ----------
-    addresses
-        Device id → address replacing the configured one (a simulator that bound
-        free ports or opened pseudo-terminals).
+    Returns
+    -------
+    states, meters
+        ``await meters.close()`` releases the links when the session ends.
     """
-    transports: dict[str, ModbusTransport] = {}
-    states = []
-    for device in site.devices:
-        address = parse_address((addresses or {}).get(device.id, device.address))
-        key = bus_key(address)
-        transport = transports.get(key)
-        if transport is None:
-            transport = open_transport(address, timeout=device.timeout)
-            transports[key] = transport
-        numbers = register_channels(site, device, channels)
-        meter = ModbusMeter(
-            transport,
-            load_profile(device.profile),
-            device.unit_id,
-            np.array(numbers, dtype=np.int32),
-            calibration_due=device.calibration_due,
-            timeout=device.timeout,
-            max_registers=device.max_registers_per_read,
-            max_bits=device.max_bits_per_read,
-            max_gap=device.gap_fill,
-        )
-        states.append(DeviceState(config=device, meter=meter, channel_numbers=numbers))
-    return states, list(transports.values())
+    meters = build_meters(site, channels, addresses)
+    drivers: list[tuple[DeviceConfig, PolledMeter | StreamingMeter]] = [
+        *meters.polled,
+        *meters.streaming,
+    ]
+    states = [
+        DeviceState(config=device, meter=meter, channel_numbers=meter.channel_numbers.tolist())
+        for device, meter in drivers
+    ]
+    return states, meters
 
 
-async def poll_device(
-    state: DeviceState,
-    pipeline: Pipeline,
-    alert_sink: AlertSink,
-    stop: asyncio.Event,
-    *,
-    start_at: float | None = None,
-) -> None:
-    """Poll one device at its interval until ``stop`` is set.
-
-    The schedule is fixed-rate (see :func:`hazmon.drivers.schedule.poll_on_schedule`);
-    a silent device is set aside with jittered exponential backoff while the others
-    keep their schedule.
-    """
+def _result_handler(
+    state: DeviceState, pipeline: Pipeline, alert_sink: AlertSink
+) -> Callable[[PollResult, bool], None]:
+    """What to do with each result of a device: count, store and evaluate, alert on
+    communication faults and their recovery."""
 
     def handle(result: PollResult, asked: bool) -> None:
         state.polls += 1
@@ -129,6 +79,58 @@ async def poll_device(
                 state.in_fault = False
                 alert_sink(_comm_alert(state, now_ns, "comm_restored", "answering again"))
 
+    return handle
+
+
+async def consume_stream(
+    meter: StreamingMeter, handle: Callable[[PollResult, bool], None], stop: asyncio.Event
+) -> None:
+    """Hand each result of a streaming meter to ``handle`` until ``stop`` is set."""
+    results = meter.results()
+    try:
+        while not stop.is_set():
+            next_result = asyncio.ensure_future(anext(results))
+            stopped = asyncio.ensure_future(stop.wait())
+            done, _pending = await asyncio.wait(
+                {next_result, stopped}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if next_result not in done:
+                next_result.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await next_result
+                break
+            stopped.cancel()
+            try:
+                result = next_result.result()
+            except StopAsyncIteration:
+                break
+            handle(result, True)
+    finally:
+        aclose = getattr(results, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def poll_device(
+    state: DeviceState,
+    pipeline: Pipeline,
+    alert_sink: AlertSink,
+    stop: asyncio.Event,
+    *,
+    start_at: float | None = None,
+) -> None:
+    """Poll one device at its interval until ``stop`` is set.
+
+    The schedule is fixed-rate (see :func:`hazmon.drivers.schedule.poll_on_schedule`);
+    a silent device is set aside with jittered exponential backoff while the others
+    keep their schedule.
+    """
+
+    handle = _result_handler(state, pipeline, alert_sink)
+    if isinstance(state.meter, StreamingMeter):
+        await consume_stream(state.meter, handle, stop)
+        return
+    assert isinstance(state.meter, PolledMeter)
     backoff = Backoff(state.config.backoff_initial, state.config.backoff_max)
     await poll_on_schedule(
         state.meter, state.config.poll_interval, handle, stop, backoff=backoff, start_at=start_at

@@ -51,7 +51,7 @@ async def run_session(
     before this returns.
     """
     channels = ChannelTable()
-    states, transports = build_devices(site, channels, addresses)
+    states, meters = build_devices(site, channels, addresses)
     rules = rules_by_quantity(site.standards)
     contexts = {
         device.id: HazardContext(
@@ -90,8 +90,7 @@ async def run_session(
                 group.create_task(wait_for_stop(stop, duration))
     finally:
         pipeline.close()
-        for transport in transports:
-            transport.close()
+        await meters.close()
         register.close()
         timeseries.close()
     return SessionSummary(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +23,7 @@ from numpy.typing import NDArray
 from hazmon.analysis.readings import Readings
 from hazmon.config.profile import Profile, RegisterKind
 from hazmon.config.quality import Quality
+from hazmon.drivers.base import PollResult as PollResult  # re-exported: older imports
 from hazmon.drivers.errors import (
     CrcError,
     DeviceException,
@@ -33,26 +33,6 @@ from hazmon.drivers.errors import (
 )
 from hazmon.drivers.modbus_adapter import ModbusTransport
 from hazmon.drivers.register_map import RegisterMapDecoder
-
-
-@dataclass(frozen=True, slots=True)
-class PollResult:
-    """What one poll produced."""
-
-    readings: Readings
-    status_word: int | None
-    errors: tuple[str, ...]
-    """One message per failed request (address, unit id, what went wrong)."""
-    exception_codes: tuple[int, ...]
-    """Modbus exception codes answered by the meter, kept for diagnosis."""
-    texts: dict[str, str] = field(default_factory=dict)
-    """The profile's string fields (model, serial number), when read."""
-
-    @property
-    def silent(self) -> bool:
-        """Whether the meter did not answer at all (every block timed out)."""
-        flags = self.readings.quality
-        return bool(len(flags)) and bool(np.all(flags & np.uint16(Quality.COMM_TIMEOUT)))
 
 
 def _flag_for(error: TransportError) -> int:
@@ -121,6 +101,11 @@ class ModbusMeter:
             )
         self.channel_numbers = np.asarray(channel_numbers, dtype=np.int32)
         self.calibration_due = calibration_due
+
+    @property
+    def label(self) -> str:
+        """``address unit N``, for messages."""
+        return f"{self.transport.address} unit {self.device_id}"
 
     async def poll(self, now_ns: int | None = None) -> PollResult:
         """Read every block of the register map once and decode it.

@@ -20,7 +20,7 @@ import numpy as np
 
 from hazmon.analysis.readings import Readings
 from hazmon.config.quality import Quality
-from hazmon.drivers.modbus_meter import ModbusMeter, PollResult
+from hazmon.drivers.base import PolledMeter, PollResult
 
 
 class Backoff:
@@ -60,7 +60,7 @@ class Backoff:
         self.failures = 0
 
 
-def set_aside_result(meter: ModbusMeter, now_ns: int, retry_in: float) -> PollResult:
+def set_aside_result(meter: PolledMeter, now_ns: int, retry_in: float) -> PollResult:
     """The rows of a poll skipped because the meter is set aside: NaN, COMM_TIMEOUT."""
     count = len(meter.channel_numbers)
     readings = Readings(
@@ -70,14 +70,13 @@ def set_aside_result(meter: ModbusMeter, now_ns: int, retry_in: float) -> PollRe
         quality=np.full(count, int(Quality.COMM_TIMEOUT), dtype=np.uint16),
     )
     message = (
-        f"{meter.transport.address} unit {meter.device_id}: set aside after silent polls; "
-        f"asked again in {max(0.0, retry_in):.1f} s"
+        f"{meter.label}: set aside after silent polls; asked again in {max(0.0, retry_in):.1f} s"
     )
     return PollResult(readings, None, (message,), ())
 
 
 async def poll_on_schedule(
-    meter: ModbusMeter,
+    meter: PolledMeter,
     interval: float,
     on_result: Callable[[PollResult, bool], None],
     stop: asyncio.Event,

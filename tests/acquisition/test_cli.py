@@ -134,7 +134,9 @@ def test_bad_arguments_get_clear_errors(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["read", "nohost", "--profile", "generic-4gas"]) == 2
     assert "HOST:PORT" in capsys.readouterr().out
     assert main(["read", "127.0.0.1:1", "--profile", "nope"]) == 2
-    assert "bundled profiles: generic-4gas" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert "bundled profiles: " in message
+    assert "generic-4gas" in message
     with pytest.raises(SystemExit):
         main(["demo", "--duration", "-3"])
     assert "positive number of seconds" in capsys.readouterr().err

@@ -33,9 +33,9 @@ def _profile(tmp_path: Path, body: str, fields: str = GOOD_FIELD) -> Path:
 
 def test_bundled_data_loads() -> None:
     assert "lel" in load_catalogue().quantities
-    assert bundled_profiles() == ["generic-4gas"]
+    assert "generic-4gas" in bundled_profiles()
     profile = load_profile("generic-4gas")
-    assert [field.channel for field in profile.modbus.fields] == ["lel", "o2", "co", "h2s"]
+    assert [field.channel for field in profile.modbus_map.fields] == ["lel", "o2", "co", "h2s"]
     rules = load_standards_table("gbt50493-2019")
     assert all(rule.standard == "GB/T 50493-2019" and rule.clause for rule in rules)
     _source, site = load_site("demo")
@@ -89,7 +89,7 @@ def test_wrong_schema_version_and_syntax_error(tmp_path: Path) -> None:
 
 
 def test_unknown_profile_name_lists_the_bundled_ones() -> None:
-    with pytest.raises(ConfigError, match="bundled profiles: generic-4gas"):
+    with pytest.raises(ConfigError, match=r"bundled profiles: .*generic-4gas"):
         load_profile("no-such-meter")
 
 

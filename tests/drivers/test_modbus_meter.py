@@ -195,7 +195,7 @@ async def poll_simulated(
     meter = SimulatedMeter(profile, sim, clock=clock or frozen_clock())
     results: list[PollResult] = []
     async with served({served_unit: meter}) as (server, transport):
-        channels = np.arange(10, 10 + len(profile.modbus.fields), dtype=np.int32)
+        channels = np.arange(10, 10 + len(profile.modbus_map.fields), dtype=np.int32)
         driver = ModbusMeter(
             transport, profile, device_id, channels, calibration_due=calibration_due
         )
@@ -283,8 +283,8 @@ def test_register_outside_the_map_is_device_exception_02() -> None:
     # The server's meter maps holding register 0 only; the generic-4gas map asks 0..8.
     small = FOUR_GAS.model_copy(
         update={
-            "modbus": FOUR_GAS.modbus.model_copy(
-                update={"fields": FOUR_GAS.modbus.fields[:1], "status": None}
+            "modbus": FOUR_GAS.modbus_map.model_copy(
+                update={"fields": FOUR_GAS.modbus_map.fields[:1], "status": None}
             )
         }
     )

@@ -14,13 +14,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hazmon.analysis.readings import Channel, ChannelTable
-from hazmon.config.addresses import bus_key, parse_address
+from hazmon.config.addresses import (
+    MqttAddress,
+    SerialPortAddress,
+    link_key,
+    parse_any_address,
+)
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.profile import Profile, load_profile
 from hazmon.config.site import DeviceConfig, SiteConfig
+from hazmon.drivers.ascii_meter import AsciiLineMeter, AsciiQueryMeter
 from hazmon.drivers.base import PolledMeter, StreamingMeter
+from hazmon.drivers.frame_meter import FrameStreamMeter, WinsenQueryMeter
 from hazmon.drivers.modbus_adapter import ModbusTransport, open_transport
 from hazmon.drivers.modbus_meter import ModbusMeter
+from hazmon.drivers.mqtt_meter import MqttMeter
+from hazmon.drivers.serial_link import SerialLink
+
+#: A streaming meter silent for this many poll intervals (and at least its timeout)
+#: gets a COMM_TIMEOUT row: it sends every interval, so a few missed ones mean trouble.
+SILENT_INTERVALS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +46,10 @@ class ProfileChannel:
 
 
 def profile_channels(profile: Profile) -> list[ProfileChannel]:
-    """The channels of ``profile`` in the order its driver returns readings."""
+    """The channels of ``profile`` in the order its driver returns readings
+    (:attr:`hazmon.config.profile.Profile.channels`, whatever the transport)."""
     return [
-        ProfileChannel(field.channel, field.quantity, field.substance or "")
-        for field in profile.modbus.fields
+        ProfileChannel(spec.channel, spec.quantity, spec.substance) for spec in profile.channels
     ]
 
 
@@ -91,9 +104,18 @@ def build_meters(
     meters = SiteMeters()
     transports: dict[str, ModbusTransport] = {}
     for device in site.devices:
-        address = parse_address((addresses or {}).get(device.id, device.address))
+        address = parse_any_address((addresses or {}).get(device.id, device.address))
         numbers = np.array(register_channels(site, device, channels), dtype=np.int32)
-        key = bus_key(address)
+        profile = load_profile(device.profile)
+        if profile.transport != "modbus":
+            _build_own_link(meters, device, profile, address, numbers)
+            continue
+        if isinstance(address, SerialPortAddress | MqttAddress):
+            raise ValueError(
+                f"device {device.id}: profile {profile.name} is a Modbus profile; give a "
+                "Modbus address (HOST:PORT, rtu://..., rtu+tcp://...)"
+            )
+        key = link_key(address)
         transport = transports.get(key)
         if transport is None:
             transport = open_transport(address, timeout=device.timeout)
@@ -101,7 +123,7 @@ def build_meters(
             meters.closers.append(transport.close)
         meter = ModbusMeter(
             transport,
-            load_profile(device.profile),
+            profile,
             device.unit_id,
             numbers,
             calibration_due=device.calibration_due,
@@ -112,3 +134,100 @@ def build_meters(
         )
         meters.polled.append((device, meter))
     return meters
+
+
+def _build_own_link(
+    meters: SiteMeters,
+    device: DeviceConfig,
+    profile: Profile,
+    address: object,
+    numbers: np.typing.NDArray[np.int32],
+) -> None:
+    """A frame, ASCII or MQTT meter: one link per device (a serial sensor owns its
+    port; an MQTT meter its broker session)."""
+    silence = max(device.timeout, SILENT_INTERVALS * device.poll_interval)
+    if profile.mqtt is not None:
+        if not isinstance(address, MqttAddress):
+            raise ValueError(
+                f"device {device.id}: profile {profile.name} is an MQTT profile; give "
+                "mqtt://HOST:1883 or mqtts://HOST:8883"
+            )
+        mqtt_meter = MqttMeter(
+            address,
+            profile,
+            device.id,
+            numbers,
+            calibration_due=device.calibration_due,
+            silence_timeout=silence,
+            connect_timeout=max(device.timeout, 2.0),
+            reconnect_min=device.backoff_initial,
+            reconnect_max=device.backoff_max,
+        )
+        meters.streaming.append((device, mqtt_meter))
+        meters.closers.append(mqtt_meter.close)
+        return
+    if not isinstance(address, SerialPortAddress):
+        raise ValueError(
+            f"device {device.id}: profile {profile.name} is a {profile.transport} profile; "
+            "give serial:///dev/ttyUSB0?baudrate=9600"
+        )
+    link = SerialLink(address)
+    meters.closers.append(link.close)
+    if profile.frame is not None and profile.frame.mode == "query":
+        meters.polled.append(
+            (
+                device,
+                WinsenQueryMeter(
+                    link,
+                    profile,
+                    numbers,
+                    calibration_due=device.calibration_due,
+                    timeout=device.timeout,
+                ),
+            )
+        )
+    elif profile.frame is not None:
+        meters.streaming.append(
+            (
+                device,
+                FrameStreamMeter(
+                    link,
+                    profile,
+                    numbers,
+                    calibration_due=device.calibration_due,
+                    silence_timeout=silence,
+                    reconnect_initial=device.backoff_initial,
+                    reconnect_max=device.backoff_max,
+                ),
+            )
+        )
+    elif profile.ascii is not None and profile.ascii.mode == "query":
+        meters.polled.append(
+            (
+                device,
+                AsciiQueryMeter(
+                    link,
+                    profile,
+                    numbers,
+                    calibration_due=device.calibration_due,
+                    # The profile knows how long the instrument takes to answer; a
+                    # timeout written in the site file overrides it.
+                    timeout=device.timeout if "timeout" in device.model_fields_set else None,
+                ),
+            )
+        )
+    else:
+        meters.streaming.append(
+            (
+                device,
+                AsciiLineMeter(
+                    link,
+                    profile,
+                    numbers,
+                    calibration_due=device.calibration_due,
+                    silence_timeout=silence,
+                    reconnect_initial=device.backoff_initial,
+                    reconnect_max=device.backoff_max,
+                ),
+            )
+        )

@@ -191,3 +191,99 @@ def bus_key(address: Address) -> str:
     if isinstance(address, SerialAddress):
         return f"rtu://{address.device}"
     return format_address(address)
+
+
+# Non-Modbus links (issue 4): plain serial ports for frame and ASCII meters, and MQTT
+# brokers. They are separate from ``Address`` so that every Modbus call site keeps its
+# exhaustive three-way type; :func:`parse_any_address` accepts every form.
+
+DEFAULT_MQTT_PORT = 1883
+DEFAULT_MQTTS_PORT = 8883
+
+
+@dataclass(frozen=True, slots=True)
+class SerialPortAddress:
+    """A serial port carrying a sensor's own framing (binary frames or ASCII lines).
+
+    ``serial:///dev/ttyUSB0?baudrate=9600&parity=N&stopbits=1&bytesize=8``; the same
+    query keys and defaults as ``rtu://``.
+    """
+
+    device: str
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+    scheme: Literal["serial"] = "serial"
+
+
+@dataclass(frozen=True, slots=True)
+class MqttAddress:
+    """An MQTT broker: ``mqtt://HOST[:1883]`` or, with TLS, ``mqtts://HOST[:8883]``."""
+
+    host: str
+    port: int = DEFAULT_MQTT_PORT
+    tls: bool = False
+
+    @property
+    def scheme(self) -> str:
+        """``mqtts`` with TLS, else ``mqtt``."""
+        return "mqtts" if self.tls else "mqtt"
+
+
+AnyAddress = Address | SerialPortAddress | MqttAddress
+
+
+def parse_any_address(text: str) -> AnyAddress:
+    """Parse a Modbus address (see :func:`parse_address`), ``serial://DEVICE?...``,
+    ``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]``.
+
+    Raises
+    ------
+    ValueError
+        Naming the address, what is wrong and the accepted forms.
+    """
+    stripped = text.strip()
+    scheme, separator, rest = stripped.partition("://")
+    if separator and scheme == "serial":
+        modbus_form = _serial(rest, text)
+        return SerialPortAddress(
+            modbus_form.device,
+            modbus_form.baudrate,
+            modbus_form.parity,
+            modbus_form.stopbits,
+            modbus_form.bytesize,
+        )
+    if separator and scheme in ("mqtt", "mqtts"):
+        if "?" in rest or "/" in rest:
+            raise ValueError(f"address {text!r}: write mqtt://HOST:PORT, without a path or query")
+        tls = scheme == "mqtts"
+        host, port = _host_port(rest, text, DEFAULT_MQTTS_PORT if tls else DEFAULT_MQTT_PORT)
+        return MqttAddress(host, port, tls)
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise ValueError(
+            f"{error}; or, for frame and ASCII meters, serial:///dev/ttyUSB0?baudrate=9600, "
+            "and for MQTT meters mqtt://HOST:1883 or mqtts://HOST:8883"
+        ) from None
+
+
+def format_any_address(address: AnyAddress) -> str:
+    """The canonical text of any address (parses back to an equal address)."""
+    if isinstance(address, SerialPortAddress):
+        return (
+            f"serial://{address.device}?baudrate={address.baudrate}&parity={address.parity}"
+            f"&stopbits={address.stopbits}&bytesize={address.bytesize}"
+        )
+    if isinstance(address, MqttAddress):
+        return f"{address.scheme}://{_format_host(address.host)}:{address.port}"
+    return format_address(address)
+
+
+def link_key(address: AnyAddress) -> str:
+    """What identifies one link of any kind: one owner per serial port, whatever the
+    protocol on it; one Modbus transport per TCP endpoint; a broker per host and port."""
+    if isinstance(address, SerialAddress | SerialPortAddress):
+        return f"serial://{address.device}"
+    return format_any_address(address)

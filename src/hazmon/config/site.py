@@ -9,7 +9,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hazmon.config.addresses import parse_address
+from hazmon.config.addresses import parse_any_address
 from hazmon.config.errors import ConfigError, bundled_names, read_bundled_toml, read_toml, validate
 from hazmon.config.profile import load_profile
 from hazmon.config.standards import SiteLimits, load_standards_table
@@ -54,12 +54,27 @@ class SignalEvent(_Strict):
     amplitude: float = Field(gt=0, description="in the channel's profile unit")
 
 
+class SensorFault(_Strict):
+    """A sensor fault a simulated channel plays from ``start`` for ``duration`` seconds
+    of scenario time: ``stuck`` holds the value it had at ``start``; ``dropout`` sends
+    no value (no frame, ``----`` in text, ``null`` in JSON); ``negative`` reads
+    ``-value``; ``spike`` reads ``value`` (past the range: an over-range spike)."""
+
+    kind: Literal["stuck", "dropout", "negative", "spike"]
+    start: float = Field(ge=0, description="[s] after the scenario starts")
+    duration: float = Field(gt=0, description="[s]")
+    value: float = Field(default=0.0, description="in the channel's profile unit")
+
+
 class ChannelScenario(_Strict):
-    """What one simulated channel reads: baseline, Gaussian noise and events."""
+    """What one simulated channel reads: baseline, linear drift, Gaussian noise, events
+    and sensor faults."""
 
     baseline: float = 0.0
     noise: float = Field(default=0.0, ge=0, description="standard deviation")
+    drift: float = Field(default=0.0, description="[profile unit/period], restarting each period")
     events: list[SignalEvent] = Field(default_factory=list)
+    faults: list[SensorFault] = Field(default_factory=list)
 
 
 class StatusFault(_Strict):
@@ -79,6 +94,8 @@ FaultKind = Literal[
     "garbage",
     "wrong_unit_id",
     "disconnect",
+    "truncated_frame",
+    "malformed_json",
 ]
 
 
@@ -91,7 +108,11 @@ class FaultInjection(_Strict):
     reply's CRC is wrong (RTU framings). ``split_frame``: the reply comes in two parts
     ``delay`` seconds apart. ``garbage``: line noise instead of a reply (RTU).
     ``wrong_unit_id``: the reply carries another unit id (RTU). ``disconnect``: a TCP
-    link is closed; on a serial line the meter drops off the line (no reply).
+    link is closed; on a serial line the meter drops off the line (no reply); an MQTT
+    meter drops its broker connection and connects again. Frame and ASCII meters:
+    ``garbage`` adds noise bytes before each frame or line, ``bad_crc`` corrupts the
+    checksum, ``truncated_frame`` cuts each frame short; ``malformed_json`` publishes
+    broken JSON (MQTT).
     """
 
     kind: FaultKind
@@ -146,7 +167,7 @@ class DeviceConfig(_Strict):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        parse_address(value)  # every transport: see hazmon.config.addresses
+        parse_any_address(value)  # every transport: see hazmon.config.addresses
         return value
 
     @field_validator("profile")
@@ -165,6 +186,122 @@ class DeviceConfig(_Strict):
         return self
 
 
+class StoresConfig(_Strict):
+    """Where readings and hazard records go (``[stores]``).
+
+    Relative paths are taken from the site file's folder (a service started by
+    systemd runs in ``/``, so the working directory would be the wrong anchor).
+    """
+
+    sqlite: str = Field(default="hazmon.db", description="readings database path")
+    line_protocol_url: str | None = Field(
+        default=None, description="VictoriaMetrics or InfluxDB base URL, e.g. http://vm:8428"
+    )
+    line_protocol_kind: Literal["victoria_metrics", "influxdb"] = "victoria_metrics"
+    influx_org: str = ""
+    influx_bucket: str = ""
+    influx_token_env: str = Field(
+        default="HAZMON_INFLUX_TOKEN", description="environment variable holding the token"
+    )
+    spool: str = Field(default="hazmon-spool.db", description="durable outbox path")
+    hazard_register: str | None = Field(
+        default=None, description="SQLAlchemy URL; the sqlite file itself when omitted"
+    )
+    hazard_register_env: str | None = Field(
+        default=None, description="environment variable holding the register URL (with password)"
+    )
+
+    @field_validator("line_protocol_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL, e.g. http://vm:8428")
+        return value
+
+    @model_validator(mode="after")
+    def _influx(self) -> Self:
+        if self.line_protocol_kind == "influxdb" and not (self.influx_org and self.influx_bucket):
+            raise ValueError('line_protocol_kind = "influxdb" needs influx_org and influx_bucket')
+        return self
+
+
+class MqttBrokerConfig(_Strict):
+    """The broker a site publishes readings and alerts to (``[mqtt]``).
+
+    Credentials are never written here: ``username_env`` and ``password_env`` name the
+    environment variables that hold them.
+    """
+
+    host: str
+    port: int = Field(default=1883, ge=1, le=65535)
+    tls: bool = False
+    ca_file: str | None = None
+    username_env: str | None = "HAZMON_MQTT_USERNAME"
+    password_env: str | None = "HAZMON_MQTT_PASSWORD"
+    client_id: str = ""
+    publish_readings: bool = Field(
+        default=False, description="publish readings to hazmon/<site>/<device>/<quantity>"
+    )
+    publish_interval: float = Field(
+        default=1.0, gt=0, le=60, description="[s] readings of a channel are batched this long"
+    )
+    spool: str = Field(default="hazmon-mqtt-spool.db", description="outbox of unsent readings")
+
+
+class AlertRoute(_Strict):
+    """One place alerts go: ``console``, ``mqtt`` (the ``[mqtt]`` broker) or ``webhook``."""
+
+    kind: Literal["console", "mqtt", "webhook"]
+    url: str | None = Field(default=None, description="webhook URL")
+    secret_env: str | None = Field(
+        default=None, description="environment variable holding the webhook's HMAC secret"
+    )
+    timeout: float = Field(default=5.0, gt=0, le=60, description="[s] per attempt")
+    retries: int = Field(default=5, ge=0, le=20, description="attempts after the first")
+    min_level: int = Field(default=0, ge=0, le=3, description="level alerts below it skip")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.kind == "webhook":
+            if not self.url or not self.url.startswith(("http://", "https://")):
+                raise ValueError('kind = "webhook" needs url = "https://..."')
+            if not self.secret_env:
+                raise ValueError(
+                    'kind = "webhook" needs secret_env = "NAME" (the variable with the '
+                    "HMAC secret; never the secret itself)"
+                )
+        elif self.url is not None:
+            raise ValueError(f'url is only for kind = "webhook", not {self.kind!r}')
+        return self
+
+
+class AlertsConfig(_Strict):
+    """How alerts are deduplicated, rate-limited and routed (``[alerts]``)."""
+
+    routes: list[AlertRoute] = Field(default_factory=lambda: [AlertRoute(kind="console")])
+    dedupe_window: float = Field(
+        default=60.0, ge=0, description="[s] a repeat of the same alert is dropped"
+    )
+    rate_burst: int = Field(default=5, ge=1, description="alerts a channel may send at once")
+    rate_per_minute: float = Field(
+        default=6.0, gt=0, description="[1/min] sustained alerts per channel after the burst"
+    )
+
+
+class ServiceConfig(_Strict):
+    """How ``hazmon run`` runs (``[service]``)."""
+
+    queue_size: int = Field(
+        default=1000, ge=1, description="poll results waiting for the pipeline (backpressure)"
+    )
+    health_interval: float = Field(
+        default=10.0, gt=0, description="[s] between health readings of each device"
+    )
+    shutdown_timeout: float = Field(
+        default=10.0, gt=0, description="[s] to flush outboxes and routes on stop"
+    )
+
+
 class SiteConfig(_Strict):
     """A site: who is inspected, which meters, which standards apply."""
 
@@ -176,6 +313,10 @@ class SiteConfig(_Strict):
     standards: tuple[str, ...] = ("gbt50493-2019",)
     devices: list[DeviceConfig] = Field(min_length=1)
     limits: SiteLimits = Field(default_factory=SiteLimits)
+    stores: StoresConfig = Field(default_factory=StoresConfig)
+    mqtt: MqttBrokerConfig | None = None
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @field_validator("standards")
     @classmethod
@@ -190,11 +331,17 @@ class SiteConfig(_Strict):
         repeated = sorted({device_id for device_id in ids if ids.count(device_id) > 1})
         if repeated:
             raise ValueError(f"device ids must be unique; repeated: {', '.join(repeated)}")
+        needs_broker = [route.kind for route in self.alerts.routes if route.kind == "mqtt"]
+        if needs_broker and self.mqtt is None:
+            raise ValueError(
+                'an alert route has kind = "mqtt" but the site has no [mqtt] table; add '
+                '[mqtt] with host = "..." or remove the route'
+            )
         for device in self.devices:
             if device.simulation is None:
                 continue
             profile = load_profile(device.profile)
-            known = {field.channel for field in profile.modbus.fields}
+            known = {spec.channel for spec in profile.channels}
             unknown = sorted(set(device.simulation.channels) - known)
             if unknown:
                 raise ValueError(

@@ -230,7 +230,7 @@ class RegisterMapDecoder:
         max_bits: int | None = None,
     ) -> None:
         self.profile = profile
-        modbus = profile.modbus
+        modbus = profile.modbus_map
         self.fields: tuple[ModbusField, ...] = tuple(modbus.fields)
         catalogue = load_catalogue()
         conversions = [catalogue.conversion(f.quantity, f.unit) for f in self.fields]
@@ -360,7 +360,7 @@ class RegisterMapDecoder:
             quality[value_array < self._range_low] |= np.uint16(Quality.UNDER_RANGE)
         quality[~np.isfinite(value_array) & (quality == 0)] |= np.uint16(Quality.SENSOR_FAULT)
         status_word: int | None = None
-        status = self.profile.modbus.status
+        status = self.profile.modbus_map.status
         if status is not None:
             words, _ = self._words(block_data, status.register_kind, status.address, 1)
             if words is not None:
@@ -369,7 +369,7 @@ class RegisterMapDecoder:
                     if status_word >> bit & 1:
                         quality[applies] |= np.uint16(flag)
         texts: dict[str, str] = {}
-        for text in self.profile.modbus.strings:
+        for text in self.profile.modbus_map.strings:
             words, _ = self._words(block_data, text.register_kind, text.address, text.length)
             if words is not None:
                 texts[text.name] = decode_string(words, text.order)

@@ -74,7 +74,7 @@ class SimulatedMeter:
         self.simulation = simulation
         self._clock = clock
         self.started = clock()
-        channels = [field.channel for field in profile.modbus.fields]
+        channels = [field.channel for field in profile.modbus_map.fields]
         self.signals: dict[str, ScenarioSignal] = {}
         if simulation is not None:
             unknown = sorted(set(simulation.channels) - set(channels))
@@ -83,7 +83,7 @@ class SimulatedMeter:
                     f"simulation names channels {unknown} that profile {profile.name} "
                     f"lacks; valid: {', '.join(channels)}"
                 )
-            if simulation.status_faults and profile.modbus.status is None:
+            if simulation.status_faults and profile.modbus_map.status is None:
                 raise ValueError(
                     f"simulation sets status faults but profile {profile.name} has no "
                     "status register; remove status_faults or add [modbus.status]"
@@ -108,16 +108,18 @@ class SimulatedMeter:
                 if field.type == "bit" and field.register_kind not in BIT_KINDS
                 else field.channel,
             )
-            for field in profile.modbus.fields
+            for field in profile.modbus_map.fields
         ]
         spans += [
             (f.decimal_point.register_kind, f.decimal_point.address, 1, f"{f.channel} decimals")
-            for f in profile.modbus.fields
+            for f in profile.modbus_map.fields
             if f.decimal_point is not None
         ]
-        spans += [(t.register_kind, t.address, t.length, t.name) for t in profile.modbus.strings]
-        if profile.modbus.status is not None:
-            status = profile.modbus.status
+        spans += [
+            (t.register_kind, t.address, t.length, t.name) for t in profile.modbus_map.strings
+        ]
+        if profile.modbus_map.status is not None:
+            status = profile.modbus_map.status
             spans.append((status.register_kind, status.address, 1, "status register"))
         for kind, address, width, name in spans:
             for register in range(address, address + width):
@@ -141,7 +143,7 @@ class SimulatedMeter:
                 if field.channel in self.signals
                 else 0.0
             )
-            for field in self.profile.modbus.fields
+            for field in self.profile.modbus_map.fields
         }
 
     def status_at(self, elapsed: float) -> int:
@@ -168,7 +170,7 @@ class SimulatedMeter:
             raise ValueError(f"register kind {kind!r}; valid: {', '.join(REGISTER_KINDS)}")
         image = [0] * self.mapped_end.get(kind, 0)
         values = self.values_at(elapsed)
-        for field in self.profile.modbus.fields:
+        for field in self.profile.modbus_map.fields:
             if field.register_kind != kind:
                 continue
             if field.type == "bit":
@@ -182,18 +184,18 @@ class SimulatedMeter:
                     image[field.decimal_point.address] = places
             words = encode_value(raw, field.type, field.order)
             image[field.address : field.address + len(words)] = words
-        for field in self.profile.modbus.fields:
+        for field in self.profile.modbus_map.fields:
             # A decimal-point register of another kind than its field: written here.
             reference = field.decimal_point
             if reference is not None and reference.register_kind == kind != field.register_kind:
                 raw = raw_from_engineering(values[field.channel], field.scale, field.offset)
                 image[reference.address] = decimal_places(raw, field.type)
         text = f"{self.profile.manufacturer} {self.profile.model}".strip()
-        for string in self.profile.modbus.strings:
+        for string in self.profile.modbus_map.strings:
             if string.register_kind == kind:
                 words = encode_string(text, string.length, string.order)
                 image[string.address : string.address + string.length] = words
-        status = self.profile.modbus.status
+        status = self.profile.modbus_map.status
         if status is not None and status.register_kind == kind:
             image[status.address] = self.status_at(elapsed)
         return image

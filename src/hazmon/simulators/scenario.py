@@ -107,6 +107,25 @@ class ScenarioSignal:
         rng = np.random.default_rng([*self._entropy, slot])
         return self.scenario.noise * float(rng.standard_normal())
 
+    def clean_value_at(self, t: float) -> float:
+        """Baseline, drift, events and noise at elapsed time ``t`` [s], before sensor
+        faults [profile unit]. Drift grows linearly over the period and restarts with it."""
+        drift = self.scenario.drift * self.wrap(t) / self.period
+        return self.event_envelope(t) + drift + self.noise_at(t)
+
     def value_at(self, t: float) -> float:
-        """The channel's value [profile unit] at elapsed time ``t`` [s]."""
-        return self.event_envelope(t) + self.noise_at(t)
+        """The channel's value [profile unit] at elapsed time ``t`` [s]; NaN during a
+        ``dropout`` sensor fault."""
+        local = self.wrap(t)
+        for fault in self.scenario.faults:
+            if not fault.start <= local < fault.start + fault.duration:
+                continue
+            if fault.kind == "dropout":
+                return math.nan
+            if fault.kind == "negative":
+                return -abs(fault.value)
+            if fault.kind == "spike":
+                return fault.value
+            # stuck: the value the sensor had when it stuck, as long as it stays stuck.
+            return self.clean_value_at(t - (local - fault.start))
+        return self.clean_value_at(t)

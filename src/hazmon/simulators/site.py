@@ -6,6 +6,11 @@ RS-485 line on a pseudo-terminal (the configured device, e.g. ``/dev/ttyUSB0``, 
 not created: the line is served at a new pseudo-terminal whose address is in
 :attr:`SimulatedSite.addresses`). Devices sharing one link share its server under
 their unit ids.
+
+A ``serial://`` device (a frame or ASCII profile) gets a pseudo-terminal of its own
+with its instrument (:mod:`hazmon.simulators.serial_meter`); an ``mqtt://`` device
+publishes to the broker at its address (:mod:`hazmon.simulators.mqtt_publisher`):
+the broker is not simulated, it must run (the tests start Mosquitto).
 """
 
 from __future__ import annotations
@@ -17,17 +22,27 @@ from typing import Protocol, Self
 
 from hazmon.config.addresses import (
     Address,
+    MqttAddress,
     RtuOverTcpAddress,
+    SerialPortAddress,
     TcpAddress,
     bus_key,
     parse_address,
+    parse_any_address,
 )
 from hazmon.config.profile import load_profile
 from hazmon.config.site import DeviceConfig, SiteConfig
 from hazmon.simulators.errors import SimulatorError
 from hazmon.simulators.meter import SimulatedMeter
 from hazmon.simulators.modbus_tcp_server import ModbusTcpServer, RegisterSource
+from hazmon.simulators.mqtt_publisher import MqttPublisherMeter
 from hazmon.simulators.rtu import PtyRtuServer, RtuOverTcpServer
+from hazmon.simulators.serial_meter import (
+    AsciiInstrument,
+    FrameInstrument,
+    PtySerialServer,
+    instrument_for,
+)
 
 
 class SimulatorServer(Protocol):
@@ -75,7 +90,9 @@ class SimulatedSite:
     addresses : dict[str, str]
         Device id → ``host:port`` actually bound (after start).
     meters : dict[str, SimulatedMeter]
-        Device id → its meter (after start).
+        Device id → its Modbus meter (after start).
+    instruments : dict[str, FrameInstrument | AsciiInstrument | MqttPublisherMeter]
+        Device id → its frame, ASCII or MQTT meter (after start).
     servers : list[SimulatorServer]
         The running servers (after start): Modbus TCP servers, RTU-over-TCP servers
         and pseudo-terminal RTU lines.
@@ -93,13 +110,16 @@ class SimulatedSite:
         self._clock = clock
         self.addresses: dict[str, str] = {}
         self.meters: dict[str, SimulatedMeter] = {}
+        self.instruments: dict[str, FrameInstrument | AsciiInstrument | MqttPublisherMeter] = {}
         self.servers: list[SimulatorServer] = []
 
     def _groups(self) -> dict[str, tuple[Address, list[DeviceConfig]]]:
         """Simulated devices grouped by link, checking unit ids."""
         groups: dict[str, tuple[Address, list[DeviceConfig]]] = {}
         for device in self.site.devices:
-            if device.simulation is not None:
+            if device.simulation is not None and not isinstance(
+                parse_any_address(device.address), SerialPortAddress | MqttAddress
+            ):
                 address = parse_address(device.address)
                 groups.setdefault(bus_key(address), (address, []))[1].append(device)
         for key, (_, devices) in groups.items():
@@ -147,6 +167,8 @@ class SimulatedSite:
             raise RuntimeError("the simulated site is already started")
         groups = self._groups()
         try:
+            for device in self.site.devices:
+                await self._start_own_link(device)
             for key, (address, devices) in groups.items():
                 units: dict[int, RegisterSource] = {}
                 for device in devices:
@@ -174,6 +196,39 @@ class SimulatedSite:
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_own_link(self, device: DeviceConfig) -> None:
+        """A frame, ASCII or MQTT device: its own pseudo-terminal, or its publisher."""
+        address = parse_any_address(device.address)
+        if device.simulation is None or not isinstance(address, SerialPortAddress | MqttAddress):
+            return
+        profile = load_profile(device.profile)
+        server: PtySerialServer | MqttPublisherMeter
+        if isinstance(address, MqttAddress):
+            server = MqttPublisherMeter(
+                profile,
+                device.simulation,
+                address,
+                device.id,
+                interval=device.poll_interval,
+                clock=self._clock,
+            )
+            self.instruments[device.id] = server
+            bound = server.address
+        else:
+            instrument = instrument_for(profile, device.simulation, clock=self._clock)
+            server = PtySerialServer(
+                instrument,
+                interval=device.poll_interval,
+                baudrate=address.baudrate,
+                stopbits=address.stopbits,
+                bytesize=address.bytesize,
+                seed=device.simulation.seed,
+            )
+            self.instruments[device.id] = instrument
+        await server.start()
+        self.servers.append(server)
+        self.addresses[device.id] = server.address if isinstance(server, PtySerialServer) else bound
 
     async def stop(self) -> None:
         """Stop every server; safe to call twice."""

@@ -14,6 +14,7 @@ from hazmon.acquisition.commands.common import (
     positive_seconds,
     wait_for_stop,
 )
+from hazmon.config.profile import load_profile
 from hazmon.config.site import load_site
 from hazmon.simulators.site import SimulatedSite
 
@@ -24,8 +25,12 @@ def register(commands: Subcommands) -> None:
         "simulate",
         help="run a site's simulated meters alone",
         description=(
-            "Serve the simulated meters of SITE over Modbus TCP at the addresses the site "
-            "declares, print each meter's address and profile, and run until Ctrl-C."
+            "Serve the simulated meters of SITE, print each meter's address and profile, "
+            "and run until Ctrl-C. Modbus meters are served at the addresses the site "
+            "declares (TCP, RTU over TCP, RTU on a pseudo-terminal); serial frame and "
+            "ASCII meters each on a new pseudo-terminal (its serial:// address is "
+            "printed); MQTT meters publish to the broker at their mqtt:// address, which "
+            "must be running."
         ),
     )
     parser.add_argument(
@@ -53,15 +58,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     async def main() -> None:
         async with SimulatedSite(site, free_ports=args.free_ports) as simulated:
             table = Table(title=f"simulated meters of {site.name} ({source})")
-            for heading in ("device", "address", "unit id", "profile", "location"):
+            for heading in ("device", "address", "unit id", "profile", "class", "location"):
                 table.add_column(heading)
             for device in site.devices:
                 if device.id in simulated.addresses:
+                    profile = load_profile(device.profile)
                     table.add_row(
                         device.id,
                         simulated.addresses[device.id],
-                        str(device.unit_id),
+                        str(device.unit_id) if profile.transport == "modbus" else "-",
                         device.profile,
+                        profile.instrument_class,
                         device.location,
                     )
             console.print(table)

@@ -1,0 +1,197 @@
+"""Serial I/O for every meter that is not Modbus (binary frames, ASCII text).
+
+pyserial opens and configures the port (baud rate, parity, raw mode; a
+pseudo-terminal works as ``/dev/ttyUSB0`` would); the event loop watches its file
+descriptor (``loop.add_reader``), so no thread is needed and a read never blocks the
+loop. Bytes arriving are kept in a buffer until a reader takes them.
+
+pyserial is imported here and in the Modbus adapter only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+import serial
+
+from hazmon.config.addresses import SerialPortAddress, format_any_address
+from hazmon.drivers.errors import TransportConnectionError
+
+_PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+_READ_CHUNK = 4096
+
+
+class SerialLink:
+    """One serial port, read and written from asyncio. The constructor does no I/O.
+
+    Attributes
+    ----------
+    bytes_received : int
+        Every byte read since construction.
+    discarded : int
+        Bytes dropped from lines that grew past their maximum length without a
+        terminator.
+    """
+
+    def __init__(self, address: SerialPortAddress) -> None:
+        self.address = address
+        self.bytes_received = 0
+        self.discarded = 0
+        self._port: serial.Serial | None = None
+        self._buffer = bytearray()
+        self._arrived = asyncio.Event()
+        self._error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def label(self) -> str:
+        """The canonical address, for messages."""
+        return format_any_address(self.address)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the port is open and has not failed."""
+        return self._port is not None and self._error is None
+
+    async def open(self) -> None:
+        """Open the port (idempotent).
+
+        Raises
+        ------
+        TransportConnectionError
+            The port does not exist or cannot be configured.
+        """
+        if self.is_open:
+            return
+        self.close()
+        address = self.address
+        try:
+            port = serial.serial_for_url(
+                address.device,
+                baudrate=address.baudrate,
+                parity=_PARITY[address.parity],
+                stopbits=address.stopbits,
+                bytesize=address.bytesize,
+                timeout=0,
+            )
+        except (serial.SerialException, OSError, ValueError) as error:
+            raise TransportConnectionError(f"{self.label}: {error}") from error
+        self._loop = asyncio.get_running_loop()
+        self._port = port
+        self._error = None
+        self._buffer.clear()
+        self._arrived = asyncio.Event()
+        self._loop.add_reader(port.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        assert self._port is not None
+        try:
+            data = os.read(self._port.fileno(), _READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as error:
+            # EIO: the other side of a pseudo-terminal closed, or the USB adapter left.
+            self._fail(f"{self.label}: {error.strerror or error}")
+            return
+        if not data:
+            self._fail(f"{self.label}: end of file")
+            return
+        self.bytes_received += len(data)
+        self._buffer += data
+        self._arrived.set()
+
+    def _fail(self, message: str) -> None:
+        self._error = message
+        if self._loop is not None and self._port is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(self._port.fileno())
+        self._arrived.set()
+
+    def _check(self) -> None:
+        if self._port is None:
+            raise TransportConnectionError(f"{self.label}: not open; call open()")
+        if self._error is not None:
+            raise TransportConnectionError(self._error)
+
+    async def read_some(self, timeout: float) -> bytes:
+        """Whatever has arrived, waiting up to ``timeout`` [s] for at least one byte;
+        ``b""`` when nothing came.
+
+        Raises
+        ------
+        TransportConnectionError
+            The port failed (the device went away).
+        """
+        self._check()
+        if not self._buffer:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            self._check()
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    async def read_until(
+        self, terminator: bytes, timeout: float, *, max_length: int = 4096
+    ) -> bytes | None:
+        """One line ending with ``terminator`` (returned without it), waiting up to
+        ``timeout`` [s] in all; None when it did not come whole in time (what did
+        come stays buffered, up to the last ``max_length`` bytes)."""
+        self._check()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            index = self._buffer.find(terminator)
+            if index >= 0:
+                line = bytes(self._buffer[:index])
+                del self._buffer[: index + len(terminator)]
+                return line
+            if len(self._buffer) > max_length:
+                # No terminator in a line this long: noise, or lines cut short. Keep the
+                # tail, where the next whole line may be starting.
+                self.discarded += len(self._buffer) - max_length
+                del self._buffer[:-max_length]
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            self._check()
+
+    def discard_input(self) -> int:
+        """Drop what has arrived (a late answer to an earlier question); return how
+        many bytes."""
+        count = len(self._buffer)
+        self._buffer.clear()
+        return count
+
+    async def write(self, data: bytes) -> None:
+        """Send ``data``.
+
+        Raises
+        ------
+        TransportConnectionError
+            The port failed.
+        """
+        self._check()
+        assert self._port is not None
+        try:
+            self._port.write(data)
+        except (serial.SerialException, OSError) as error:
+            self._fail(f"{self.label}: {error}")
+            raise TransportConnectionError(f"{self.label}: {error}") from error
+
+    def close(self) -> None:
+        """Close the port (idempotent)."""
+        port, self._port = self._port, None
+        if port is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(port.fileno())
+        with contextlib.suppress(serial.SerialException, OSError):
+            port.close()

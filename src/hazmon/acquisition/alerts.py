@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -12,7 +13,21 @@ from rich.text import Text
 
 from hazmon.analysis.limits import LEVEL_NAMES
 
-AlertKind = Literal["raise", "escalate", "de-escalate", "clear", "comm_fault", "comm_restored"]
+AlertKind = Literal[
+    "raise",
+    "escalate",
+    "de-escalate",
+    "clear",
+    "comm_fault",
+    "comm_restored",
+    "sensor_fault",
+    "sensor_restored",
+]
+
+#: Kinds that end a condition: the channel's state goes back to normal.
+ENDING_KINDS = frozenset({"clear", "comm_restored", "sensor_restored"})
+#: The pseudo-quantity of a device's communication alerts (one state per device).
+COMM_QUANTITY = "_comm"
 
 LEVEL_STYLES = ("green", "yellow", "bold red", "bold white on red")
 
@@ -32,6 +47,41 @@ class Alert:
     unit: str
     citation: str
     message: str = ""
+
+    @property
+    def key(self) -> str:
+        """``device/quantity`` (``device/_comm`` for communication, ``device/quantity:sensor``
+        for sensor faults): what deduplication, rate limits, state and acks are per."""
+        if self.kind in ("comm_fault", "comm_restored"):
+            return f"{self.device}/{COMM_QUANTITY}"
+        if self.kind in ("sensor_fault", "sensor_restored"):
+            return f"{self.device}/{self.quantity}:sensor"
+        return f"{self.device}/{self.quantity}"
+
+    @property
+    def active(self) -> bool:
+        """Whether the condition holds after this alert (False for a clear or recovery)."""
+        if self.kind in ENDING_KINDS:
+            return False
+        return self.kind in ("comm_fault", "sensor_fault") or self.level > 0
+
+    def as_dict(self) -> dict[str, object]:
+        """The alert as JSON-ready fields (``value`` null when the reading had none)."""
+        value = None if self.value is None or math.isnan(self.value) else self.value
+        return {
+            "ts": self.ts,
+            "time": dt.datetime.fromtimestamp(self.ts / 1e9, dt.UTC).isoformat(),
+            "kind": self.kind,
+            "device": self.device,
+            "quantity": self.quantity,
+            "level": self.level,
+            "previous_level": self.previous_level,
+            "level_name": LEVEL_NAMES[min(self.level, 3)],
+            "value": value,
+            "unit": self.unit,
+            "citation": self.citation,
+            "message": self.message,
+        }
 
     @property
     def time_text(self) -> str:
@@ -71,6 +121,13 @@ class ConsoleAlerts:
 
 def format_alert(alert: Alert) -> Text:
     """One line for an alert, coloured by level."""
+    if alert.kind in ("sensor_fault", "sensor_restored"):
+        style = "magenta" if alert.kind == "sensor_fault" else "cyan"
+        word = "SENSOR" if alert.kind == "sensor_fault" else "SENSOR OK"
+        return Text(
+            f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity}: {alert.message}",
+            style=style,
+        )
     if alert.kind in ("comm_fault", "comm_restored"):
         style = "magenta" if alert.kind == "comm_fault" else "cyan"
         word = "COMM FAULT" if alert.kind == "comm_fault" else "COMM OK"

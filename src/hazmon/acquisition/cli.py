@@ -11,13 +11,25 @@ from types import ModuleType
 from rich.console import Console
 
 from hazmon import __version__
-from hazmon.acquisition.commands import analyze, demo, hazards, read, scan, simulate
+from hazmon.acquisition.commands import (
+    alerts,
+    analyze,
+    check,
+    demo,
+    hazards,
+    ingest,
+    read,
+    run,
+    scan,
+    simulate,
+)
 from hazmon.acquisition.commands.common import EXIT_USAGE
 from hazmon.config.errors import ConfigError
 from hazmon.simulators.errors import SimulatorError
 
 #: The subcommands, in the order ``--help`` lists them.
 COMMANDS: tuple[ModuleType, ...] = (demo, simulate, read, hazards, scan, analyze)
+COMMANDS += (check, run, ingest, alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:

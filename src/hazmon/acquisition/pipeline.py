@@ -7,19 +7,27 @@ a site; it is synchronous and called from the poll loop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hazmon.acquisition.alerts import Alert, AlertSink, level_transition_kind
 from hazmon.analysis.alarms import LevelTracker
 from hazmon.analysis.events import Event, EventTracker
 from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
 from hazmon.analysis.readings import ChannelTable, Readings
+from hazmon.config.quality import Quality, describe
 from hazmon.config.standards import LimitRule
 from hazmon.store.hazards import HazardContext, HazardRegister
 from hazmon.store.timeseries import TimeSeriesStore
+
+#: Quality flags that raise a sensor-fault alert while the channel's newest reading
+#: carries one: the instrument itself says its reading is not to be trusted.
+SENSOR_FLAGS = int(
+    Quality.SENSOR_FAULT | Quality.OVER_RANGE | Quality.UNDER_RANGE | Quality.CALIBRATION_DUE
+)
 
 #: Readings before and after an event that its hazard's evidence window includes [ns].
 EVIDENCE_MARGIN_NS = 5_000_000_000
@@ -89,6 +97,9 @@ class Pipeline:
         self.stats = PipelineStats()
         self.latest: dict[int, LatestReading] = {}
         self._limit_table = LimitTable.build([], self.rules)
+        self._sensor_flags: dict[int, int] = {}
+        self.observers: list[Callable[[Readings, NDArray[np.uint8]], None]] = []
+        """Called with every batch and its levels after it is stored (live view, MQTT)."""
 
     def _limits(self) -> LimitTable:
         # Channels are added as devices come online; rebuild only when the table grew.
@@ -106,7 +117,7 @@ class Pipeline:
         self.timeseries.write(readings, level, self.channels)
         self.stats.readings += len(readings)
         self.stats.flagged += int(np.count_nonzero(readings.quality))
-        self._remember_latest(readings, level)
+        newest = self._remember_latest(readings, level)
 
         transitions = self.levels.update(readings, level)
         for row, channel_number, previous, current in zip(
@@ -132,19 +143,58 @@ class Pipeline:
                 )
             )
 
+        self._sensor_alerts(readings, newest)
+        for observer in self.observers:
+            observer(readings, level)
         closed, _opened = self.events.update(readings, level, side)
         self._record(closed)
 
-    def _remember_latest(self, readings: Readings, level: np.ndarray) -> None:
+    def _remember_latest(self, readings: Readings, level: np.ndarray) -> list[int]:
+        """Keep each channel's newest reading; return the rows that are the newest."""
         order = readings.sort_order()
         channel = readings.channel[order]
         last = np.flatnonzero(np.r_[channel[1:] != channel[:-1], True])
-        for row in order[last].tolist():
+        rows: list[int] = order[last].tolist()
+        for row in rows:
             self.latest[int(readings.channel[row])] = LatestReading(
                 ts=int(readings.ts[row]),
                 value=float(readings.value[row]),
                 quality=int(readings.quality[row]),
                 level=int(level[row]),
+            )
+        return rows
+
+    def _sensor_alerts(self, readings: Readings, rows: list[int]) -> None:
+        """Alert when a channel's newest reading gains or loses a sensor flag.
+
+        Judged on the newest reading of each batch, so a flag that flickers within one
+        batch does not alert twice; a link fault (no value at all) is the poller's
+        communication alert, not a sensor alert, and leaves this state alone.
+        """
+        for row in rows:
+            quality = int(readings.quality[row])
+            if quality & int(Quality.COMM_TIMEOUT | Quality.COMM_ERROR):
+                continue
+            number = int(readings.channel[row])
+            flags = quality & SENSOR_FLAGS
+            before = self._sensor_flags.get(number, 0)
+            if flags == before:
+                continue
+            self._sensor_flags[number] = flags
+            channel = self.channels[number]
+            self.alert_sink(
+                Alert(
+                    ts=int(readings.ts[row]),
+                    kind="sensor_fault" if flags else "sensor_restored",
+                    device=channel.device,
+                    quantity=channel.quantity,
+                    level=0,
+                    previous_level=0,
+                    value=float(readings.value[row]),
+                    unit=channel.unit,
+                    citation="",
+                    message=describe(flags) if flags else f"clear of {describe(before)}",
+                )
             )
 
     def _record(self, events: list[Event]) -> None:

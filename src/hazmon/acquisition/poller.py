@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from hazmon.acquisition.alerts import Alert, AlertSink
+from hazmon.acquisition.alerts import COMM_QUANTITY, Alert, AlertSink
 from hazmon.acquisition.meters import SiteMeters, build_meters
 from hazmon.acquisition.pipeline import Pipeline
-from hazmon.analysis.readings import ChannelTable
+from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.site import DeviceConfig, SiteConfig
 from hazmon.drivers.base import PolledMeter, PollResult, StreamingMeter
-from hazmon.drivers.schedule import Backoff, poll_on_schedule, spread_phases
+from hazmon.drivers.schedule import Backoff, poll_on_schedule, set_aside_result, spread_phases
 
 
 @dataclass(slots=True)
@@ -31,6 +31,8 @@ class DeviceState:
     channel_numbers: list[int] = field(default_factory=list)
     set_aside_polls: int = 0
     """Scheduled polls answered with COMM_TIMEOUT rows while the meter was set aside."""
+    skipped_polls: int = 0
+    """Scheduled polls that could not happen in time (backpressure, a slow line)."""
 
 
 def build_devices(
@@ -55,6 +57,26 @@ def build_devices(
     return states, meters
 
 
+def account(state: DeviceState, result: PollResult, asked: bool, alert_sink: AlertSink) -> None:
+    """Count one result in the device's health; alert on a communication fault and on
+    its recovery (transitions only, so a silent meter alerts once)."""
+    state.polls += 1
+    if not asked:
+        state.set_aside_polls += 1
+    now_ns = time.time_ns()
+    if result.errors:
+        state.failed_polls += 1
+        state.last_error = result.errors[0]
+        if not state.in_fault:
+            state.in_fault = True
+            alert_sink(_comm_alert(state, now_ns, "comm_fault", result.errors[0]))
+    else:
+        state.last_ok_ns = now_ns
+        if state.in_fault:
+            state.in_fault = False
+            alert_sink(_comm_alert(state, now_ns, "comm_restored", "answering again"))
+
+
 def _result_handler(
     state: DeviceState, pipeline: Pipeline, alert_sink: AlertSink
 ) -> Callable[[PollResult, bool], None]:
@@ -62,22 +84,8 @@ def _result_handler(
     communication faults and their recovery."""
 
     def handle(result: PollResult, asked: bool) -> None:
-        state.polls += 1
-        if not asked:
-            state.set_aside_polls += 1
         pipeline.process(result.readings)
-        now_ns = time.time_ns()
-        if result.errors:
-            state.failed_polls += 1
-            state.last_error = result.errors[0]
-            if not state.in_fault:
-                state.in_fault = True
-                alert_sink(_comm_alert(state, now_ns, "comm_fault", result.errors[0]))
-        else:
-            state.last_ok_ns = now_ns
-            if state.in_fault:
-                state.in_fault = False
-                alert_sink(_comm_alert(state, now_ns, "comm_restored", "answering again"))
+        account(state, result, asked, alert_sink)
 
     return handle
 
@@ -142,7 +150,7 @@ def _comm_alert(state: DeviceState, now_ns: int, kind: str, message: str) -> Ale
         ts=now_ns,
         kind="comm_fault" if kind == "comm_fault" else "comm_restored",
         device=state.config.id,
-        quantity="",
+        quantity=COMM_QUANTITY,
         level=0,
         previous_level=0,
         value=None,
@@ -166,5 +174,118 @@ async def run_pollers(
         for state, start_at in zip(states, starts, strict=True):
             group.create_task(
                 poll_device(state, pipeline, alert_sink, stop, start_at=start_at),
+                name=state.config.id,
+            )
+
+
+# -- the service's scheduler: results go through a bounded queue -------------------------
+
+ResultQueue = asyncio.Queue[Readings | None]
+
+
+async def _wait_until(deadline: float, stop: asyncio.Event) -> None:
+    # timeout_at cancels this task's own wait; wait_for would start a task per poll.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout_at(deadline):
+            await stop.wait()
+
+
+async def poll_into_queue(
+    state: DeviceState,
+    queue: ResultQueue,
+    alert_sink: AlertSink,
+    stop: asyncio.Event,
+    *,
+    start_at: float | None = None,
+) -> None:
+    """Poll one device at its interval into ``queue`` until ``stop`` is set.
+
+    The same fixed-rate schedule and backoff as
+    :func:`hazmon.drivers.schedule.poll_on_schedule`, with one difference: the result is
+    handed over with ``await queue.put``, so when the pipeline falls behind and the
+    queue is full the poller waits (backpressure) and the polls that could not happen
+    in time are skipped, rather than results piling up in memory without bound.
+    Streaming meters are read the same way (the queue's wait slows their reader).
+    """
+    if isinstance(state.meter, StreamingMeter):
+
+        async def hand_over(result: PollResult) -> None:
+            account(state, result, True, alert_sink)
+            await queue.put(result.readings)
+
+        await _consume_stream_async(state.meter, hand_over, stop)
+        return
+    meter = state.meter
+    assert isinstance(meter, PolledMeter)
+    interval = state.config.poll_interval
+    backoff = Backoff(state.config.backoff_initial, state.config.backoff_max)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() if start_at is None else start_at
+    await _wait_until(deadline, stop)
+    resume_at = -float("inf")
+    while not stop.is_set():
+        now_ns = time.time_ns()
+        if loop.time() < resume_at:
+            result = set_aside_result(meter, now_ns, resume_at - loop.time())
+            asked = False
+        else:
+            result = await meter.poll(now_ns)
+            asked = True
+            if result.silent:
+                resume_at = loop.time() + backoff.failure()
+            else:
+                backoff.success()
+        account(state, result, asked, alert_sink)
+        await queue.put(result.readings)
+        deadline += interval
+        if deadline < loop.time():
+            missed = (loop.time() - deadline) // interval + 1
+            deadline += missed * interval
+            state.skipped_polls += int(missed)
+        await _wait_until(deadline, stop)
+
+
+async def _consume_stream_async(
+    meter: StreamingMeter,
+    handle: Callable[[PollResult], Awaitable[None]],
+    stop: asyncio.Event,
+) -> None:
+    """:func:`consume_stream` with an awaited handler (for backpressure)."""
+    results = meter.results()
+    try:
+        while not stop.is_set():
+            next_result = asyncio.ensure_future(anext(results))
+            stopped = asyncio.ensure_future(stop.wait())
+            done, _pending = await asyncio.wait(
+                {next_result, stopped}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if next_result not in done:
+                next_result.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await next_result
+                break
+            stopped.cancel()
+            try:
+                result = next_result.result()
+            except StopAsyncIteration:
+                break
+            await handle(result)
+    finally:
+        aclose = getattr(results, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def run_pollers_queued(
+    states: list[DeviceState], queue: ResultQueue, alert_sink: AlertSink, stop: asyncio.Event
+) -> None:
+    """Poll every device into ``queue`` in one TaskGroup until ``stop`` is set; first
+    polls spread over the intervals (see :func:`run_pollers`)."""
+    loop = asyncio.get_running_loop()
+    starts = spread_phases(loop.time(), [state.config.poll_interval for state in states])
+    async with asyncio.TaskGroup() as group:
+        for state, start_at in zip(states, starts, strict=True):
+            group.create_task(
+                poll_into_queue(state, queue, alert_sink, stop, start_at=start_at),
                 name=state.config.id,
             )

@@ -1,6 +1,7 @@
 """One acquisition session: poll a site's meters into the pipeline until stopped.
 
-Shared by ``hazmon demo`` (against the simulated site) and, later, ``hazmon run``.
+Used by ``hazmon demo`` (against the simulated site); ``hazmon run`` is the service of
+:mod:`hazmon.acquisition.service` (bounded queue, routes, health, publishing).
 """
 
 from __future__ import annotations

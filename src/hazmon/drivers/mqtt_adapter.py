@@ -206,6 +206,14 @@ class MqttConnection:
         if self._client is not None and self.connected:
             self._client.subscribe(topic_filter, qos=qos)
 
+    async def unsubscribe(self, topic_filter: str, settle: float = 0.2) -> None:
+        """Stop a subscription (also after reconnections) and wait ``settle`` [s] for
+        messages already on their way, so that a consumer can drain before closing."""
+        self._subscriptions.pop(topic_filter, None)
+        if self._client is not None and self.connected:
+            self._client.unsubscribe(topic_filter)
+            await asyncio.sleep(settle)
+
     async def publish(
         self,
         topic: str,

@@ -1,0 +1,112 @@
+"""``hazmon check SITE.toml``: validate a site config without connecting to anything."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands
+from hazmon.config.site import SiteConfig, load_site
+
+
+def register(commands: Subcommands) -> None:
+    """Add the ``check`` parser."""
+    parser = commands.add_parser(
+        "check",
+        help="validate a site config (no connections are made)",
+        description=(
+            "Load and validate a site TOML: schema, devices, profiles, addresses, limits, "
+            "stores, MQTT and alert routes. Errors name the file, the key and the fix (exit "
+            "status 2). Warnings (a calibration date past, an environment variable the "
+            "config names but this shell lacks) exit 1 with --strict, else 0. Nothing is "
+            "connected to and no secret is printed."
+        ),
+    )
+    parser.add_argument("site", metavar="SITE", help="site TOML path or bundled site name")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    parser.set_defaults(handler=run)
+
+
+def warnings_of(site: SiteConfig, today: dt.date | None = None) -> list[str]:
+    """What is valid but probably wrong: overdue calibration, unset variables."""
+    today = today or dt.date.today()
+    found = []
+    for number, device in enumerate(site.devices):
+        if device.calibration_due is not None and device.calibration_due < today:
+            found.append(
+                f"devices[{number}].calibration_due = {device.calibration_due}: past; its "
+                "readings will be flagged CALIBRATION_DUE (calibrate the meter, then update "
+                "the date)"
+            )
+    variables: list[tuple[str, str]] = []
+    if site.mqtt is not None:
+        for key in ("username_env", "password_env"):
+            name = getattr(site.mqtt, key)
+            if name:
+                variables.append((f"mqtt.{key}", name))
+    for number, route in enumerate(site.alerts.routes):
+        if route.secret_env:
+            variables.append((f"alerts.routes[{number}].secret_env", route.secret_env))
+    if site.stores.hazard_register_env:
+        variables.append(("stores.hazard_register_env", site.stores.hazard_register_env))
+    if site.stores.line_protocol_kind == "influxdb":
+        variables.append(("stores.influx_token_env", site.stores.influx_token_env))
+    for key, name in variables:
+        if name not in os.environ:
+            required = key.startswith("alerts.")
+            found.append(
+                f"{key} = {name!r}: not set in this environment"
+                + ("; `hazmon run` refuses to start without it" if required else "")
+            )
+    return found
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Validate; print a summary and the warnings."""
+    source, site = load_site(args.site)
+    table = Table(title=f"{escape(source)}: site {escape(site.name)} ({escape(site.enterprise)})")
+    for heading in ("device", "profile", "address", "unit id", "interval [s]", "calibration due"):
+        table.add_column(heading)
+    for device in site.devices:
+        table.add_row(
+            device.id,
+            device.profile,
+            escape(device.address),
+            str(device.unit_id),
+            f"{device.poll_interval:g}",
+            str(device.calibration_due or "—"),
+        )
+    console.print(table)
+    stores = site.stores
+    base = Path(source).parent if Path(source).exists() else Path.cwd()
+    console.print(f"readings: SQLite {escape(str(base / stores.sqlite))}")
+    if stores.line_protocol_url:
+        console.print(
+            f"  and {stores.line_protocol_kind} {escape(stores.line_protocol_url)} "
+            f"(outbox {escape(str(base / stores.spool))})"
+        )
+    register = (
+        f"from ${stores.hazard_register_env}"
+        if stores.hazard_register_env
+        else stores.hazard_register or "the readings' SQLite file"
+    )
+    console.print(f"hazard register: {escape(register)}")
+    if site.mqtt is not None:
+        scheme = "mqtts" if site.mqtt.tls else "mqtt"
+        publish = "publishing readings" if site.mqtt.publish_readings else "alerts only"
+        console.print(f"MQTT: {scheme}://{escape(site.mqtt.host)}:{site.mqtt.port} ({publish})")
+    routes = ", ".join(
+        route.kind + (f" {route.url}" if route.url else "") for route in site.alerts.routes
+    )
+    console.print(f"alert routes: {escape(routes)}")
+    warnings = warnings_of(site)
+    for warning in warnings:
+        console.print(f"[yellow]warning[/]: {escape(source)}: {escape(warning)}")
+    console.print(f"[green]OK[/]: {escape(source)} is valid ({len(site.devices)} devices)")
+    return EXIT_PARTIAL if warnings and args.strict else EXIT_OK

@@ -1,0 +1,92 @@
+"""``hazmon check``: valid sites pass without connecting; errors name file, key and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hazmon.acquisition.cli import main
+
+GOOD = """
+schema = "hazmon.site/1"
+name = "plant-b"
+enterprise = "B Co."
+
+[[devices]]
+id = "gd-1"
+profile = "generic-4gas"
+address = "10.255.255.1:502"   # unroutable: check must not connect
+calibration_due = 2020-01-01
+
+[mqtt]
+host = "broker.invalid"
+username_env = "CHECK_TEST_USER"
+password_env = "CHECK_TEST_PASSWORD"
+
+[[alerts.routes]]
+kind = "mqtt"
+
+[[alerts.routes]]
+kind = "webhook"
+url = "https://hooks.invalid/x"
+secret_env = "CHECK_TEST_SECRET"
+"""
+
+
+def test_a_valid_site_passes_with_warnings_and_no_secret_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "plant-b.toml"
+    site.write_text(GOOD, encoding="utf-8")
+    monkeypatch.setenv("CHECK_TEST_PASSWORD", "hunter2-secret")
+    monkeypatch.setenv("CHECK_TEST_USER", "kit")
+    assert main(["check", str(site)]) == 0
+    out = capsys.readouterr().out
+    assert "is valid" in out
+    assert "calibration_due" in out
+    assert "past" in out
+    assert "CHECK_TEST_SECRET" in out
+    assert "refuses to start" in out
+    assert "hunter2-secret" not in out
+    assert main(["check", "--strict", str(site)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ('secret_env = "CHECK_TEST_SECRET"', ""),
+            ["alerts.routes[1]", "secret_env"],
+        ),
+        (
+            ('host = "broker.invalid"', 'host = "broker.invalid"\nport = 70000'),
+            ["mqtt.port = 70000", "less than or equal to 65535"],
+        ),
+        (
+            ("[mqtt]", "[mqtt_typo]"),
+            ["mqtt_typo", "not permitted"],
+        ),
+        (
+            ('profile = "generic-4gas"', 'profile = "generic-4gas"\npoll_interval = 0'),
+            ["devices[0].poll_interval = 0", "greater than 0"],
+        ),
+    ],
+)
+def test_errors_name_the_file_the_key_and_the_fix(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: tuple[str, str],
+    expected: list[str],
+) -> None:
+    site = tmp_path / "bad.toml"
+    site.write_text(GOOD.replace(*change), encoding="utf-8")
+    assert main(["check", str(site)]) == 2
+    error = capsys.readouterr().err
+    assert str(site) in error
+    for text in expected:
+        assert text in error, error
+
+
+def test_the_bundled_example_field_site_is_valid() -> None:
+    assert main(["check", "example-field"]) == 0

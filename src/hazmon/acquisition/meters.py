@@ -158,6 +158,7 @@ def _build_own_link(
             device.id,
             numbers,
             calibration_due=device.calibration_due,
+            warmup=device.warmup_seconds,
             silence_timeout=silence,
             connect_timeout=max(device.timeout, 2.0),
             reconnect_min=device.backoff_initial,
@@ -182,6 +183,7 @@ def _build_own_link(
                     profile,
                     numbers,
                     calibration_due=device.calibration_due,
+                    warmup=device.warmup_seconds,
                     timeout=device.timeout,
                 ),
             )
@@ -195,6 +197,7 @@ def _build_own_link(
                     profile,
                     numbers,
                     calibration_due=device.calibration_due,
+                    warmup=device.warmup_seconds,
                     silence_timeout=silence,
                     reconnect_initial=device.backoff_initial,
                     reconnect_max=device.backoff_max,
@@ -210,6 +213,7 @@ def _build_own_link(
                     profile,
                     numbers,
                     calibration_due=device.calibration_due,
+                    warmup=device.warmup_seconds,
                     # The profile knows how long the instrument takes to answer; a
                     # timeout written in the site file overrides it.
                     timeout=device.timeout if "timeout" in device.model_fields_set else None,
@@ -225,6 +229,7 @@ def _build_own_link(
                     profile,
                     numbers,
                     calibration_due=device.calibration_due,
+                    warmup=device.warmup_seconds,
                     silence_timeout=silence,
                     reconnect_initial=device.backoff_initial,
                     reconnect_max=device.backoff_max,

@@ -7,7 +7,7 @@ a site; it is synchronous and called from the poll loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,11 +15,12 @@ from numpy.typing import NDArray
 
 from hazmon.acquisition.alerts import Alert, AlertSink, level_transition_kind
 from hazmon.analysis.alarms import LevelTracker
+from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings
 from hazmon.analysis.events import Event, EventTracker
 from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.quality import Quality, describe
-from hazmon.config.standards import LimitRule
+from hazmon.config.standards import LimitRow, LimitRule
 from hazmon.store.hazards import HazardContext, HazardRegister
 from hazmon.store.timeseries import TimeSeriesStore
 
@@ -73,6 +74,12 @@ class Pipeline:
         Called with every alert.
     hazard_level
         Level whose events become hazard records (2, A2).
+    limit_rows, settings
+        The limit rows in force (:func:`hazmon.config.standards.effective_limit_rows`)
+        and the site's evaluation settings. With them, a channel whose quantity has no
+        alarm set point (a leak detector, an insulation tester, a thickness gauge) is
+        judged live against its strictest instantaneous limit, as ``hazmon analyze``
+        judges it; without them only the set-point rules apply.
     """
 
     def __init__(
@@ -85,9 +92,13 @@ class Pipeline:
         alert_sink: AlertSink,
         *,
         hazard_level: int = ALARM,
+        limit_rows: Sequence[LimitRow] | None = None,
+        settings: EvaluationSettings | None = None,
     ) -> None:
         self.channels = channels
         self.rules = dict(rules)
+        self.limit_rows = None if limit_rows is None else tuple(limit_rows)
+        self.settings = settings
         self.timeseries = timeseries
         self.hazards = hazards
         self.contexts = dict(contexts)
@@ -104,8 +115,14 @@ class Pipeline:
     def _limits(self) -> LimitTable:
         # Channels are added as devices come online; rebuild only when the table grew.
         if len(self._limit_table) != len(self.channels):
-            quantities = [channel.quantity for channel in self.channels.channels]
-            self._limit_table = LimitTable.build(quantities, self.rules)
+            if self.limit_rows is None:
+                quantities = [channel.quantity for channel in self.channels.channels]
+                self._limit_table = LimitTable.build(quantities, self.rules)
+            else:
+                plan = ChannelPlan.build(
+                    self.channels.channels, self.limit_rows, self.rules, self.settings
+                )
+                self._limit_table = plan.limits
         return self._limit_table
 
     def process(self, readings: Readings) -> None:

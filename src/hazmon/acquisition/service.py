@@ -50,10 +50,11 @@ from hazmon.acquisition.live import ExposureSoFar, LiveState, render_view
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers_queued
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
+from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.errors import ConfigError
 from hazmon.config.site import MqttBrokerConfig, SiteConfig
-from hazmon.config.standards import rules_by_quantity
+from hazmon.config.standards import effective_limit_rows, rules_by_quantity
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
 from hazmon.store.hazards import HazardContext, HazardRegister
 from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
@@ -260,7 +261,16 @@ async def run_service(
     if remote is not None:
         remote.open()
     register.open()
-    pipeline = Pipeline(channels, rules, timeseries, register, contexts, manager)
+    pipeline = Pipeline(
+        channels,
+        rules,
+        timeseries,
+        register,
+        contexts,
+        manager,
+        limit_rows=effective_limit_rows(site.limits),
+        settings=EvaluationSettings.from_site(site.limits),
+    )
     exposure = ExposureSoFar(channels)
     pipeline.observers.append(exposure.update)
     publisher: ReadingPublisher | None = None

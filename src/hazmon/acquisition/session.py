@@ -20,9 +20,10 @@ from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.live import render_table
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
 from hazmon.acquisition.poller import build_devices, run_pollers
+from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import ChannelTable
 from hazmon.config.site import SiteConfig
-from hazmon.config.standards import rules_by_quantity
+from hazmon.config.standards import effective_limit_rows, rules_by_quantity
 from hazmon.store.hazards import HazardContext, HazardRegister
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 
@@ -65,7 +66,16 @@ async def run_session(
     register = HazardRegister(f"sqlite:///{database}")
     timeseries.open()
     register.open()
-    pipeline = Pipeline(channels, rules, timeseries, register, contexts, alerts)
+    pipeline = Pipeline(
+        channels,
+        rules,
+        timeseries,
+        register,
+        contexts,
+        alerts,
+        limit_rows=effective_limit_rows(site.limits),
+        settings=EvaluationSettings.from_site(site.limits),
+    )
     stop = asyncio.Event()
     try:
         display = Live(

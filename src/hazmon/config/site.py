@@ -162,6 +162,12 @@ class DeviceConfig(_Strict):
     backoff_max: float = Field(default=60.0, gt=0, description="[s] longest such wait")
     location: str = ""
     calibration_due: dt.date | None = None
+    warmup_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="[s] readings this long after hazmon opens the link get WARMUP; "
+        "the profile's warm-up time by default (set 0 for a meter switched on earlier)",
+    )
     simulation: Simulation | None = None
 
     @field_validator("address")

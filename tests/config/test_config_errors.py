@@ -115,3 +115,20 @@ def test_site_with_a_bad_device_names_it(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "devices[0].address = '10.0.0.5'" in message
     assert "devices[0].poll_interval = -1" in message
+
+
+def test_unknown_key_names_the_valid_keys_at_that_place(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(
+        'schema = "hazmon.site/1"\nname = "s"\nenterprise = "E"\n'
+        '[[devices]]\nid = "d1"\nprofile = "generic-4gas"\naddress = "127.0.0.1:502"\n'
+        "pol_interval = 2\n[mqtt_typo]\nhost = 'x'\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_site(str(path))
+    message = str(caught.value)
+    assert "devices[0].pol_interval: unknown key (a typo?); valid keys here:" in message
+    assert "poll_interval" in message.split("pol_interval", 2)[-1]
+    assert "mqtt_typo: unknown key (a typo?); valid keys here:" in message
+    assert "mqtt" in message.split("mqtt_typo", 2)[-1]

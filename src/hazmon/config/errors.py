@@ -51,8 +51,44 @@ def _lookup(data: Any, location: tuple[int | str, ...]) -> tuple[bool, Any]:
     return True, current
 
 
-def format_validation_error(error: ValidationError, data: Any) -> list[str]:
-    """Turn a pydantic error into lines of ``key = value: message``."""
+def _keys_at(model: type[BaseModel] | None, location: tuple[int | str, ...]) -> list[str]:
+    """The keys a table at ``location`` inside ``model`` accepts (empty when unknown)."""
+    current: Any = model
+    for item in location:
+        if isinstance(item, int):
+            continue  # an array of tables: the element's model is the same
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = next(
+            (f for name, f in current.model_fields.items() if (f.alias or name) == item), None
+        )
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or name for name, f in current.model_fields.items())
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``X``, ``list[X]``, ``X | None`` or ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(
+    error: ValidationError, data: Any, model: type[BaseModel] | None = None
+) -> list[str]:
+    """Turn a pydantic error into lines of ``key = value: message``.
+
+    With ``model``, an unknown key is answered with the keys valid at that place (a
+    typo such as ``[mqtt_typo]`` or ``pol_interval`` is then plain to see).
+    """
     problems = []
     for detail in error.errors():
         location = tuple(detail["loc"])
@@ -63,6 +99,10 @@ def format_validation_error(error: ValidationError, data: Any) -> list[str]:
         message = detail["msg"]
         if detail["type"] == "missing":
             problems.append(f"{key}: missing; add this key")
+        elif detail["type"] == "extra_forbidden":
+            valid = _keys_at(model, location[:-1])
+            hint = f"; valid keys here: {', '.join(valid)}" if valid else ""
+            problems.append(f"{key}: unknown key (a typo?){hint}")
         elif found and not isinstance(value, Mapping | list):
             problems.append(f"{key} = {value!r}: {message}")
         else:
@@ -112,4 +152,4 @@ def validate(model: type[ModelT], data: dict[str, Any], source: str) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(source, format_validation_error(error, data)) from error
+        raise ConfigError(source, format_validation_error(error, data, model)) from error

@@ -88,3 +88,36 @@ def test_password_never_in_repr() -> None:
     settings = MqttSettings("broker", username="inspector", password="s3cret")
     assert "s3cret" not in repr(settings)
     assert "***" in repr(settings)
+
+
+def test_manual_ack_redelivers_what_was_not_acknowledged(mqtt_broker: Any) -> None:
+    """A consumer that dies before storing a message gets it again (at least once)."""
+
+    async def scenario() -> None:
+        base = MqttSettings("127.0.0.1", mqtt_broker.port)
+        consumer = MqttSettings(
+            "127.0.0.1",
+            mqtt_broker.port,
+            client_id="ingest-test",
+            clean_start=False,
+            session_expiry=300,
+            manual_ack=True,
+        )
+        async with MqttConnection(consumer) as first:
+            await first.subscribe("readings/#")
+            await asyncio.sleep(0.2)
+            async with MqttConnection(base) as publisher:
+                await publisher.publish("readings/co", b"batch-1")
+            message = await _next(first)
+            assert message.payload == b"batch-1"
+            # No ack: the process "dies" before storing it.
+        async with MqttConnection(consumer) as second:
+            again = await _next(second)
+            assert again.payload == b"batch-1"
+            second.ack(again)
+            await asyncio.sleep(0.2)
+        async with MqttConnection(consumer) as third:
+            await asyncio.sleep(0.5)
+            assert third.get_nowait() is None  # acknowledged: not delivered again
+
+    asyncio.run(scenario())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -153,7 +154,10 @@ async def run_ingest(options: IngestOptions) -> IngestStats:
         local.open()
         store = local
     ingestor = Ingestor(store, rules_by_quantity(options.standards))
-    connection = MqttConnection(options.settings)
+    # Acknowledge each message only after it is stored: a process killed before that
+    # gets it again from its persistent session, and storing it twice is harmless
+    # (a reading is keyed by channel and time).
+    connection = MqttConnection(dataclasses.replace(options.settings, manual_ack=True))
     stop = options.stop or asyncio.Event()
     try:
         await connection.connect()
@@ -182,6 +186,8 @@ async def run_ingest(options: IngestOptions) -> IngestStats:
                         break
                     batch.append(extra)
                 stored = ingestor.take(batch)
+                for message in batch:
+                    connection.ack(message)
                 if options.on_batch is not None:
                     options.on_batch(stored)
                 await asyncio.sleep(0)
@@ -189,13 +195,15 @@ async def run_ingest(options: IngestOptions) -> IngestStats:
         async with asyncio.TaskGroup() as group:
             group.create_task(consume())
             group.create_task(wait_for_stop(stop, options.duration))
-        # Unsubscribe, then store what already arrived: a message paho acknowledged is
-        # stored before the process exits.
+        # Unsubscribe, then store and acknowledge what already arrived; whatever is
+        # still unacknowledged at a crash comes back from the persistent session.
         await connection.unsubscribe(shared_filter(options.group, options.topic_filter))
         rest = []
         while (message := connection.get_nowait()) is not None:
             rest.append(message)
         ingestor.take(rest)
+        for message in rest:
+            connection.ack(message)
     finally:
         await connection.close()
         store.close()

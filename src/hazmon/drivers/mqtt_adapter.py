@@ -49,6 +49,10 @@ class MqttSettings:
         reconnects, for ``session_expiry`` [s] (MQTT 5).
     keepalive, reconnect_min, reconnect_max : [s]
         Keep-alive interval, and the reconnect backoff paho applies (doubling).
+    manual_ack
+        Acknowledge QoS 1 messages only when :meth:`MqttConnection.ack` is called
+        (after they are stored), not on receipt: a process killed in between gets
+        them again from its persistent session (at least once, never lost).
     """
 
     host: str
@@ -64,6 +68,7 @@ class MqttSettings:
     keepalive: int = 30
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
+    manual_ack: bool = False
 
     def __repr__(self) -> str:  # never print the password
         return (
@@ -83,6 +88,8 @@ class MqttMessage:
     retain: bool
     received_ns: int
     """Arrival time [ns UTC]."""
+    mid: int = 0
+    """Packet id, for :meth:`MqttConnection.ack`."""
 
 
 class MqttConnection:
@@ -141,6 +148,8 @@ class MqttConnection:
             min_delay=max(1, round(settings.reconnect_min)),
             max_delay=max(1, round(settings.reconnect_max)),
         )
+        if settings.manual_ack:
+            client.manual_ack_set(True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -175,6 +184,8 @@ class MqttConnection:
                     settings.host, settings.port, keepalive=settings.keepalive, **connect_options
                 )
             except (OSError, ValueError) as error:
+                # Forget the client so that a later connect() starts afresh.
+                self._client = None
                 raise TransportConnectionError(f"{self.address}: {error}") from error
             self._client.loop_start()
         if self.connected:
@@ -255,6 +266,11 @@ class MqttConnection:
                 f"{self.address}: {topic} not acknowledged within {timeout} s"
             ) from error
 
+    def ack(self, message: MqttMessage) -> None:
+        """Acknowledge ``message`` to the broker (with ``manual_ack``; a no-op otherwise)."""
+        if self.settings.manual_ack and message.qos > 0 and self._client is not None:
+            self._client.ack(message.mid, message.qos)
+
     async def messages(self) -> AsyncIterator[MqttMessage]:
         """Received messages, in arrival order, for as long as the caller iterates."""
         assert self._queue is not None, "connect() first"
@@ -319,6 +335,7 @@ class MqttConnection:
             qos=message.qos,
             retain=bool(message.retain),
             received_ns=time.time_ns(),
+            mid=message.mid,
         )
         if self._queue is not None:
             self._call(self._queue.put_nowait, received)

@@ -65,7 +65,7 @@ def test_a_valid_site_passes_with_warnings_and_no_secret_printed(
         ),
         (
             ("[mqtt]", "[mqtt_typo]"),
-            ["mqtt_typo", "not permitted"],
+            ["mqtt_typo", "unknown key", "valid keys here:"],
         ),
         (
             ('profile = "generic-4gas"', 'profile = "generic-4gas"\npoll_interval = 0'),

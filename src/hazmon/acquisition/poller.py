@@ -14,7 +14,7 @@ from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.site import DeviceConfig, SiteConfig
 from hazmon.drivers.base import PolledMeter, PollResult, StreamingMeter
-from hazmon.drivers.schedule import Backoff, poll_on_schedule, set_aside_result, spread_phases
+from hazmon.drivers.schedule import Backoff, poll_on_schedule, spread_phases
 
 
 @dataclass(slots=True)
@@ -91,9 +91,15 @@ def _result_handler(
 
 
 async def consume_stream(
-    meter: StreamingMeter, handle: Callable[[PollResult, bool], None], stop: asyncio.Event
+    meter: StreamingMeter,
+    handle: Callable[[PollResult, bool], Awaitable[None] | None],
+    stop: asyncio.Event,
 ) -> None:
-    """Hand each result of a streaming meter to ``handle`` until ``stop`` is set."""
+    """Hand each result of a streaming meter to ``handle`` until ``stop`` is set.
+
+    A handler that returns an awaitable is awaited before the next result is read,
+    so a full queue slows the meter's reader (backpressure).
+    """
     results = meter.results()
     try:
         while not stop.is_set():
@@ -112,7 +118,9 @@ async def consume_stream(
                 result = next_result.result()
             except StopAsyncIteration:
                 break
-            handle(result, True)
+            handled = handle(result, True)
+            if handled is not None:
+                await handled
     finally:
         aclose = getattr(results, "aclose", None)
         if aclose is not None:
@@ -183,13 +191,6 @@ async def run_pollers(
 ResultQueue = asyncio.Queue[Readings | None]
 
 
-async def _wait_until(deadline: float, stop: asyncio.Event) -> None:
-    # timeout_at cancels this task's own wait; wait_for would start a task per poll.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout_at(deadline):
-            await stop.wait()
-
-
 async def poll_into_queue(
     state: DeviceState,
     queue: ResultQueue,
@@ -200,80 +201,35 @@ async def poll_into_queue(
 ) -> None:
     """Poll one device at its interval into ``queue`` until ``stop`` is set.
 
-    The same fixed-rate schedule and backoff as
-    :func:`hazmon.drivers.schedule.poll_on_schedule`, with one difference: the result is
-    handed over with ``await queue.put``, so when the pipeline falls behind and the
+    The fixed-rate schedule and backoff of
+    :func:`hazmon.drivers.schedule.poll_on_schedule`; the result is handed over with
+    ``await queue.put``, so when the pipeline falls behind and the
     queue is full the poller waits (backpressure) and the polls that could not happen
     in time are skipped, rather than results piling up in memory without bound.
     Streaming meters are read the same way (the queue's wait slows their reader).
     """
-    if isinstance(state.meter, StreamingMeter):
 
-        async def hand_over(result: PollResult) -> None:
-            account(state, result, True, alert_sink)
-            await queue.put(result.readings)
-
-        await _consume_stream_async(state.meter, hand_over, stop)
-        return
-    meter = state.meter
-    assert isinstance(meter, PolledMeter)
-    interval = state.config.poll_interval
-    backoff = Backoff(state.config.backoff_initial, state.config.backoff_max)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() if start_at is None else start_at
-    await _wait_until(deadline, stop)
-    resume_at = -float("inf")
-    while not stop.is_set():
-        now_ns = time.time_ns()
-        if loop.time() < resume_at:
-            result = set_aside_result(meter, now_ns, resume_at - loop.time())
-            asked = False
-        else:
-            result = await meter.poll(now_ns)
-            asked = True
-            if result.silent:
-                resume_at = loop.time() + backoff.failure()
-            else:
-                backoff.success()
+    async def hand_over(result: PollResult, asked: bool) -> None:
         account(state, result, asked, alert_sink)
         await queue.put(result.readings)
-        deadline += interval
-        if deadline < loop.time():
-            missed = (loop.time() - deadline) // interval + 1
-            deadline += missed * interval
-            state.skipped_polls += int(missed)
-        await _wait_until(deadline, stop)
 
+    if isinstance(state.meter, StreamingMeter):
+        await consume_stream(state.meter, hand_over, stop)
+        return
+    assert isinstance(state.meter, PolledMeter)
 
-async def _consume_stream_async(
-    meter: StreamingMeter,
-    handle: Callable[[PollResult], Awaitable[None]],
-    stop: asyncio.Event,
-) -> None:
-    """:func:`consume_stream` with an awaited handler (for backpressure)."""
-    results = meter.results()
-    try:
-        while not stop.is_set():
-            next_result = asyncio.ensure_future(anext(results))
-            stopped = asyncio.ensure_future(stop.wait())
-            done, _pending = await asyncio.wait(
-                {next_result, stopped}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if next_result not in done:
-                next_result.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await next_result
-                break
-            stopped.cancel()
-            try:
-                result = next_result.result()
-            except StopAsyncIteration:
-                break
-            await handle(result)
-    finally:
-        aclose = getattr(results, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    def count_skipped(missed: int) -> None:
+        state.skipped_polls += missed
+
+    await poll_on_schedule(
+        state.meter,
+        state.config.poll_interval,
+        hand_over,
+        stop,
+        backoff=Backoff(state.config.backoff_initial, state.config.backoff_max),
+        start_at=start_at,
+        on_skip=count_skipped,
+    )
 
 
 async def run_pollers_queued(

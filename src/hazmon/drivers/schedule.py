@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
@@ -78,11 +78,12 @@ def set_aside_result(meter: PolledMeter, now_ns: int, retry_in: float) -> PollRe
 async def poll_on_schedule(
     meter: PolledMeter,
     interval: float,
-    on_result: Callable[[PollResult, bool], None],
+    on_result: Callable[[PollResult, bool], Awaitable[None] | None],
     stop: asyncio.Event,
     *,
     backoff: Backoff | None = None,
     start_at: float | None = None,
+    on_skip: Callable[[int], None] | None = None,
 ) -> None:
     """Poll ``meter`` every ``interval`` [s] until ``stop`` is set.
 
@@ -93,7 +94,10 @@ async def poll_on_schedule(
     ----------
     on_result
         Called with each poll's result and whether the line was asked (False while
-        the meter is set aside).
+        the meter is set aside). When it returns an awaitable (handing the result to
+        a bounded queue, say) the schedule waits for it: that is the backpressure.
+    on_skip
+        Called with the number of polls skipped because the schedule fell behind.
     backoff
         How long a silent meter is set aside; 2 s doubling to 60 s by default.
     start_at : [s]
@@ -111,18 +115,22 @@ async def poll_on_schedule(
     while not stop.is_set():
         now_ns = time.time_ns()
         if loop.time() < resume_at:
-            on_result(set_aside_result(meter, now_ns, resume_at - loop.time()), False)
+            result, asked = set_aside_result(meter, now_ns, resume_at - loop.time()), False
         else:
-            result = await meter.poll(now_ns)
+            result, asked = await meter.poll(now_ns), True
             if result.silent:
                 resume_at = loop.time() + backoff.failure()
             else:
                 backoff.success()
-            on_result(result, True)
+        handled = on_result(result, asked)
+        if handled is not None:
+            await handled
         deadline += interval
         if deadline < loop.time():
             missed = (loop.time() - deadline) // interval + 1
             deadline += missed * interval
+            if on_skip is not None:
+                on_skip(int(missed))
         # timeout_at cancels this task's own wait; wait_for would start a task per poll.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -57,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    console = Console()
+    # Piped to a file or another program (and no COLUMNS), Rich would assume 80 columns
+    # and cut the addresses and findings people copy from the output.
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(width=200) if piped else Console()
     try:
         status: int = args.handler(args, console)
     except (ConfigError, SimulatorError) as error:

@@ -29,8 +29,18 @@ from hazmon.config.errors import ConfigError
 from hazmon.simulators.errors import SimulatorError
 
 #: The subcommands, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (demo, simulate, read, hazards, scan, analyze)
-COMMANDS += (check, run, ingest, alerts)
+COMMANDS: tuple[ModuleType, ...] = (
+    demo,
+    simulate,
+    read,
+    scan,
+    check,
+    run,
+    ingest,
+    alerts,
+    analyze,
+    hazards,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,6 +73,8 @@ def extract_events(
     side: NDArray[np.int8],
     min_level: int,
     weight: NDArray[np.float64] | None = None,
+    *,
+    assume_sorted: bool = False,
 ) -> EventRuns:
     """Find the runs at or above ``min_level`` in a batch, for every channel at once.
 
@@ -90,62 +92,83 @@ def extract_events(
     weight : [canonical unit · s], optional
         Per reading, summed over each run into ``dose``: the excess over the limit
         times the time the reading holds gives the dose above the limit.
+    assume_sorted
+        The caller guarantees the batch is sorted by channel, then time: the check
+        (three passes over the batch) is skipped.
     """
-    valid = ~np.isnan(readings.value)
-    rows = np.flatnonzero(valid)
-    if is_channel_time_sorted(readings.ts, readings.channel):
-        order = rows  # already in (channel, time) order: skip the sort
-    else:
-        order = rows[channel_time_order(readings.ts[rows], readings.channel[rows])]
-    channel = readings.channel[order]
-    ts = readings.ts[order]
-    value = readings.value[order]
-    run_side = side[order]
-    reading_level = level[order]
-    active = reading_level >= min_level
+    if not assume_sorted and not is_channel_time_sorted(readings.ts, readings.channel):
+        order = channel_time_order(readings.ts, readings.channel)
+        readings = readings.take(order)
+        level, side = level[order], side[order]
+        weight = None if weight is None else weight[order]
+    return _sorted_runs(readings, level, side, min_level, weight)
 
-    count = len(order)
-    first_of_channel = np.ones(count, dtype=bool)
-    first_of_channel[1:] = channel[1:] != channel[:-1]
-    last_of_channel = np.ones(count, dtype=bool)
-    last_of_channel[:-1] = first_of_channel[1:]
 
-    continues = np.zeros(count, dtype=bool)
-    continues[1:] = active[:-1] & (run_side[1:] == run_side[:-1])
-    continues &= ~first_of_channel
-    starts = np.flatnonzero(active & ~continues)
-    if len(starts) == 0:
+def _sorted_runs(
+    readings: Readings,
+    level: NDArray[np.uint8],
+    side: NDArray[np.int8],
+    min_level: int,
+    weight: NDArray[np.float64] | None,
+) -> EventRuns:
+    """:func:`extract_events` of readings sorted by channel, then time.
+
+    Runs are made of the readings at or above the level, a small share of a batch:
+    everything after finding them works on those rows alone. Readings without a
+    value are skipped, so a row's neighbours are the previous and next rows with a
+    value (found by their rank among those rows).
+    """
+    value = readings.value
+    channel = readings.channel
+    valid = ~np.isnan(value)
+    members = np.flatnonzero(valid & (level >= min_level))
+    if len(members) == 0:
         return _no_runs()
-    run_number = np.cumsum(active & ~continues) - 1
-    members = np.flatnonzero(active)
-    member_run = run_number[members]
+    rows = np.flatnonzero(valid)
+    rank = np.searchsorted(rows, members)
+    member_channel = channel[members]
+    member_side = side[members]
+    before = rows[np.maximum(rank - 1, 0)]
+    first_of_channel = (rank == 0) | (channel[before] != member_channel)
+    after = rows[np.minimum(rank + 1, len(rows) - 1)]
+    last_of_channel = (rank == len(rows) - 1) | (channel[after] != member_channel)
+    # A member continues the run of the previous valid row when that row is the
+    # previous member, on the same channel and the same side.
+    continues = np.zeros(len(members), dtype=bool)
+    continues[1:] = (rank[1:] == rank[:-1] + 1) & (member_side[1:] == member_side[:-1])
+    continues &= ~first_of_channel
+    opens = ~continues
+    starts = np.flatnonzero(opens)
+    member_run = np.cumsum(opens) - 1
     # The last member of each run: where the run number changes, or the final member.
     last_member = np.flatnonzero(np.r_[member_run[1:] != member_run[:-1], True])
-    ends = members[last_member]
     samples = np.diff(np.r_[-1, last_member])
 
+    ts = readings.ts[members]
+    member_value = value[members]
     # Peak: sort members by run, then signed value (upper: value, lower: -value), then
     # by time descending so the last row of each run is its first-in-time extreme.
-    signed = value[members] * run_side[members]
-    by_peak = np.lexsort((-ts[members], signed, member_run))
-    peak_rows = members[by_peak[last_member]]
-    max_level = np.maximum.reduceat(reading_level[members], np.r_[0, last_member[:-1] + 1])
+    signed = member_value * member_side
+    by_peak = np.lexsort((-ts, signed, member_run))
+    peak_rows = by_peak[last_member]
+    segment_starts = np.r_[0, last_member[:-1] + 1]
+    max_level = np.maximum.reduceat(level[members], segment_starts)
     if weight is None:
         dose = np.zeros(len(starts))
     else:
-        dose = np.add.reduceat(weight[order][members], np.r_[0, last_member[:-1] + 1])
+        dose = np.add.reduceat(weight[members], segment_starts)
 
     return EventRuns(
-        channel=channel[starts],
+        channel=member_channel[starts],
         start_ts=ts[starts],
-        end_ts=ts[ends],
-        peak=value[peak_rows],
+        end_ts=ts[last_member],
+        peak=member_value[peak_rows],
         peak_ts=ts[peak_rows],
         max_level=max_level.astype(np.uint8),
-        side=run_side[starts],
+        side=member_side[starts],
         samples=samples.astype(np.int64),
         open_start=first_of_channel[starts],
-        open_end=last_of_channel[ends],
+        open_end=last_of_channel[last_member],
         dose=dose.astype(np.float64),
     )
 
@@ -231,16 +254,19 @@ class EventTracker:
         level: NDArray[np.uint8],
         side: NDArray[np.int8],
         weight: NDArray[np.float64] | None = None,
+        *,
+        assume_sorted: bool = False,
     ) -> tuple[list[Event], list[Event]]:
         """Feed one batch; return (events that closed, events that opened).
 
         Opened events are those first seen in this batch, still open or not: they
-        are what an alert is raised on. ``weight`` is as for :func:`extract_events`.
+        are what an alert is raised on. ``weight`` and ``assume_sorted`` are as for
+        :func:`extract_events`.
         """
-        runs = extract_events(readings, level, side, self.min_level, weight)
-        present = np.flatnonzero(
-            np.bincount(readings.channel[~np.isnan(readings.value)].astype(np.intp))
+        runs = extract_events(
+            readings, level, side, self.min_level, weight, assume_sorted=assume_sorted
         )
+        present = _channels_with_values(readings, assume_sorted)
         continued: set[int] = set()
         closed: list[Event] = []
         opened: list[Event] = []
@@ -276,3 +302,29 @@ class EventTracker:
         )
         self.open_events.clear()
         return closed
+
+
+def _channels_with_values(readings: Readings, assume_sorted: bool) -> NDArray[np.intp]:
+    """Channels with at least one valid (non-NaN) reading in the batch, ascending."""
+    channel = readings.channel
+    if len(channel) == 0:
+        return np.empty(0, np.intp)
+    no_value = np.flatnonzero(np.isnan(readings.value))
+    if assume_sorted:
+        # Each channel is one run of rows: its first row names it, and it counts
+        # unless every row of the run is NaN (NaN rows counted per run).
+        first = np.flatnonzero(np.r_[True, channel[1:] != channel[:-1]])
+        present = channel[first].astype(np.intp)
+        if len(no_value):
+            sizes = np.diff(np.r_[first, len(channel)])
+            nan_rows = np.bincount(
+                np.searchsorted(first, no_value, side="right") - 1, minlength=len(first)
+            )
+            present = present[nan_rows < sizes]
+        return present
+    # All rows counted, minus the (few) NaN rows, rather than a copy of the valid
+    # rows' channels.
+    per_channel = np.bincount(channel)
+    if len(no_value):
+        per_channel -= np.bincount(channel[no_value], minlength=len(per_channel))
+    return np.flatnonzero(per_channel)

@@ -101,6 +101,25 @@ def evaluate_levels(
     """
     level = np.zeros(len(value), dtype=np.uint8)
     side = np.zeros(len(value), dtype=np.int8)
+    # Most readings pass every set point: a reading can reach a level only at or above
+    # its channel's lowest "above" threshold or below its highest "below" one, so the
+    # per-column loop runs on those candidates alone (same result, far fewer rows).
+    with np.errstate(invalid="ignore"):
+        lowest_above = np.fmin.reduce(
+            np.where(table.direction == ABOVE, table.thresholds, np.nan), axis=1
+        )
+        highest_below = np.fmax.reduce(
+            np.where(table.direction == BELOW, table.thresholds, np.nan), axis=1
+        )
+        candidate = np.flatnonzero(
+            (value >= lowest_above.take(channel)) | (value < highest_below.take(channel))
+        )
+    if len(candidate) == 0:
+        return level, side
+    value = value[candidate]
+    channel = channel[candidate]
+    found_level = np.zeros(len(candidate), dtype=np.uint8)
+    found_side = np.zeros(len(candidate), dtype=np.int8)
     # A loop over set-point columns (a handful), each an array operation over all readings.
     for column in range(table.thresholds.shape[1]):
         threshold = np.take(table.thresholds[:, column], channel)
@@ -109,7 +128,9 @@ def evaluate_levels(
         with np.errstate(invalid="ignore"):
             reached = np.where(direction == ABOVE, value >= threshold, value < threshold)
         reached &= direction != 0
-        stronger = reached & (column_level > level)
-        level = np.where(stronger, column_level, level)
-        side = np.where(stronger, direction, side)
+        stronger = reached & (column_level > found_level)
+        found_level = np.where(stronger, column_level, found_level)
+        found_side = np.where(stronger, direction, found_side)
+    level[candidate] = found_level
+    side[candidate] = found_side
     return level, side

@@ -232,45 +232,85 @@ def minute_bins(
     if len(ts) == 0:
         return MinuteBins.empty()
     integrand = value if integrand is None else integrand
+    count = len(ts)
     first_minute = ts // MINUTE_NS
     end = ts + hold_ns
-    last_minute = np.where(hold_ns > 0, (end - 1) // MINUTE_NS, first_minute)
-    pieces = (last_minute - first_minute + 1).astype(np.int64)
-    reading = np.repeat(np.arange(len(ts)), pieces)
-    offsets = np.arange(len(reading)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    minute = first_minute[reading] + offsets
-    piece_start = np.maximum(ts[reading], minute * MINUTE_NS)
-    piece_end = np.minimum(end[reading], (minute + 1) * MINUTE_NS)
-    seconds = (piece_end - piece_start).astype(np.float64) / NS_PER_S
-    held = integrand[reading]
-    has_value = ~np.isnan(held)
-    contribution = np.where(has_value, held * seconds, 0.0)
-    covered = np.where(has_value, seconds, 0.0)
-
-    key = bin_key(channel[reading], minute)
-    new_bin = np.r_[True, key[1:] != key[:-1]]
-    starts = np.flatnonzero(new_bin)
-    bin_of_piece = np.cumsum(new_bin) - 1
-
-    count_bins = len(starts)
-    minimum = np.full(count_bins, np.nan)
-    maximum = np.full(count_bins, np.nan)
-    count = np.zeros(count_bins, np.int64)
-    # A reading's own minute is its first piece; readings arrive in bin order.
-    own_bin = bin_of_piece[np.cumsum(pieces) - pieces]
-    group_start = np.flatnonzero(np.r_[True, own_bin[1:] != own_bin[:-1]])
-    groups = own_bin[group_start]
+    boundary = (first_minute + 1) * MINUTE_NS
+    # Most held intervals end inside their own minute: every reading gets its first
+    # piece directly, and only the few crossing a minute boundary get more pieces.
+    crossing = np.flatnonzero(end > boundary)
+    seconds = (np.minimum(end, boundary) - ts) / NS_PER_S
+    contribution = integrand * seconds
+    no_value = np.flatnonzero(np.isnan(integrand))
+    contribution[no_value] = 0.0
+    # ``seconds`` itself becomes the covered time (it is not needed afterwards).
+    covered = seconds
+    covered[no_value] = 0.0
+    first_key = bin_key(channel, first_minute)
+    # A reading's own minute bin: readings with the same first key share it.
+    group_start = np.flatnonzero(np.r_[True, first_key[1:] != first_key[:-1]])
+    if len(crossing) == 0:
+        position = np.arange(count)
+        starts = group_start
+        piece_contribution, piece_covered = contribution, covered
+        bin_channel, bin_minute = channel[starts], first_minute[starts]
+    else:
+        extra = (end[crossing] - 1) // MINUTE_NS - first_minute[crossing]
+        # Pieces in time order (a reading's first piece, then its later ones), so each
+        # bin's sum adds the same numbers in the same order as piece-by-piece code.
+        shift = np.zeros(count, np.int64)
+        shift[crossing[crossing + 1 < count] + 1] = extra[crossing + 1 < count]
+        position = np.arange(count) + np.cumsum(shift)
+        reading = np.repeat(crossing, extra)
+        offsets = np.arange(len(reading)) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+        minute = first_minute[reading] + offsets
+        piece_seconds = (
+            np.minimum(end[reading], (minute + 1) * MINUTE_NS) - minute * MINUTE_NS
+        ) / NS_PER_S
+        held = integrand[reading]
+        has_value = ~np.isnan(held)
+        pieces = count + len(reading)
+        piece_contribution = np.empty(pieces)
+        piece_covered = np.empty(pieces)
+        piece_contribution[position] = contribution
+        piece_covered[position] = covered
+        later = position[reading] + offsets
+        piece_contribution[later] = np.where(has_value, held * piece_seconds, 0.0)
+        piece_covered[later] = np.where(has_value, piece_seconds, 0.0)
+        # A first piece opens a bin unless the previous piece (the last one of the
+        # previous reading) has its key; every later piece opens one.
+        last_key = first_key.copy()
+        last_key[crossing] += extra
+        opens = np.r_[True, first_key[1:] != last_key[:-1]]
+        opening = np.flatnonzero(opens)
+        start_position = np.concatenate([position[opening], later])
+        by_position = np.argsort(start_position, kind="stable")
+        starts = start_position[by_position]
+        bin_channel = np.concatenate([channel[opening], channel[reading]])[by_position]
+        bin_minute = np.concatenate([first_minute[opening], minute])[by_position]
+    bins = len(starts)
+    minimum = np.full(bins, np.nan)
+    maximum = np.full(bins, np.nan)
+    counts = np.zeros(bins, np.int64)
+    groups = np.searchsorted(starts, position[group_start], side="right") - 1
     minimum[groups] = np.fmin.reduceat(value, group_start)
     maximum[groups] = np.fmax.reduceat(value, group_start)
-    count[groups] = np.add.reduceat((~np.isnan(value)).astype(np.int64), group_start)
+    sizes = np.diff(np.r_[group_start, count])
+    missing_values = np.flatnonzero(np.isnan(value))
+    if len(missing_values):
+        sizes -= np.bincount(
+            np.searchsorted(group_start, missing_values, side="right") - 1,
+            minlength=len(group_start),
+        )
+    counts[groups] = sizes
     return MinuteBins(
-        channel=channel[reading][starts],
-        minute=minute[starts],
-        integral=np.add.reduceat(contribution, starts),
-        covered=np.add.reduceat(covered, starts),
+        channel=bin_channel,
+        minute=bin_minute,
+        integral=np.add.reduceat(piece_contribution, starts),
+        covered=np.add.reduceat(piece_covered, starts),
         minimum=minimum,
         maximum=maximum,
-        count=count,
+        count=counts,
     )
 
 
@@ -295,7 +335,12 @@ def merge_bins(bins: MinuteBins) -> MinuteBins:
     )
 
 
-def window_sums(key: NDArray[np.int64], x: NDArray[np.float64], width: int) -> NDArray[np.float64]:
+def window_sums(
+    key: NDArray[np.int64],
+    x: NDArray[np.float64],
+    width: int,
+    at: NDArray[np.intp] | None = None,
+) -> NDArray[np.float64]:
     """Sum of ``x`` over the ``width`` minutes ending at each bin (its own included).
 
     Bins are sparse: a minute without a bin adds nothing. With keys from
@@ -309,21 +354,48 @@ def window_sums(key: NDArray[np.int64], x: NDArray[np.float64], width: int) -> N
         Value per bin.
     width : [min]
         Window length.
+    at
+        Only the sums of these bins (increasing positions), when given: a stream
+        needs them for its new bins alone, not for the window's worth kept before.
     """
-    start = np.searchsorted(key, key - (width - 1), side="left")
-    sums = np.empty(len(key))
+    if at is None:
+        at = np.arange(len(key))
+    if len(key) == 0 or len(at) == 0:
+        return np.empty(len(at))
+    start = np.searchsorted(key, key[at] - (width - 1), side="left")
     channel = key >> KEY_SHIFT
     bounds = np.flatnonzero(np.r_[True, channel[1:] != channel[:-1], True])
-    # One cumulative sum per channel (a loop over channels, not readings): a running sum
-    # across channels would carry one channel's magnitude (sound energy reaches 1e14)
-    # into another's differences and cancel its digits away.
+    # One cumulative sum per channel: a running sum across channels would carry one
+    # channel's magnitude (sound energy reaches 1e14) into another's differences and
+    # cancel its digits away.
+    begins, lengths = bounds[:-1], np.diff(bounds)
+    rows, widest = len(lengths), int(lengths.max())
+    if rows * (widest + 1) <= 2 * len(key) + 4096:
+        # Channels as the rows of a zero-padded matrix: cumsum along rows is the same
+        # sequential sum per channel as one np.cumsum each, without a Python loop
+        # over channels (trailing padding never enters a row's prefix sums).
+        row = np.repeat(np.arange(rows), lengths)
+        column = np.arange(len(key)) - np.repeat(begins, lengths)
+        padded = np.zeros((rows, widest))
+        padded[row, column] = x
+        cumulative_rows = np.zeros((rows, widest + 1))
+        np.cumsum(padded, axis=1, out=cumulative_rows[:, 1:])
+        row_at = row[at]
+        ending: NDArray[np.float64] = cumulative_rows[row_at, column[at] + 1]
+        before: NDArray[np.float64] = cumulative_rows[row_at, start - begins[row_at]]
+        return ending - before
+    # Very uneven channels would make the matrix mostly padding: a loop over channels
+    # (not readings) instead.
+    sums = np.empty(len(key))
     cumulative = np.zeros(len(key) + 1)
+    start_all = np.zeros(len(key), np.intp)
+    start_all[at] = start
     for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         # cumulative[begin] stays 0: this channel's running sum starts afresh.
         np.cumsum(x[begin:end], out=cumulative[begin + 1 : end + 1])
         cumulative[begin] = 0.0
-        sums[begin:end] = cumulative[begin + 1 : end + 1] - cumulative[start[begin:end]]
-    return sums
+        sums[begin:end] = cumulative[begin + 1 : end + 1] - cumulative[start_all[begin:end]]
+    return sums[at]
 
 
 def segment_max(group: NDArray[np.int32], x: NDArray[np.float64], size: int) -> NDArray[np.float64]:

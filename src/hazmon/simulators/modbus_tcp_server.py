@@ -32,9 +32,8 @@ import contextlib
 import logging
 import struct
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Self
 
+from hazmon.simulators.lifecycle import Served
 from hazmon.simulators.modbus_pdu import (
     EXCEPTION_GATEWAY_TARGET_FAILED,
     EXCEPTION_ILLEGAL_DATA_ADDRESS,
@@ -75,7 +74,7 @@ _MAX_LENGTH = 254
 _STOP_TIMEOUT = 2.0
 
 
-class ModbusTcpServer:
+class ModbusTcpServer(Served):
     """An asyncio Modbus TCP server for FC03 and FC04.
 
     Parameters
@@ -140,18 +139,6 @@ class ModbusTcpServer:
             for task in pending:  # a handler stuck elsewhere: the last resort
                 task.cancel()
         await server.wait_closed()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -34,10 +34,9 @@ import random
 import termios
 import tty
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
-from typing import Self
 
 from hazmon.simulators.errors import SimulatorError
+from hazmon.simulators.lifecycle import Served
 from hazmon.simulators.modbus_pdu import FUNCTION_KINDS, RegisterSource, current_fault, respond_pdu
 
 log = logging.getLogger(__name__)
@@ -221,7 +220,7 @@ class RtuLine:
                 await asyncio.sleep(start + (sent + 1) * self.character_time - loop.time())
 
 
-class PtyRtuServer:
+class PtyRtuServer(Served):
     """A simulated RS-485 line on a pseudo-terminal.
 
     Open :attr:`device` with pyserial (or ``rtu://<device>?baudrate=...``) to talk
@@ -354,20 +353,8 @@ class PtyRtuServer:
         os.close(self._master)
         os.close(self._slave)
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-
-class RtuOverTcpServer:
+class RtuOverTcpServer(Served):
     """A serial device server: RTU frames of one simulated line over TCP.
 
     Parameters
@@ -447,15 +434,3 @@ class RtuOverTcpServer:
         if self._writers:
             await asyncio.wait(set(self._writers), timeout=2.0)
         await server.wait_closed()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -19,8 +19,7 @@ import os
 import random
 import tty
 from collections.abc import Callable
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from hazmon.config.profile import AsciiSection, FrameSection, Profile
 from hazmon.config.site import FaultInjection, Simulation
@@ -35,6 +34,7 @@ from hazmon.simulators.frame_encoding import (
     encode_winsen_answer,
     encode_winsen_upload,
 )
+from hazmon.simulators.lifecycle import Served
 
 #: Unit byte of a Winsen upload frame as the simulator writes it (ppb is 0x04 in the
 #: ZE08-CH2O datasheet; 0x03 for ppm is not confirmed from a datasheet).
@@ -255,7 +255,7 @@ def apply_fault(
     return [message]
 
 
-class PtySerialServer:
+class PtySerialServer(Served):
     """One simulated serial instrument on a pseudo-terminal.
 
     Parameters
@@ -390,15 +390,3 @@ class PtySerialServer:
         asyncio.get_running_loop().remove_reader(self._master)
         os.close(self._master)
         os.close(self._slave)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from hazmon.config.addresses import (
     Address,
@@ -33,6 +32,7 @@ from hazmon.config.addresses import (
 from hazmon.config.profile import load_profile
 from hazmon.config.site import DeviceConfig, SiteConfig
 from hazmon.simulators.errors import SimulatorError
+from hazmon.simulators.lifecycle import Served
 from hazmon.simulators.meter import SimulatedMeter
 from hazmon.simulators.modbus_tcp_server import ModbusTcpServer, RegisterSource
 from hazmon.simulators.mqtt_publisher import MqttPublisherMeter
@@ -67,7 +67,7 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class SimulatedSite:
+class SimulatedSite(Served):
     """Serve every simulated device of a site over Modbus TCP.
 
     Devices with a ``simulation`` get a :class:`SimulatedMeter`; devices sharing one
@@ -235,15 +235,3 @@ class SimulatedSite:
         servers, self.servers = self.servers, []
         for server in servers:
             await server.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -63,7 +63,7 @@ EPOCH_BANDS = (
     ("seconds", 1e8, 1e10, 1e9),
     ("milliseconds", 1e11, 1e13, 1e6),
     ("microseconds", 1e14, 1e16, 1e3),
-    ("nanoseconds", 1e17, 1e19, 1.0),
+    ("nanoseconds", 1e17, 9.2e18, 1.0),
 )
 _FULL_WIDTH = str.maketrans({"（": "(", "）": ")", "［": "[", "］": "]", "　": " ", "：": ":"})
 _SQUARE = re.compile(r"^(?P<name>.*?)\s*\[(?P<unit>[^\]]*)\]\s*$")
@@ -72,6 +72,7 @@ _OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2
 _NUMERIC_DATE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)"
 _CLOCK = re.compile(r"^(?P<sep>[ T]+)\d{1,2}:\d{2}(?P<seconds>:\d{2})?(?P<fraction>\.\d+)?")
 _DECIMAL_COMMA = r"^[+-]?\d+,\d+$"
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
 
 class DatalogError(ConfigError):
@@ -571,7 +572,11 @@ def _format_hint(sample: str, day_first: bool) -> str:
 
 
 def _epoch(
-    number: NDArray[np.float64], lines: NDArray[np.int64], column: str, source: str
+    number: NDArray[np.float64],
+    integers: NDArray[np.int64] | None,
+    lines: NDArray[np.int64],
+    column: str,
+    source: str,
 ) -> tuple[NDArray[np.int64], str]:
     magnitude = np.abs(number)
     median = float(np.median(magnitude))
@@ -598,7 +603,11 @@ def _epoch(
                 "correct that row"
             ],
         )
-    return np.round(number * scale).astype(np.int64), f"epoch {name} (UTC)"
+    described = f"epoch {name} (UTC)"
+    if integers is not None:
+        # Whole numbers stay int64: nanoseconds since 1970 exceed float64's 2**53.
+        return integers * np.int64(scale), described
+    return np.round(number * scale).astype(np.int64), described
 
 
 def _parse_times(
@@ -619,7 +628,10 @@ def _parse_times(
         )
     number = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
     if date_format is None and not np.isnan(number).any():
-        ns, described = _epoch(number, lines, column, source)
+        whole = text.str.fullmatch(r"[+-]?\d{1,19}").fillna(False).to_numpy(bool)
+        fits = whole.all() and float(np.abs(number).max()) < 9.2e18
+        integers = text.astype("int64").to_numpy(np.int64) if fits else None
+        ns, described = _epoch(number, integers, lines, column, source)
         return ns, "UTC (epoch)", described
     # 2026年3月2日 09:00 → 2026-3-2 09:00
     text = (
@@ -742,7 +754,9 @@ def _values(
         comma = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).to_numpy(bool)
         if comma.any() and (decimal_comma or comma.sum() == (~blank).sum()):
             text = text.str.replace(",", ".", regex=False)
-    number = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    # Not pd.to_numeric: its parser is not round-trip exact (20.900000000000002 → 20.9).
+    numeric = text.str.fullmatch(_NUMBER).fillna(False)
+    number = text.where(numeric).astype("float64").to_numpy(np.float64, na_value=np.nan)
     unreadable = ~blank & np.isnan(number)
     quality = np.where(unreadable, np.uint16(Quality.SENSOR_FAULT), np.uint16(0))
     return number, quality.astype(np.uint16), blank

@@ -160,7 +160,7 @@ def print_read_summary(datalog: Datalog, console: Console) -> None:
         )
         console.print(
             f"  column {escape(repr(column.column))} → {column.device} · {column.quantity} "
-            f"[{escape(unit)}] · {column.value_kind} (from {column.value_kind_from})",
+            f"{escape(f'[{unit}]')} · {column.value_kind} (from {column.value_kind_from})",
             highlight=False,
         )
     span = ""

@@ -36,7 +36,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -449,15 +449,15 @@ def _roles(header: list[str], names: DatalogNames, profile: DatalogProfile | Non
         if date is not None and time_of_day is not None:
             roles.date, roles.time_of_day = date, time_of_day
         else:
-            roles.timestamp = first(columns.timestamp, taken)
-            if roles.timestamp is None and date is not None:
-                roles.timestamp = date  # a date column alone holds the whole time
+            timestamp = first(columns.timestamp, taken)
+            # A date column alone holds the whole time.
+            roles.timestamp = timestamp if timestamp is not None else date
     taken |= {i for i in (roles.timestamp, roles.date, roles.time_of_day) if i is not None}
     for role in ("device", "quantity", "value", "unit", "quality"):
-        index = first(getattr(columns, role), taken)
-        if index is not None:
-            setattr(roles, role, index)
-            taken.add(index)
+        found = first(getattr(columns, role), taken)
+        if found is not None:
+            setattr(roles, role, found)
+            taken.add(found)
     for index, cell in enumerate(lowered):
         if index in taken:
             continue
@@ -630,7 +630,9 @@ def _parse_times(
     if date_format is None and not np.isnan(number).any():
         whole = text.str.fullmatch(r"[+-]?\d{1,19}").fillna(False).to_numpy(bool)
         fits = whole.all() and float(np.abs(number).max()) < 9.2e18
-        integers = text.astype("int64").to_numpy(np.int64) if fits else None
+        integers: NDArray[np.int64] | None = None
+        if fits:
+            integers = np.asarray(text.astype("int64").to_numpy(np.int64), dtype=np.int64)
         ns, described = _epoch(number, integers, lines, column, source)
         return ns, "UTC (epoch)", described
     # 2026年3月2日 09:00 → 2026-3-2 09:00
@@ -759,7 +761,7 @@ def _values(
     number = text.where(numeric).astype("float64").to_numpy(np.float64, na_value=np.nan)
     unreadable = ~blank & np.isnan(number)
     quality = np.where(unreadable, np.uint16(Quality.SENSOR_FAULT), np.uint16(0))
-    return number, quality.astype(np.uint16), blank
+    return np.asarray(number, dtype=np.float64), quality.astype(np.uint16), np.asarray(blank)
 
 
 def _convert(
@@ -1149,7 +1151,7 @@ def _read_long(
     ).groupby(["d", "q", "u"], sort=False)
     # A loop over distinct (device, quantity, unit) groups, not rows.
     for group_key, rows in groups.indices.items():
-        device_id, name, unit_text = (str(part) for part in group_key)
+        device_id, name, unit_text = (str(part) for part in cast(tuple[str, str, str], group_key))
         line = int(lines[int(rows[0])])
         quantity = quantity_of(name, context.names)
         if quantity is None:

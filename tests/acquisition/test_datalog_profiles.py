@@ -64,8 +64,9 @@ def test_peak_profile_marks_verdicts_as_upper_bounds(
     assert by_rule["gbz2.1.co.pc_twa"]["upper_bound"] is True
     assert by_rule["gbz2.1.co.pc_stel"]["upper_bound"] is True
     assert not any(
-        verdict.get("upper_bound") for rule, verdict in by_rule.items() if "twa" not in rule
-        and "stel" not in rule
+        verdict.get("upper_bound")
+        for rule, verdict in by_rule.items()
+        if "twa" not in rule and "stel" not in rule
     )
 
 
@@ -104,7 +105,7 @@ def test_profile_maps_columns_the_reader_cannot_place(
     profile = tmp_path / "plant.toml"
     profile.write_text(
         'schema = "hazmon.datalog/1"\nname = "plant"\nfollows = "the plant\'s own export"\n'
-        "[read]\nheader_line = 2\ntime_format = \"%Y%m%d%H%M\"\n"
+        '[read]\nheader_line = 2\ntime_format = "%Y%m%d%H%M"\n'
         '[[columns]]\nheader = "Stamp"\nrole = "timestamp"\n'
         '[[columns]]\nheader = "K1"\nquantity = "co"\nunit = "mg/m³"\nvalue_kind = "average"\n',
         encoding="utf-8",

@@ -194,7 +194,7 @@ def test_xlsx_workbook_first_sheet_or_named(tmp_path: Path) -> None:
     datalog = read_datalog(path, sheet="数据")
     assert datalog.read is not None
     assert datalog.read.metadata["serial"] == "SN-7"
-    with pytest.raises(DatalogError, match="no sheet 'x'.*说明, 数据"):
+    with pytest.raises(DatalogError, match=r"no sheet 'x'.*说明, 数据"):
         read_datalog(path, sheet="x")
 
 
@@ -251,7 +251,9 @@ def test_epoch_with_an_extra_digit_is_refused_cheaply(tmp_path: Path) -> None:
     lines += [f"{START_UTC_S + 60 * i},{v:.0f}" for i, v in enumerate(_co_rows())]
     lines[6] = f"{(START_UTC_S + 300) * 10},40"  # 11 digits: neither seconds nor ms
     path = _write_bytes(tmp_path, "digit.csv", "\n".join(lines).encode())
-    with pytest.raises(DatalogError, match=r"line 7, column 'timestamp': 17724135000 is not epoch seconds"):
+    with pytest.raises(
+        DatalogError, match=r"line 7, column 'timestamp': 17724135000 is not epoch seconds"
+    ):
         read_datalog(path)
     path.write_text("timestamp,CO [ppm]\n17724132000,1\n17724132600,2\n")
     with pytest.raises(DatalogError, match="neither epoch seconds"):

@@ -24,7 +24,9 @@ def _export(database: Path, path: Path) -> int:
             window = store.read_window(channel, 0, 2**62)
             for ts, value, quality in zip(window.ts, window.value, window.quality, strict=True):
                 text = "" if math.isnan(value) else repr(float(value))
-                writer.writerow([int(ts), channel.device, channel.quantity, text, channel.unit, int(quality)])
+                writer.writerow(
+                    [int(ts), channel.device, channel.quantity, text, channel.unit, int(quality)]
+                )
                 rows += 1
     return rows
 
@@ -71,8 +73,20 @@ def test_db_filters_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
     with SqliteTimeSeries(database) as store:
         store.write(datalog.readings, np.zeros(len(datalog.readings), np.uint8), datalog.channels)
-    assert main(["analyze", "--db", str(database), "--device", "gd-1", "--json",
-                 "--from", "2026-03-02T09:10", "--to", "2026-03-02T09:19:59+08:00"]) in (0, 1)
+    assert main(
+        [
+            "analyze",
+            "--db",
+            str(database),
+            "--device",
+            "gd-1",
+            "--json",
+            "--from",
+            "2026-03-02T09:10",
+            "--to",
+            "2026-03-02T09:19:59+08:00",
+        ]
+    ) in (0, 1)
     document = json.loads(capsys.readouterr().out)
     assert [channel["device"] for channel in document["channels"]] == ["gd-1"]
     assert document["read"]["readings"] == 5  # 09:11, 13, 15, 17, 19

@@ -293,3 +293,12 @@ def test_bad_files_name_the_datalog_and_exit_2(
     assert message in err
     assert "Traceback" not in err
     assert "invalid config" not in err
+
+
+def test_a_mistyped_year_names_its_line(tmp_path: Path) -> None:
+    lines = ["Time,CO [ppm]"]
+    lines += [f"2026-03-02 09:{i:02d}:00,{v:.0f}" for i, v in enumerate(_co_rows())]
+    lines[5] = "2206-03-02 09:04:00,40"
+    path = _write_bytes(tmp_path, "far.csv", "\n".join(lines).encode())
+    with pytest.raises(DatalogError, match=r"line 6, column 'Time': 2206-03-02T01:04:00Z is more"):
+        read_datalog(path)

@@ -302,3 +302,32 @@ def test_a_mistyped_year_names_its_line(tmp_path: Path) -> None:
     path = _write_bytes(tmp_path, "far.csv", "\n".join(lines).encode())
     with pytest.raises(DatalogError, match=r"line 6, column 'Time': 2206-03-02T01:04:00Z is more"):
         read_datalog(path)
+
+
+def test_chinese_metadata_block_with_full_width_colons_says_peak(tmp_path: Path) -> None:
+    block = [
+        "仪器型号：PGM-6208",
+        "序列号：M02-12345",
+        "记录间隔：60 s",
+        "数据类型：峰值",
+        "高报：35 ppm",
+        "",
+    ]
+    lines = [*block, "序号,时间,一氧化碳,电量", ",,ppm,"]
+    lines += [f"{i + 1},2026/03/02 09:{i:02d}:00,{v:.0f},95" for i, v in enumerate(_co_rows())]
+    path = _write_bytes(tmp_path, "现场.csv", "\r\n".join(lines).encode("gbk"))
+    _expect_co(path)
+    datalog = read_datalog(path)
+    read = datalog.read
+    assert read is not None
+    assert read.header_line == 7
+    assert read.metadata == {
+        "instrument": "PGM-6208",
+        "serial": "M02-12345",
+        "period": "60 s",
+        "value_kind": "峰值",
+        "set_points": ["高报 = 35 ppm"],
+    }
+    (column,) = read.columns
+    assert (column.value_kind, column.value_kind_from) == ("peak", "metadata")
+    assert datalog.value_kind(datalog.channels.channels[0]) == "peak"

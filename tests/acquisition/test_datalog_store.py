@@ -5,13 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hazmon.acquisition.cli import main
+from hazmon.acquisition.datalog import DatalogError, read_datalog, read_store
+from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
+from store.victoria_metrics import VictoriaMetrics  # tests/ is on sys.path (its conftest)
 
 
 def _export(database: Path, path: Path) -> int:
@@ -66,11 +74,7 @@ def test_db_filters_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     source = tmp_path / "s.csv"
     source.write_text("\n".join(lines) + "\n")
     # Fill a store through its own write API, from the reader's own batch.
-    from hazmon.acquisition.datalog import read_datalog
-
     datalog = read_datalog(source)
-    import numpy as np
-
     with SqliteTimeSeries(database) as store:
         store.write(datalog.readings, np.zeros(len(datalog.readings), np.uint8), datalog.channels)
     assert main(
@@ -105,3 +109,49 @@ def test_db_filters_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert message in err, (arguments, err)
         assert "Traceback" not in err
     assert not (tmp_path / "none.db").exists()  # reading never creates a store
+
+
+@pytest.fixture
+def own_vm(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    binary = os.environ.get("HAZMON_VICTORIA_METRICS") or shutil.which("victoria-metrics")
+    if not binary:
+        pytest.skip("victoria-metrics is not installed (apt-get install victoria-metrics)")
+    server = VictoriaMetrics(binary, tmp_path / "vm-data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_db_reads_the_line_protocol_store_back_from_victoria_metrics(
+    own_vm: VictoriaMetrics, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = ["time,device,quantity,value,unit"]
+    for minute in range(30):
+        lines.append(f"2026-03-02 09:{minute:02d}:00,gd-7,CO,{40 if minute < 15 else 2},ppm")
+        lines.append(f"2026-03-02 09:{minute:02d}:00,gd-7,H2S,{minute / 4},ppm")
+    source = tmp_path / "walk.csv"
+    source.write_text("\n".join(lines) + "\n")
+    datalog = read_datalog(source, site="vm-read")
+    level = np.zeros(len(datalog.readings), np.uint8)
+    with LineProtocolTimeSeries.victoria_metrics(own_vm.url, tmp_path / "spool.db") as store:
+        store.write(datalog.readings, level, datalog.channels)
+        assert store.flush(30)
+    # Ingestion is asynchronous: wait until every reading can be read back.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if len(read_store(own_vm.url).readings) == 60:
+                break
+        except DatalogError:
+            pass
+        assert time.monotonic() < deadline, "VictoriaMetrics never showed the 60 readings"
+        time.sleep(0.2)
+    status_db = main(["analyze", "--db", own_vm.url, "--json"])
+    from_db = json.loads(capsys.readouterr().out)
+    status_csv = main(["analyze", str(source), "--json"])
+    from_csv = json.loads(capsys.readouterr().out)
+    assert status_db == status_csv == 1  # CO 40 ppm for 15 min breaks PC-STEL
+    assert from_db["read"]["format"] == "victoria-metrics"
+    assert _verdicts(from_db) == _verdicts(from_csv)

@@ -249,7 +249,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             document["read"] = datalog.read.document()
         sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
     else:
-        print_read_summary(datalog, console)
+        print_read_summary(datalog, console, args.utc_offset)
         _print_tables(results, console, f"{datalog.source} ({datalog.layout} form)")
     failed = any(not verdict.passed for result in results for verdict in result.verdicts)
     return EXIT_PARTIAL if failed else EXIT_OK

@@ -7,6 +7,7 @@ that choose and describe the input, and the read summary printed before the verd
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 
 import pandas as pd
@@ -126,7 +127,7 @@ def read_input(args: argparse.Namespace, *, reference: ReferenceState, site: str
     )
 
 
-def print_read_summary(datalog: Datalog, console: Console) -> None:
+def print_read_summary(datalog: Datalog, console: Console, utc_offset_hours: float = 8.0) -> None:
     """How the input was read: printed before the verdicts, so nothing is guessed unseen."""
     read = datalog.read
     if read is None:
@@ -165,7 +166,15 @@ def print_read_summary(datalog: Datalog, console: Console) -> None:
         )
     span = ""
     if read.first_ns is not None and read.last_ns is not None:
-        span = f", {iso_utc(read.first_ns)} to {iso_utc(read.last_ns)}"
+        local = dt.timezone(dt.timedelta(hours=utc_offset_hours))
+
+        def shown(ts_ns: int) -> str:
+            return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=local).strftime("%Y-%m-%d %H:%M:%S")
+
+        span = (
+            f", {shown(read.first_ns)} to {shown(read.last_ns)} (UTC{utc_offset_hours:+g}; "
+            f"{iso_utc(read.first_ns)} to {iso_utc(read.last_ns)})"
+        )
     console.print(
         f"  {read.rows} rows, {read.readings} readings{span}; times: {escape(read.time_format)}, "
         f"time zone {escape(read.time_zone)}; {read.blank_values} blank values",

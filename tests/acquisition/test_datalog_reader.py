@@ -331,3 +331,24 @@ def test_chinese_metadata_block_with_full_width_colons_says_peak(tmp_path: Path)
     (column,) = read.columns
     assert (column.value_kind, column.value_kind_from) == ("peak", "metadata")
     assert datalog.value_kind(datalog.channels.channels[0]) == "peak"
+
+
+def test_wide_layout_with_a_device_column(tmp_path: Path) -> None:
+    lines = ["Serial,Time,CO [ppm]"]
+    for i, value in enumerate(_co_rows()):
+        lines += [f"A1,2026/3/2 9:{i:02d},{value:.0f}", f"B2,2026/3/2 9:{i:02d},1"]
+    path = _write_bytes(tmp_path, "two.csv", "\n".join(lines).encode())
+    datalog = read_datalog(path)
+    assert [c.device for c in datalog.channels.channels] == ["A1", "B2"]
+    b2 = datalog.readings.channel == 1
+    assert b2.sum() == 20
+    assert set(datalog.readings.value[b2].tolist()) == {1.0}
+
+
+def test_broken_workbook_is_named(tmp_path: Path) -> None:
+    path = _write_bytes(tmp_path, "broken.xlsx", b"PK\x03\x04 not really a zip")
+    with pytest.raises(DatalogError, match=r"broken.xlsx: not a readable .xlsx workbook"):
+        read_datalog(path)
+    path = _write_bytes(tmp_path, "renamed.csv", b"PK\x03\x04 a workbook named .csv")
+    with pytest.raises(DatalogError, match="name it .xlsx"):
+        read_datalog(path)

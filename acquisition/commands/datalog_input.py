@@ -168,12 +168,12 @@ def print_read_summary(datalog: Datalog, console: Console, utc_offset_hours: flo
     if read.first_ns is not None and read.last_ns is not None:
         local = dt.timezone(dt.timedelta(hours=utc_offset_hours))
 
-        def shown(ts_ns: int) -> str:
+        def local_time(ts_ns: int) -> str:
             return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=local).strftime("%Y-%m-%d %H:%M:%S")
 
         span = (
-            f", {shown(read.first_ns)} to {shown(read.last_ns)} (UTC{utc_offset_hours:+g}; "
-            f"{iso_utc(read.first_ns)} to {iso_utc(read.last_ns)})"
+            f", {local_time(read.first_ns)} to {local_time(read.last_ns)} "
+            f"(UTC{utc_offset_hours:+g}; {iso_utc(read.first_ns)} to {iso_utc(read.last_ns)})"
         )
     console.print(
         f"  {read.rows} rows, {read.readings} readings{span}; times: {escape(read.time_format)}, "

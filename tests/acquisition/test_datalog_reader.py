@@ -350,5 +350,5 @@ def test_broken_workbook_is_named(tmp_path: Path) -> None:
     with pytest.raises(DatalogError, match=r"broken.xlsx: not a readable .xlsx workbook"):
         read_datalog(path)
     path = _write_bytes(tmp_path, "renamed.csv", b"PK\x03\x04 a workbook named .csv")
-    with pytest.raises(DatalogError, match="name it .xlsx"):
+    with pytest.raises(DatalogError, match=r"name it \.xlsx"):
         read_datalog(path)

@@ -1,4 +1,5 @@
-"""``hazmon analyze``: evaluate an instrument datalog (CSV) against every applicable limit."""
+"""``hazmon analyze``: evaluate an instrument datalog (CSV, TSV, xlsx) or the readings in a
+hazmon store against every applicable limit, after saying how the input was read."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands, positive_seconds
-from hazmon.acquisition.datalog import read_datalog
+from hazmon.acquisition.commands.datalog_input import (
+    add_input_arguments,
+    print_read_summary,
+    read_input,
+    upper_bound_rule,
+)
 from hazmon.analysis.checks import negative_drift, spikes, stuck
 from hazmon.analysis.evaluate import (
     CLAMPED,
@@ -58,7 +64,7 @@ def register(commands: Subcommands) -> None:
         "GB/T 50493-2019 and the other bundled limits: per channel max, mean, TWA, STEL, "
         "L_EX,8h, each rule's verdict with its clause, and the events.",
     )
-    parser.add_argument("file", metavar="FILE", help="CSV datalog")
+    add_input_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
         "--site", metavar="SITE", help="site config (name or TOML path): limits and standards"
@@ -89,14 +95,18 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def channel_document(result: ChannelResult) -> dict[str, Any]:
-    """One channel of the ``--json`` document (keys absent where they do not apply)."""
+def channel_document(result: ChannelResult, value_kind: str | None = None) -> dict[str, Any]:
+    """One channel of the ``--json`` document (keys absent where they do not apply).
+
+    With ``value_kind`` (what one reading is: average, peak, ...), the channel says it,
+    and exposure verdicts (TWA, STEL, L_EX) computed from peaks carry ``upper_bound``.
+    """
     metrics: dict[str, float | int] = {
         key: int(value) if key in COUNT_METRICS else value
         for key, value in result.metrics.items()
         if math.isfinite(value)
     }
-    return {
+    document: dict[str, Any] = {
         "device": result.channel.device,
         "quantity": result.channel.quantity,
         "unit": result.channel.unit,
@@ -127,6 +137,12 @@ def channel_document(result: ChannelResult) -> dict[str, Any]:
             for record in result.events
         ],
     }
+    if value_kind is not None:
+        document["value_kind"] = value_kind
+        for verdict in document["verdicts"]:
+            if value_kind == "peak" and upper_bound_rule(verdict["rule"]):
+                verdict["upper_bound"] = True
+    return document
 
 
 def _number(metrics: dict[str, float], key: str) -> str:
@@ -215,9 +231,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         site_limits, max_gap_s=args.max_gap, day_offset_s=int(args.utc_offset * 3600)
     )
     reference = ReferenceState(site_limits.reference_temperature, site_limits.reference_pressure)
-    datalog = read_datalog(
-        args.file, reference=reference, utc_offset_hours=args.utc_offset, site=site_name
-    )
+    datalog = read_input(args, reference=reference, site=site_name)
     plan = ChannelPlan.build(
         datalog.channels, effective_limit_rows(site_limits), rules_by_quantity(standards), settings
     )
@@ -226,9 +240,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for warning in datalog.warnings:
         print(f"warning: {datalog.source}: {warning}", file=sys.stderr)
     if args.json:
-        document = {"channels": [channel_document(result) for result in results]}
+        document: dict[str, Any] = {
+            "channels": [
+                channel_document(result, datalog.value_kind(result.channel)) for result in results
+            ]
+        }
+        if datalog.read is not None:
+            document["read"] = datalog.read.document()
         sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
     else:
+        print_read_summary(datalog, console, args.utc_offset)
         _print_tables(results, console, f"{datalog.source} ({datalog.layout} form)")
     failed = any(not verdict.passed for result in results for verdict in result.verdicts)
     return EXIT_PARTIAL if failed else EXIT_OK

@@ -345,7 +345,9 @@ class VictoriaMetricsReader:
         """Every channel with a quality series (every reading has a quality)."""
         body = self._get(
             "/api/v1/series",
-            [("match[]", f"{self.measurement}_quality"), ("start", "0")],
+            # start=0 means "no start" to VictoriaMetrics, which then searches only the
+            # last day; 1 s after 1970 asks for every series ever written.
+            [("match[]", f"{self.measurement}_quality"), ("start", "1")],
         )
         channels = {
             Channel(

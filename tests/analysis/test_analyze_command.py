@@ -34,9 +34,18 @@ def test_long_form_json_schema_and_values(
     status = main(["analyze", str(_long_form(tmp_path)), "--json"])
     document = json.loads(capsys.readouterr().out)
     assert status == 1  # the STEL fails
-    assert list(document) == ["channels"]
+    assert list(document) == ["channels", "read"]
     (channel,) = document["channels"]
-    assert set(channel) == {"device", "quantity", "unit", "metrics", "verdicts", "events"}
+    assert set(channel) == {
+        "device",
+        "quantity",
+        "unit",
+        "metrics",
+        "verdicts",
+        "events",
+        "value_kind",
+    }
+    assert channel["value_kind"] == "not stated"
     assert (channel["device"], channel["quantity"], channel["unit"]) == ("gd-7", "co", "ppm")
     ppm = 70 * 24.0548 / 28.010
     metrics = channel["metrics"]
@@ -90,12 +99,12 @@ def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_unknown_quantity_and_unit_are_named(tmp_path: Path) -> None:
-    path = _write(tmp_path, "bad.csv", "time,device,quantity,value,unit\n0,d,XYZ,1,ppm\n")
+    path = _write(tmp_path, "bad.csv", "time,device,quantity,value,unit\n1772412000,d,XYZ,1,ppm\n")
     with pytest.raises(DatalogError) as caught:
         read_datalog(path)
     assert "unknown quantity 'XYZ'" in str(caught.value)
-    assert "row 2" in str(caught.value)
-    path = _write(tmp_path, "bad2.csv", "time,CO [furlong]\n0,1\n")
+    assert "line 2" in str(caught.value)
+    path = _write(tmp_path, "bad2.csv", "time,CO [furlong]\n1772412000,1\n")
     with pytest.raises(DatalogError) as caught:
         read_datalog(path)
     assert "'furlong'" in str(caught.value)
@@ -110,7 +119,7 @@ def test_bad_file_exits_with_usage_status(
 
 
 def test_blank_values_keep_their_rows_as_missing(tmp_path: Path) -> None:
-    path = _write(tmp_path, "gaps.csv", "time,CO [ppm]\n0,1\n60,\n120,3\n")
+    path = _write(tmp_path, "gaps.csv", "time,CO [ppm]\n1772412000,1\n1772412060,\n1772412120,3\n")
     datalog = read_datalog(path)
     assert len(datalog.readings) == 3
     assert datalog.blank_values == 1

@@ -1,0 +1,201 @@
+"""What ``hazmon analyze`` reads and how it says so: a datalog export or a hazmon store.
+
+The input half of ``analyze`` (the verdicts half is in ``analyze.py``): the options
+that choose and describe the input, and the read summary printed before the verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+
+from hazmon.acquisition.datalog import Datalog, DatalogError, iso_utc, read_datalog, read_store
+from hazmon.analysis.units import ReferenceState
+from hazmon.config.datalog import bundled_datalog_profiles, load_datalog_profile
+from hazmon.config.errors import ConfigError
+
+#: Verdicts whose figure averages over time: from peak samples they overstate exposure.
+_EXPOSURE_RULE = re.compile(r"(twa|stel|lex|l_ex)", re.IGNORECASE)
+
+
+class AnalyzeInputError(ConfigError):
+    """The options name no input, or two, or a bad time."""
+
+    def __init__(self, message: str) -> None:
+        self.source = "analyze"
+        self.problems = [message]
+        ValueError.__init__(self, f"analyze: {message}")
+
+
+def upper_bound_rule(rule: str) -> bool:
+    """Whether a rule's figure averages over time (TWA, STEL, L_EX,8h)."""
+    return _EXPOSURE_RULE.search(rule) is not None
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The positional FILE and the options that read it, or a store instead."""
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        help="datalog export: CSV/TSV text (UTF-8, UTF-16, GBK) or .xlsx",
+    )
+    parser.add_argument(
+        "--datalog-profile",
+        metavar="NAME|PATH",
+        help="describe the export (hazmon.datalog/1 TOML); bundled: "
+        + ", ".join(bundled_datalog_profiles()),
+    )
+    parser.add_argument("--sheet", metavar="NAME", help="worksheet of an .xlsx (default: first)")
+    parser.add_argument(
+        "--date-format",
+        metavar="FORMAT",
+        help="strftime format of the times, e.g. '%%d/%%m/%%Y %%H:%%M:%%S' (settles day/month)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="evaluate readings in a hazmon store instead: a SQLite file, or the URL of "
+        "the VictoriaMetrics node the line-protocol store wrote to",
+    )
+    parser.add_argument("--device", metavar="DEVICE", help="with --db: only this device")
+    parser.add_argument(
+        "--from", dest="start", metavar="TIME", help="with --db: readings from this time (ISO)"
+    )
+    parser.add_argument(
+        "--to", dest="end", metavar="TIME", help="with --db: readings up to this time (ISO)"
+    )
+
+
+def _time_ns(text: str | None, utc_offset_hours: float, option: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        moment = pd.Timestamp(text)
+    except ValueError as error:
+        raise AnalyzeInputError(
+            f"{option} {text!r}: not a time; write 2026-03-02T09:00 or 2026-03-02T09:00+08:00"
+        ) from error
+    if moment.tzinfo is None:
+        moment = (moment - pd.Timedelta(hours=utc_offset_hours)).tz_localize("UTC")
+    return int(moment.value)
+
+
+def read_input(args: argparse.Namespace, *, reference: ReferenceState, site: str) -> Datalog:
+    """The datalog or store readings the options name."""
+    if (args.file is None) == (args.db is None):
+        raise AnalyzeInputError("give a datalog FILE or --db PATH (one of them)")
+    if args.db is None:
+        for option, value in (
+            ("--device", args.device),
+            ("--from", args.start),
+            ("--to", args.end),
+        ):
+            if value is not None:
+                raise AnalyzeInputError(f"{option} goes with --db; a datalog is read whole")
+        profile, profile_source = None, ""
+        if args.datalog_profile:
+            profile_source, profile = load_datalog_profile(args.datalog_profile)
+        return read_datalog(
+            args.file,
+            reference=reference,
+            utc_offset_hours=args.utc_offset,
+            site=site,
+            profile=profile,
+            profile_source=profile_source,
+            sheet=args.sheet,
+            date_format=args.date_format,
+        )
+    for option, value in (
+        ("--datalog-profile", args.datalog_profile),
+        ("--sheet", args.sheet),
+        ("--date-format", args.date_format),
+    ):
+        if value is not None:
+            raise AnalyzeInputError(f"{option} describes a datalog file, not --db")
+    return read_store(
+        args.db,
+        site=site or None,
+        device=args.device,
+        start_ns=_time_ns(args.start, args.utc_offset, "--from"),
+        end_ns=_time_ns(args.end, args.utc_offset, "--to"),
+    )
+
+
+def print_read_summary(datalog: Datalog, console: Console, utc_offset_hours: float = 8.0) -> None:
+    """How the input was read: printed before the verdicts, so nothing is guessed unseen."""
+    read = datalog.read
+    if read is None:
+        return
+    where = [read.format]
+    if read.encoding:
+        where.append(f"encoding {read.encoding}")
+    if read.delimiter:
+        where.append("delimiter " + {",": "comma", ";": "semicolon", "\t": "tab"}[read.delimiter])
+    if read.sheet:
+        where.append(f"sheet {read.sheet!r}")
+    if read.header_line:
+        where.append(f"header at line {read.header_line}")
+    where.append(f"{read.layout} layout")
+    if read.profile:
+        where.append(f"profile {read.profile}")
+    console.print(f"[bold]read[/] {escape(read.file)}: {escape(', '.join(where))}")
+    if read.metadata:
+        shown = []
+        for key, value in read.metadata.items():
+            text = "; ".join(value) if isinstance(value, list) else str(value)
+            shown.append(f"{key}: {text}")
+        console.print("  metadata: " + escape(" · ".join(shown)))
+    elif read.metadata_lines:
+        console.print("  metadata lines: " + escape(" / ".join(read.metadata_lines[:5])))
+    for column in read.columns:
+        unit = (
+            column.unit
+            if column.unit == column.canonical_unit
+            else (f"{column.unit} → {column.canonical_unit}")
+        )
+        console.print(
+            f"  column {escape(repr(column.column))} → {column.device} · {column.quantity} "
+            f"{escape(f'[{unit}]')} · {column.value_kind} (from {column.value_kind_from})",
+            highlight=False,
+        )
+    span = ""
+    if read.first_ns is not None and read.last_ns is not None:
+        local = dt.timezone(dt.timedelta(hours=utc_offset_hours))
+
+        def local_time(ts_ns: int) -> str:
+            return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=local).strftime("%Y-%m-%d %H:%M:%S")
+
+        span = (
+            f", {local_time(read.first_ns)} to {local_time(read.last_ns)} "
+            f"(UTC{utc_offset_hours:+g}; {iso_utc(read.first_ns)} to {iso_utc(read.last_ns)})"
+        )
+    console.print(
+        f"  {read.rows} rows, {read.readings} readings{span}; times: {escape(read.time_format)}, "
+        f"time zone {escape(read.time_zone)}; {read.blank_values} blank values",
+        highlight=False,
+    )
+    for item in read.ignored:
+        console.print(
+            f"  ignored {escape(repr(item.column))}: {escape(item.reason)}", highlight=False
+        )
+    if read.event_rows:
+        first = "; ".join(f"line {e['line']} {e['time']} {e['text']}" for e in read.events[:5])
+        console.print(
+            f"  events: {read.event_rows} rows (not readings): {escape(first)}", highlight=False
+        )
+    peaks = sorted({c.quantity for c in read.columns if c.value_kind == "peak"})
+    if peaks:
+        console.print(
+            f"  [yellow]peak-logged[/] {', '.join(peaks)}: each reading is the peak of its "
+            "interval; max is right, TWA and STEL from peaks are UPPER BOUNDS (they overstate "
+            "exposure)",
+            highlight=False,
+        )
+    if not datalog.readings.value.size:
+        raise DatalogError(read.file, ["no readings"])

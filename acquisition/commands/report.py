@@ -132,11 +132,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
         with HazardRegister(url) as register:
             paper: Paper
             if args.paper == "inspection":
-                paper = inspection_paper(register, args.id, store, where=where)
+                paper = inspection_paper(register, args.id, store, where=where, lang=args.lang)
             elif args.paper == "notice":
-                paper = notice_paper(register, args.hazards, store, where=where, issuer=args.issuer)
+                paper = notice_paper(
+                    register, args.hazards, store, where=where, issuer=args.issuer, lang=args.lang
+                )
             else:
-                paper = review_paper(register, args.hazard, store, where=where, tz=args.tz)
+                paper = review_paper(
+                    register, args.hazard, store, where=where, tz=args.tz, lang=args.lang
+                )
     except (HazardError, PaperError) as error:
         print(f"hazmon: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -258,34 +258,57 @@ def _number(prefix: str, year: int, ids: Sequence[int]) -> str:
     return f"{prefix}〔{year}〕{'、'.join(f'{value:04d}' for value in ids)}号"
 
 
-def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries]) -> str:
+def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries], lang: str) -> str:
     """The finding in words from its evidence; the stored text when there is none."""
     if not series:
         return str(record["finding"])
     parts = []
     for item in series:
-        name = QUANTITY_NAMES_ZH.get(item.quantity, item.quantity)
-        if item.substance:
-            name = f"{name}（{SUBSTANCE_NAMES_ZH.get(item.substance, item.substance)}）"
-        level = LEVEL_NAMES_ZH.get(item.level or 0, "报警")
-        text = f"{item.label.split('/')[0]} 监测的{name}达到{level}"
-        if item.limit is not None:
-            relation = "高于" if item.side > 0 else "低于"
-            text += f"，{relation}报警设定值 {item.limit:.3g} {item.unit}"
-        text += f"，持续约 {item.duration_s:.0f} 秒"
-        if item.peak is not None:
-            text += f"，{'峰值' if item.side > 0 else '最低值'} {item.peak:.3g} {item.unit}"
+        device = item.label.split("/")[0]
+        if lang == "zh":
+            name = QUANTITY_NAMES_ZH.get(item.quantity, item.quantity)
+            if item.substance:
+                name = f"{name}（{SUBSTANCE_NAMES_ZH.get(item.substance, item.substance)}）"
+            text = f"{device} 监测的{name}达到{LEVEL_NAMES_ZH.get(item.level or 0, '报警')}"
+            if item.limit is not None:
+                relation = "高于" if item.side > 0 else "低于"
+                text += f"，{relation}报警设定值 {item.limit:.3g} {item.unit}"
+            text += f"，持续约 {item.duration_s:.0f} 秒"
+            if item.peak is not None:
+                extreme = "峰值" if item.side > 0 else "最低值"
+                text += f"，{extreme} {item.peak:.3g} {item.unit}"
+        else:
+            name = item.quantity + (f" ({item.substance})" if item.substance else "")
+            text = f"{name} measured by {device} reached alarm level A{item.level or '?'}"
+            if item.limit is not None:
+                relation = "above" if item.side > 0 else "below"
+                text += f", {relation} the set point {item.limit:.3g} {item.unit}"
+            text += f" for about {item.duration_s:.0f} s"
+            if item.peak is not None:
+                extreme = "peak" if item.side > 0 else "lowest"
+                text += f", {extreme} {item.peak:.3g} {item.unit}"
         parts.append(text)
-    return "；".join(parts) + "。"
+    return ("；" if lang == "zh" else "; ").join(parts) + ("。" if lang == "zh" else ".")
 
 
-def _advice(record: Mapping[str, Any]) -> str:
+def _advice(record: Mapping[str, Any], lang: str) -> str:
     if record.get("plan_measures"):
         return str(record["plan_measures"])
     if record.get("grade") == "major":
+        if lang != "zh":
+            return (
+                "Act at once to prevent an accident; find the cause and draw up a plan with "
+                "responsibility, measures, funds, deadline and contingency plan in place; "
+                "rectify by the deadline and report."
+            )
         return (
             "立即采取措施防止事故发生；查明原因，制定治理方案，落实责任、措施、资金、"
             "时限和预案，按期整改并报告。"
+        )
+    if lang != "zh":
+        return (
+            "Find and remove the cause of the excursion, check that the detection and alarm "
+            "equipment works, rectify by the deadline and report."
         )
     return "查明超限原因并消除，确认检测报警设施完好有效，按期整改并报告。"
 
@@ -329,6 +352,8 @@ def finding_paper(
     register: HazardRegister,
     record: Mapping[str, Any],
     store: WindowReader | None,
+    *,
+    lang: str = "zh",
 ) -> FindingPaper:
     """A hazard record of the register as a paper shows it."""
     series = evidence_series(register, int(record["id"]), store)
@@ -336,12 +361,12 @@ def finding_paper(
         hazard_id=int(record["id"]),
         enterprise=str(record["enterprise"]),
         location=str(record["location"]),
-        description=_words(record, series),
+        description=_words(record, series, lang),
         standard=str(record["standard"]),
         clause=str(record["clause"]),
         grade=record["grade"],
         status=str(record["status"]),
-        advice=_advice(record),
+        advice=_advice(record, lang),
         deadline=record["deadline"],
         responsible_unit=record["responsible_unit"],
         responsible_person=record["responsible_person"],
@@ -360,6 +385,7 @@ def inspection_paper(
     where: str = "",
     inspection: Inspection | None = None,
     place: str | None = None,
+    lang: str = "zh",
 ) -> InspectionPaper:
     """The inspection record from the hazard register's ``inspection`` and its hazards.
 
@@ -368,7 +394,7 @@ def inspection_paper(
     """
     found = inspection if inspection is not None else register.inspection(inspection_id)
     records = [record for record in register.hazards() if record["inspection_id"] == inspection_id]
-    findings = tuple(finding_paper(register, record, store) for record in records)
+    findings = tuple(finding_paper(register, record, store, lang=lang) for record in records)
     locations = list(dict.fromkeys(finding.location for finding in findings if finding.location))
     return InspectionPaper(
         number=_number("检记", found.date.year, [inspection_id]),
@@ -404,6 +430,7 @@ def notice_paper(
     *,
     where: str = "",
     issuer: str = "",
+    lang: str = "zh",
 ) -> NoticePaper:
     """The rectification notice for hazards of one enterprise."""
     records = [register.hazard(hazard_id) for hazard_id in hazard_ids]
@@ -438,7 +465,7 @@ def notice_paper(
         enterprise=enterprises[0],
         inspected_on=inspected_on,
         issuer=issuer or leader,
-        findings=tuple(finding_paper(register, record, store) for record in records),
+        findings=tuple(finding_paper(register, record, store, lang=lang) for record in records),
         anchor=audit_anchor(register, where),
     )
 
@@ -450,6 +477,7 @@ def review_paper(
     *,
     where: str = "",
     tz: str = DEFAULT_TZ,
+    lang: str = "zh",
 ) -> ReviewPaper:
     """The review opinion of a rectified (or verified) hazard."""
     record = register.hazard(hazard_id)
@@ -477,7 +505,7 @@ def review_paper(
     return ReviewPaper(
         number=_number("复查", year, [hazard_id]),
         notice_number=_number("隐整", year, [hazard_id]),
-        finding=finding_paper(register, record, store),
+        finding=finding_paper(register, record, store, lang=lang),
         plan=plan,
         rectification=record["rectification_note"] or "",
         verified=verified,

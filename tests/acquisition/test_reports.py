@@ -18,6 +18,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -353,7 +354,8 @@ def _embedded_fonts(pdf: Path) -> dict[str, set[int]]:
 
     fonts: dict[str, set[int]] = {}
     for page in PdfReader(pdf).pages:
-        for reference in page["/Resources"]["/Font"].values():
+        resources: Any = page["/Resources"]
+        for reference in resources["/Font"].values():
             font = reference.get_object()
             name = str(font["/BaseFont"])
             if name in fonts:

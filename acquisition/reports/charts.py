@@ -18,6 +18,7 @@ from hazmon.acquisition.reports.papers import (
     QUANTITY_NAMES_ZH,
     SUBSTANCE_NAMES_ZH,
     EvidenceSeries,
+    plain_number,
 )
 
 #: CJK fallback for every chart label: matplotlib tries the families in order per glyph.
@@ -140,10 +141,11 @@ def evidence_svg(
         if series.limit is not None:
             limit = series.limit
             level = LEVEL_NAMES_ZH.get(series.level or 0, "") if lang == "zh" else ""
+            which = f"（{level}）" if level else ""
             label = (
-                f"报警设定值 {limit:g} {series.unit}{'（' + level + '）' if level else ''}"
+                f"报警设定值 {plain_number(limit)} {series.unit}{which}"
                 if lang == "zh"
-                else f"set point {limit:g} {series.unit}"
+                else f"set point {plain_number(limit)} {series.unit}"
             )
             axes.axhline(limit, color="#c00000", linestyle="--", linewidth=1.0, label=label)
             past = value >= limit if series.side > 0 else value <= limit

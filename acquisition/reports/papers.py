@@ -258,6 +258,11 @@ def _number(prefix: str, year: int, ids: Sequence[int]) -> str:
     return f"{prefix}〔{year}〕{'、'.join(f'{value:04d}' for value in ids)}号"
 
 
+def plain_number(value: float) -> str:
+    """``value`` to 3 significant digits without an exponent: 5000, 55.9, 0.0123."""
+    return str(np.format_float_positional(value, precision=3, fractional=False, trim="-"))
+
+
 def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries], lang: str) -> str:
     """The finding in words from its evidence; the stored text when there is none."""
     if not series:
@@ -272,21 +277,21 @@ def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries], lang: st
             text = f"{device} 监测的{name}达到{LEVEL_NAMES_ZH.get(item.level or 0, '报警')}"
             if item.limit is not None:
                 relation = "高于" if item.side > 0 else "低于"
-                text += f"，{relation}报警设定值 {item.limit:.3g} {item.unit}"
+                text += f"，{relation}报警设定值 {plain_number(item.limit)} {item.unit}"
             text += f"，持续约 {item.duration_s:.0f} 秒"
             if item.peak is not None:
                 extreme = "峰值" if item.side > 0 else "最低值"
-                text += f"，{extreme} {item.peak:.3g} {item.unit}"
+                text += f"，{extreme} {plain_number(item.peak)} {item.unit}"
         else:
             name = item.quantity + (f" ({item.substance})" if item.substance else "")
             text = f"{name} measured by {device} reached alarm level A{item.level or '?'}"
             if item.limit is not None:
                 relation = "above" if item.side > 0 else "below"
-                text += f", {relation} the set point {item.limit:.3g} {item.unit}"
+                text += f", {relation} the set point {plain_number(item.limit)} {item.unit}"
             text += f" for about {item.duration_s:.0f} s"
             if item.peak is not None:
                 extreme = "peak" if item.side > 0 else "lowest"
-                text += f", {extreme} {item.peak:.3g} {item.unit}"
+                text += f", {extreme} {plain_number(item.peak)} {item.unit}"
         parts.append(text)
     return ("；" if lang == "zh" else "; ").join(parts) + ("。" if lang == "zh" else ".")
 

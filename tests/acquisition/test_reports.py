@@ -64,7 +64,8 @@ class Seeded:
     seq: int
 
 
-def _seed(db: Path) -> Seeded:
+def _seed(db: Path, url: str | None = None) -> Seeded:
+    """Readings into the SQLite file ``db``; the register there too unless ``url`` says."""
     n = 600
     index = np.arange(n)
     ts = T0 + index * SECOND
@@ -84,7 +85,7 @@ def _seed(db: Path) -> Seeded:
         samples=len(above),
     )
     rules = rules_by_quantity(("gbt50493-2019",))
-    with HazardRegister(f"sqlite:///{db}") as register:
+    with HazardRegister(url or f"sqlite:///{db}") as register:
         inspection = register.add_inspection(
             Inspection(
                 dt.date(2025, 12, 1),
@@ -416,3 +417,67 @@ def test_refusals_say_why(
     assert main(["report", "inspection", "1", "--db", str(seeded.db)]) == 2
     assert "give --pdf FILE" in capsys.readouterr().err
     assert not pdf.exists()
+
+
+def test_a_paper_from_an_inspection_kept_elsewhere(seeded: Seeded, tmp_path: Path) -> None:
+    """The desk keeps inspections in its own store: its record feeds the same paper."""
+    from hazmon.acquisition.reports.papers import inspection_paper
+    from hazmon.acquisition.reports.render import render_html, write_pdf
+
+    kept = Inspection(
+        dt.date(2025, 12, 2),
+        ENTERPRISE,
+        "周红",
+        ("吴刚",),
+        (Instrument("gd-7", "BW MicroClip XL", "MC-001", dt.date(2026, 3, 1)),),
+    )
+    with HazardRegister(f"sqlite:///{seeded.db}") as register:
+        paper = inspection_paper(
+            register, seeded.inspection, None, inspection=kept, place="二期罐区", where="--db X"
+        )
+    assert [finding.hazard_id for finding in paper.findings] == [
+        seeded.major,
+        seeded.general,
+        seeded.pending,
+    ]
+    assert not paper.instruments[0].past_due
+    pdf = tmp_path / "kept.pdf"
+    write_pdf(render_html("inspection", paper), pdf)
+    flat = _flat(_pdf_text(pdf))
+    for text in ("周红", "吴刚", "二期罐区", "2025年12月2日", "MC-001", "2026年3月1日"):
+        assert text in flat, text
+    assert "已过检定有效期" not in flat
+    # Without readings the finding is the stored text, and no chart is drawn.
+    assert "装卸站静电接地报警器未投用" in flat
+    assert "证据时段" not in flat
+
+
+def test_postgresql_register_by_url(tmp_path: Path) -> None:
+    url = os.environ.get("HAZMON_TEST_PG_URL")
+    if not url:
+        pytest.skip(
+            "HAZMON_TEST_PG_URL is not set; set it to a PostgreSQL URL such as "
+            "postgresql+psycopg://user@127.0.0.1:5432/hazmon_test to render papers from it"
+        )
+    from sqlalchemy import create_engine
+
+    from hazmon.store.hazards import metadata
+
+    engine = create_engine(url)
+    metadata.drop_all(engine)
+    try:
+        readings = tmp_path / "readings.db"
+        seeded = _seed(readings, url)
+        pdf = tmp_path / "review.pdf"
+        argv = ["report", "review", str(seeded.major), "--url", url]
+        assert main([*argv, "--readings", str(readings), "--pdf", str(pdf)]) == 0
+        flat = _flat(_pdf_text(pdf))
+        assert "整改复查意见书" in flat
+        # The peak from the readings, at index 297:
+        # 10 + 45·exp(-(3/60)²) + sin(297) = 10 + 44.888 + 0.993 = 55.88 → 55.9
+        assert "峰值55.9%LEL" in flat
+        assert seeded.head in flat
+        assert f"verify-audit--url{url}" in flat
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()

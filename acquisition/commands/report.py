@@ -93,6 +93,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     # this command needs.
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from hazmon.acquisition.commands.hazards import _readings_store, _url
     from hazmon.acquisition.reports.papers import (
         PaperError,
@@ -124,7 +127,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         print(f"hazmon: no register at {url.removeprefix('sqlite:///')}", file=sys.stderr)
         return EXIT_USAGE
-    where = f"--db {args.db}" if args.db else (f"--url {args.url}" if args.url else "")
+    # A password in the URL must not end up printed on paper.
+    try:
+        shown = make_url(args.url).render_as_string(hide_password=True) if args.url else ""
+    except ArgumentError:
+        print(
+            f"hazmon: --url {args.url!r} is not a database URL; give e.g. "
+            "postgresql+psycopg://user@host/db",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    where = f"--db {args.db}" if args.db else (f"--url {shown}" if shown else "")
     if not where and os.environ.get(DB_VARIABLE):
         where = f"--db {os.environ[DB_VARIABLE]}"
     store = _readings_store(args)
@@ -135,7 +148,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 paper = inspection_paper(register, args.id, store, where=where, lang=args.lang)
             elif args.paper == "notice":
                 paper = notice_paper(
-                    register, args.hazards, store, where=where, issuer=args.issuer, lang=args.lang
+                    register,
+                    args.hazards,
+                    store,
+                    where=where,
+                    issuer=args.issuer,
+                    lang=args.lang,
+                    tz=args.tz,
                 )
             else:
                 paper = review_paper(

@@ -436,6 +436,7 @@ def notice_paper(
     where: str = "",
     issuer: str = "",
     lang: str = "zh",
+    tz: str = DEFAULT_TZ,
 ) -> NoticePaper:
     """The rectification notice for hazards of one enterprise."""
     records = [register.hazard(hazard_id) for hazard_id in hazard_ids]
@@ -460,7 +461,9 @@ def notice_paper(
             inspected_on, leader = found.date, found.leader
             break
     if inspected_on is None:
-        inspected_on = min(record["created_at"] for record in records).date()
+        # No inspection recorded: the day the first hazard was found, in the site's zone.
+        first = min(record["created_at"] for record in records)
+        inspected_on = first.astimezone(ZoneInfo(tz)).date()
     return NoticePaper(
         number=_number(
             "隐整",

@@ -416,6 +416,8 @@ def test_refusals_say_why(
     assert "no register at" in capsys.readouterr().err
     assert main(["report", "inspection", "1", "--db", str(seeded.db)]) == 2
     assert "give --pdf FILE" in capsys.readouterr().err
+    assert main(["report", "review", "1", "--url", "not a url", "--pdf", str(pdf)]) == 2
+    assert "is not a database URL" in capsys.readouterr().err
     assert not pdf.exists()
 
 

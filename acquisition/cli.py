@@ -20,6 +20,7 @@ from hazmon.acquisition.commands import (
     hazards,
     ingest,
     read,
+    report,
     run,
     scan,
     simulate,
@@ -40,6 +41,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     alerts,
     analyze,
     hazards,
+    report,
 )
 
 

@@ -114,6 +114,24 @@ def register(commands: Subcommands) -> None:
     form.add_argument("--json", action="store_true", help="print a JSON list")
     form.add_argument("--csv", action="store_true", help="print CSV with a header row")
 
+    sub = action(
+        "export", "write the hazard list as a workbook (--xlsx) or CSV file (--csv)", _export
+    )
+    sub.add_argument("--status", choices=STATUSES)
+    sub.add_argument("--grade", choices=GRADES)
+    sub.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    sub.add_argument("--xlsx", type=Path, metavar="FILE", help="Excel workbook, Chinese headers")
+    sub.add_argument("--csv", type=Path, metavar="FILE", help="CSV file, Chinese headers")
+    sub.add_argument(
+        "--encoding",
+        default="utf-8-sig",
+        choices=("utf-8-sig", "gbk", "gb18030", "utf-8"),
+        help="of the CSV file (default: utf-8-sig, UTF-8 with the BOM Excel looks for)",
+    )
+    sub.add_argument(
+        "--tz", default="Asia/Shanghai", metavar="ZONE", help="time zone of the times shown"
+    )
+
     sub = action("show", "print a record with its evidence summary from the readings", _show)
     sub.add_argument("id", type=int, help="hazard id")
     readings = sub.add_mutually_exclusive_group()
@@ -270,6 +288,33 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
                 row["finding"],
             )
         console.print(table)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    # Imported here: the workbook writer pulls in openpyxl, which only exports need.
+    from hazmon.acquisition.reports.workbook import ExportError, hazard_rows, write_csv, write_xlsx
+
+    if args.xlsx is None and args.csv is None:
+        print("hazmon: give --xlsx FILE and/or --csv FILE to write the list to", file=sys.stderr)
+        return EXIT_USAGE
+    records = register.hazards(status=args.status, grade=args.grade, overdue=args.overdue)
+    try:
+        rows = hazard_rows(records, tz=args.tz)
+        if args.xlsx is not None:
+            write_xlsx(args.xlsx, rows)
+            console.print(f"{len(rows)} hazards written to {args.xlsx}", highlight=False)
+        if args.csv is not None:
+            write_csv(args.csv, rows, encoding=args.encoding)
+            console.print(
+                f"{len(rows)} hazards written to {args.csv} ({args.encoding})", highlight=False
+            )
+    except ExportError as error:
+        print(f"hazmon: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"hazmon: cannot write the export: {error}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

@@ -1,0 +1,524 @@
+"""What goes on each paper: plain frozen records, and adapters that fill them from the stores.
+
+The templates see only these records, never the register, so an inspection kept by the
+department's desk (its own store) feeds the same papers as one kept in the hazard
+register: build an :class:`InspectionPaper` from whichever holds it.
+
+Times are kept as aware UTC datetimes or ns UTC here; the templates show them in the
+site's time zone (Asia/Shanghai by default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+
+from hazmon.store.hazards import (
+    HazardRegister,
+    Inspection,
+    audit_head_table,
+    missing_plan_items,
+)
+from hazmon.store.timeseries import WindowReader
+
+#: Chinese names of the quantities the bundled profiles measure; others print as named.
+QUANTITY_NAMES_ZH: dict[str, str] = {
+    "lel": "可燃气体浓度",
+    "o2": "氧气浓度",
+    "h2s": "硫化氢浓度",
+    "co": "一氧化碳浓度",
+    "nh3": "氨浓度",
+    "cl2": "氯气浓度",
+    "so2": "二氧化硫浓度",
+    "no2": "二氧化氮浓度",
+    "voc": "挥发性有机物浓度",
+    "noise": "噪声",
+    "temperature": "温度",
+    "humidity": "湿度",
+    "dust_total": "总粉尘浓度",
+    "dust_respirable": "呼吸性粉尘浓度",
+    "pm10": "PM10 浓度",
+    "pm2_5": "PM2.5 浓度",
+    "pm1_0": "PM1.0 浓度",
+    "noise_peak": "峰值噪声",
+    "wbgt": "WBGT 指数",
+    "globe_temperature": "黑球温度",
+    "wet_bulb_temperature": "湿球温度",
+    "surface_temperature": "表面温度",
+    "ground_resistance": "接地电阻",
+    "insulation_resistance": "绝缘电阻",
+    "leakage_current": "漏电电流",
+    "voltage": "电压",
+    "pressure": "压力",
+    "wall_thickness": "壁厚",
+    "distance": "距离",
+}
+
+#: Chinese names of the substances the bundled profiles name.
+SUBSTANCE_NAMES_ZH: dict[str, str] = {
+    "methane": "甲烷",
+    "propane": "丙烷",
+    "hydrogen": "氢气",
+    "ethylene": "乙烯",
+    "benzene": "苯",
+    "toluene": "甲苯",
+    "hydrogen_sulfide": "硫化氢",
+    "ammonia": "氨",
+    "chlorine": "氯气",
+    "carbon_monoxide": "一氧化碳",
+    "isobutylene-equivalent": "异丁烯当量",
+}
+
+#: Alarm level → its Chinese name (GB/T 50493 speaks of 一级/二级 alarms).
+LEVEL_NAMES_ZH: dict[int, str] = {1: "一级报警", 2: "二级报警", 3: "超量程/危急"}
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentPaper:
+    """A meter used on the inspection.
+
+    ``past_due`` is set when its calibration ran out before the inspection date; its
+    readings are then marked on the paper as not a sole basis for a finding.
+    """
+
+    device: str
+    model: str
+    serial: str
+    calibration_due: dt.date
+    past_due: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceSeries:
+    """The readings of one evidence window, for the chart and the words.
+
+    Attributes
+    ----------
+    ts : NDArray[np.int64]
+        [ns UTC]
+    value : NDArray[np.float64]
+        [unit]; NaN where a reading had no value.
+    limit : [unit]
+        The set point broken; None when not known.
+    side
+        +1 for an upper limit, -1 for a lower one (oxygen deficiency).
+    peak : [unit]
+        The most extreme value on the broken side, None when the window is empty.
+    duration_s : [s]
+        Time at or past the event's level.
+    """
+
+    label: str
+    quantity: str
+    substance: str
+    unit: str
+    start_ts: int
+    end_ts: int
+    ts: NDArray[np.int64]
+    value: NDArray[np.float64]
+    limit: float | None
+    side: int
+    level: int | None
+    peak: float | None
+    peak_ts: int | None
+    duration_s: float
+    readings: int
+    flagged: int
+
+
+@dataclass(frozen=True, slots=True)
+class FindingPaper:
+    """One hazard as a paper shows it."""
+
+    hazard_id: int
+    enterprise: str
+    location: str
+    description: str
+    standard: str
+    clause: str
+    grade: str | None
+    status: str
+    advice: str
+    deadline: dt.datetime | None
+    responsible_unit: str | None
+    responsible_person: str | None
+    overdue: bool
+    source: str
+    evidence: tuple[EvidenceSeries, ...] = ()
+    audit_head: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditAnchor:
+    """The newest entry of the register's audit chain when the paper was made."""
+
+    seq: int
+    hash: str
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionPaper:
+    """The expert's inspection record (检查记录)."""
+
+    number: str
+    enterprise: str
+    date: dt.date
+    place: str
+    leader: str
+    experts: tuple[str, ...]
+    source: str
+    instruments: tuple[InstrumentPaper, ...]
+    findings: tuple[FindingPaper, ...]
+    anchor: AuditAnchor | None
+    made_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePaper:
+    """The rectification notice to the enterprise (隐患整改通知书)."""
+
+    number: str
+    enterprise: str
+    inspected_on: dt.date | None
+    issuer: str
+    findings: tuple[FindingPaper, ...]
+    anchor: AuditAnchor | None
+    made_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def has_major(self) -> bool:
+        return any(finding.grade == "major" for finding in self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItemPaper:
+    """One of the five in place (五落实) of a major hazard's plan."""
+
+    key: str  # responsibility | measures | funds | deadline | contingency
+    text: str
+    in_place: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPaper:
+    """The review opinion after rectification (复查意见书)."""
+
+    number: str
+    notice_number: str
+    finding: FindingPaper
+    plan: tuple[PlanItemPaper, ...]
+    rectification: str
+    verified: bool
+    verified_by: str
+    opinion: str
+    closed_at: dt.datetime | None
+    anchor: AuditAnchor | None
+    made_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+#: The site time zone papers are shown in unless told otherwise.
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def local_text(moment: dt.datetime, tz: str = DEFAULT_TZ, *, seconds: bool = False) -> str:
+    """``moment`` in the site's time zone as ``YYYY-MM-DD HH:MM``."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
+
+
+# ------------------------------------------------------------------ adapters
+
+
+def audit_anchor(register: HazardRegister, where: str) -> AuditAnchor | None:
+    """The chain's head, with the command that checks it (``where``: ``--db FILE``...)."""
+    with register.engine.connect() as connection:
+        head = connection.execute(
+            select(audit_head_table.c.seq, audit_head_table.c.hash).where(
+                audit_head_table.c.id == 1
+            )
+        ).first()
+    if head is None:
+        return None
+    return AuditAnchor(
+        seq=int(head.seq),
+        hash=str(head.hash),
+        command=f"hazmon hazards verify-audit {where}".strip(),
+    )
+
+
+def _number(prefix: str, year: int, ids: Sequence[int]) -> str:
+    return f"{prefix}〔{year}〕{'、'.join(f'{value:04d}' for value in ids)}号"
+
+
+def plain_number(value: float) -> str:
+    """``value`` to 3 significant digits without an exponent: 5000, 55.9, 0.0123."""
+    return str(np.format_float_positional(value, precision=3, fractional=False, trim="-"))
+
+
+def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries], lang: str) -> str:
+    """The finding in words from its evidence; the stored text when there is none."""
+    if not series:
+        return str(record["finding"])
+    parts = []
+    for item in series:
+        device = item.label.split("/")[0]
+        if lang == "zh":
+            name = QUANTITY_NAMES_ZH.get(item.quantity, item.quantity)
+            if item.substance:
+                name = f"{name}（{SUBSTANCE_NAMES_ZH.get(item.substance, item.substance)}）"
+            text = f"{device} 监测的{name}达到{LEVEL_NAMES_ZH.get(item.level or 0, '报警')}"
+            if item.limit is not None:
+                relation = "高于" if item.side > 0 else "低于"
+                text += f"，{relation}报警设定值 {plain_number(item.limit)} {item.unit}"
+            text += f"，持续约 {item.duration_s:.0f} 秒"
+            if item.peak is not None:
+                extreme = "峰值" if item.side > 0 else "最低值"
+                text += f"，{extreme} {plain_number(item.peak)} {item.unit}"
+        else:
+            name = item.quantity + (f" ({item.substance})" if item.substance else "")
+            text = f"{name} measured by {device} reached alarm level A{item.level or '?'}"
+            if item.limit is not None:
+                relation = "above" if item.side > 0 else "below"
+                text += f", {relation} the set point {plain_number(item.limit)} {item.unit}"
+            text += f" for about {item.duration_s:.0f} s"
+            if item.peak is not None:
+                extreme = "peak" if item.side > 0 else "lowest"
+                text += f", {extreme} {plain_number(item.peak)} {item.unit}"
+        parts.append(text)
+    return ("；" if lang == "zh" else "; ").join(parts) + ("。" if lang == "zh" else ".")
+
+
+def _advice(record: Mapping[str, Any], lang: str) -> str:
+    if record.get("plan_measures"):
+        return str(record["plan_measures"])
+    if record.get("grade") == "major":
+        if lang != "zh":
+            return (
+                "Act at once to prevent an accident; find the cause and draw up a plan with "
+                "responsibility, measures, funds, deadline and contingency plan in place; "
+                "rectify by the deadline and report."
+            )
+        return (
+            "立即采取措施防止事故发生；查明原因，制定治理方案，落实责任、措施、资金、"
+            "时限和预案，按期整改并报告。"
+        )
+    if lang != "zh":
+        return (
+            "Find and remove the cause of the excursion, check that the detection and alarm "
+            "equipment works, rectify by the deadline and report."
+        )
+    return "查明超限原因并消除，确认检测报警设施完好有效，按期整改并报告。"
+
+
+def evidence_series(
+    register: HazardRegister, hazard_id: int, store: WindowReader | None
+) -> tuple[EvidenceSeries, ...]:
+    """The evidence windows of a hazard with their readings (none without a store)."""
+    if store is None:
+        return ()
+    series = []
+    for summary in register.evidence_summary(hazard_id, store):
+        window = store.read_window(summary.channel, summary.start_ts, summary.end_ts)
+        side = 1
+        if summary.limit is not None and summary.peak is not None:
+            side = 1 if summary.peak >= summary.limit else -1
+        series.append(
+            EvidenceSeries(
+                label=summary.channel.label,
+                quantity=summary.channel.quantity,
+                substance=summary.channel.substance,
+                unit=summary.channel.unit,
+                start_ts=summary.start_ts,
+                end_ts=summary.end_ts,
+                ts=window.ts,
+                value=window.value,
+                limit=summary.limit,
+                side=side,
+                level=summary.level,
+                peak=summary.peak,
+                peak_ts=summary.peak_ts,
+                duration_s=summary.duration_s,
+                readings=summary.readings,
+                flagged=summary.flagged,
+            )
+        )
+    return tuple(series)
+
+
+def finding_paper(
+    register: HazardRegister,
+    record: Mapping[str, Any],
+    store: WindowReader | None,
+    *,
+    lang: str = "zh",
+) -> FindingPaper:
+    """A hazard record of the register as a paper shows it."""
+    series = evidence_series(register, int(record["id"]), store)
+    return FindingPaper(
+        hazard_id=int(record["id"]),
+        enterprise=str(record["enterprise"]),
+        location=str(record["location"]),
+        description=_words(record, series, lang),
+        standard=str(record["standard"]),
+        clause=str(record["clause"]),
+        grade=record["grade"],
+        status=str(record["status"]),
+        advice=_advice(record, lang),
+        deadline=record["deadline"],
+        responsible_unit=record["responsible_unit"],
+        responsible_person=record["responsible_person"],
+        overdue=bool(record["overdue"]),
+        source=str(record["source"]),
+        evidence=series,
+        audit_head=record["audit_head"],
+    )
+
+
+def inspection_paper(
+    register: HazardRegister,
+    inspection_id: int,
+    store: WindowReader | None,
+    *,
+    where: str = "",
+    inspection: Inspection | None = None,
+    place: str | None = None,
+    lang: str = "zh",
+) -> InspectionPaper:
+    """The inspection record from the hazard register's ``inspection`` and its hazards.
+
+    ``inspection`` may be given by a caller that keeps inspections elsewhere (the
+    department's desk); its hazards are still those the register links to the id.
+    """
+    found = inspection if inspection is not None else register.inspection(inspection_id)
+    records = [record for record in register.hazards() if record["inspection_id"] == inspection_id]
+    findings = tuple(finding_paper(register, record, store, lang=lang) for record in records)
+    locations = list(dict.fromkeys(finding.location for finding in findings if finding.location))
+    return InspectionPaper(
+        number=_number("检记", found.date.year, [inspection_id]),
+        enterprise=found.enterprise,
+        date=found.date,
+        place=place if place is not None else "、".join(locations),
+        leader=found.leader,
+        experts=found.experts,
+        source=found.source,
+        instruments=tuple(
+            InstrumentPaper(
+                device=item.device,
+                model=item.model,
+                serial=item.serial,
+                calibration_due=item.calibration_due,
+                past_due=item.calibration_due < found.date,
+            )
+            for item in found.instruments
+        ),
+        findings=findings,
+        anchor=audit_anchor(register, where),
+    )
+
+
+class PaperError(Exception):
+    """A paper that cannot be made from what was asked; the message says why."""
+
+
+def notice_paper(
+    register: HazardRegister,
+    hazard_ids: Sequence[int],
+    store: WindowReader | None,
+    *,
+    where: str = "",
+    issuer: str = "",
+    lang: str = "zh",
+    tz: str = DEFAULT_TZ,
+) -> NoticePaper:
+    """The rectification notice for hazards of one enterprise."""
+    records = [register.hazard(hazard_id) for hazard_id in hazard_ids]
+    enterprises = sorted({str(record["enterprise"]) for record in records})
+    if len(enterprises) != 1:
+        raise PaperError(
+            f"hazards {', '.join(map(str, hazard_ids))} belong to {len(enterprises)} "
+            f"enterprises ({'; '.join(enterprises)}): a notice goes to one; make one per "
+            "enterprise"
+        )
+    unconfirmed = [str(record["id"]) for record in records if record["grade"] is None]
+    if unconfirmed:
+        raise PaperError(
+            f"hazard {', '.join(unconfirmed)} is not confirmed yet: a notice lists confirmed "
+            "hazards (hazmon hazards confirm ID --grade general|major)"
+        )
+    inspected_on = None
+    leader = ""
+    for record in records:
+        if record["inspection_id"] is not None:
+            found = register.inspection(int(record["inspection_id"]))
+            inspected_on, leader = found.date, found.leader
+            break
+    if inspected_on is None:
+        # No inspection recorded: the day the first hazard was found, in the site's zone.
+        first = min(record["created_at"] for record in records)
+        inspected_on = first.astimezone(ZoneInfo(tz)).date()
+    return NoticePaper(
+        number=_number(
+            "隐整",
+            min(record["created_at"] for record in records).year,
+            [int(record["id"]) for record in records],
+        ),
+        enterprise=enterprises[0],
+        inspected_on=inspected_on,
+        issuer=issuer or leader,
+        findings=tuple(finding_paper(register, record, store, lang=lang) for record in records),
+        anchor=audit_anchor(register, where),
+    )
+
+
+def review_paper(
+    register: HazardRegister,
+    hazard_id: int,
+    store: WindowReader | None,
+    *,
+    where: str = "",
+    tz: str = DEFAULT_TZ,
+    lang: str = "zh",
+) -> ReviewPaper:
+    """The review opinion of a rectified (or verified) hazard."""
+    record = register.hazard(hazard_id)
+    if record["status"] not in ("rectified", "verified"):
+        raise PaperError(
+            f"hazard {hazard_id} is {record['status']}: a review opinion is written after "
+            "rectification (hazmon hazards rectified ID --note ...)"
+        )
+    missing = missing_plan_items(record)
+    unit = " / ".join(
+        part for part in (record["responsible_unit"], record["responsible_person"]) if part
+    )
+    deadline = record["deadline"]
+    items = (
+        ("responsibility", unit, "responsibility (responsible unit and person)"),
+        ("measures", record["plan_measures"] or "", "measures"),
+        ("funds", record["plan_funds"] or "", "funds"),
+        ("deadline", "" if deadline is None else local_text(deadline, tz), "deadline"),
+        ("contingency", record["plan_contingency"] or "", "contingency plan"),
+    )
+    plan = tuple(PlanItemPaper(key, text, name not in missing) for key, text, name in items)
+    verified = record["status"] == "verified"
+    year = record["created_at"].year
+    opinion = record["verification_note"] or ""
+    return ReviewPaper(
+        number=_number("复查", year, [hazard_id]),
+        notice_number=_number("隐整", year, [hazard_id]),
+        finding=finding_paper(register, record, store, lang=lang),
+        plan=plan,
+        rectification=record["rectification_note"] or "",
+        verified=verified,
+        verified_by=record["verified_by"] or "",
+        opinion=opinion,
+        closed_at=record["closed_at"],
+        anchor=audit_anchor(register, where),
+    )

@@ -139,8 +139,9 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Cell]], *, title: str = "ÈöêÊ
     from openpyxl.utils import get_column_letter
 
     book = Workbook()
-    sheet = book.active
-    sheet.title = title
+    # A new workbook's one sheet, replaced so that its type is a worksheet, not "maybe".
+    book.remove(book.worksheets[0])
+    sheet = book.create_sheet(title)
     sheet.append(list(HEADERS))
     for row in rows:
         sheet.append(list(row))

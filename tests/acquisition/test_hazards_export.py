@@ -71,7 +71,7 @@ def test_workbook_has_chinese_headers_and_one_row_per_hazard(
 ) -> None:
     book_path = tmp_path / "hazards.xlsx"
     assert main(["hazards", "export", "--db", str(register_db), "--xlsx", str(book_path)]) == 0
-    sheet = load_workbook(book_path).active
+    sheet = load_workbook(book_path).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == HEADERS
     with HazardRegister(f"sqlite:///{register_db}") as register:

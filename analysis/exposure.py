@@ -5,7 +5,7 @@ Every function takes arrays for many channels (or many exposures) at once.
 References
 ----------
 GBZ 2.1-2019, Table 1 (MAC, PC-TWA, PC-STEL) and Table 2 (dust); the TWA, STEL,
-peak-excursion and mixture rules as quoted in shared/STANDARDS.md.
+peak-excursion and mixture rules as quoted in docs/standards.md.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def shift_twa(
 
     References
     ----------
-    GBZ 2.1-2019 (C_TWA definition, as quoted in shared/STANDARDS.md).
+    GBZ 2.1-2019 (C_TWA definition, as quoted in docs/standards.md).
     """
     c = np.asarray(concentration, dtype=np.float64)
     t = np.asarray(duration_s, dtype=np.float64)
@@ -238,7 +238,7 @@ def mixture_index(concentration: ArrayLike, oel: ArrayLike) -> NDArray[np.float6
 
     References
     ----------
-    GBZ 2.1-2019, mixtures (clause unconfirmed; shared/STANDARDS.md).
+    GBZ 2.1-2019, mixtures (clause unconfirmed; docs/standards.md).
     """
     c = np.asarray(concentration, dtype=np.float64)
     limit = np.asarray(oel, dtype=np.float64)

@@ -3,7 +3,7 @@
 References
 ----------
 GBZ 2.2-2007 heat stress (WBGT indices and the limit matrix, as quoted in
-shared/STANDARDS.md).
+docs/standards.md).
 """
 
 from __future__ import annotations

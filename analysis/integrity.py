@@ -5,7 +5,7 @@ References
 IEC 60364-6 (insulation resistance); JGJ 46-2005 §8.2.10–8.2.11 (residual-current
 devices); GB 50057 (earthing, clauses unconfirmed); GB/T 150 (thickness relations);
 API 510 (corrosion rate, remaining life, inspection interval). Values and formulas as
-quoted in shared/STANDARDS.md.
+quoted in docs/standards.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ integrate that energy, so ``L_EX,8h = 10 lg(Σ 10^(0.1 L_i)·t_i / 8 h)``.
 References
 ----------
 GBZ 2.2-2007 noise limits; GBZ/T 189.8-2007 Appendix B (short shifts), as quoted in
-shared/STANDARDS.md.
+docs/standards.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Gas concentration units: ppm ↔ mg/m³ at a stated reference state.
 
 ``mg/m³ = ppm × M / V_m`` with ``V_m = 22.414 × (273.15 + t)/273.15 × 101.325/P``
-[L/mol] (shared/STANDARDS.md). The reference state GBZ 2.1-2019 uses for its mg/m³
+[L/mol] (docs/standards.md). The reference state GBZ 2.1-2019 uses for its mg/m³
 limits is unconfirmed, so it is a parameter: :data:`REFERENCE_20C` (20 °C,
 101.325 kPa, 24.06 L/mol, the default) and :data:`REFERENCE_25C` (25 °C, 101.325 kPa,
 24.45 L/mol, ACGIH) are offered.

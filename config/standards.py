@@ -2,7 +2,7 @@
 
 A table holds two kinds of row, each naming its standard, clause and how far its
 value is confirmed (``confirmed``, ``secondary`` or ``unconfirmed``, as
-``shared/STANDARDS.md`` grades it):
+``docs/standards.md`` grades it):
 
 ``[[rules]]``
     Alarm set points (several levels, upper or lower) for one quantity. Set points

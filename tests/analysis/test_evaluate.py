@@ -2,7 +2,7 @@
 streaming-equals-batch property.
 
 Worked examples are computed by hand in the comments from the formulas in
-shared/STANDARDS.md (GBZ 2.1-2019 TWA and STEL; GBZ 2.2-2007 L_EX,8h; GB/T 50493-2019
+docs/standards.md (GBZ 2.1-2019 TWA and STEL; GBZ 2.2-2007 L_EX,8h; GB/T 50493-2019
 §5.5.2 set points).
 """
 

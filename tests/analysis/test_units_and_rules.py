@@ -1,6 +1,6 @@
 """Worked examples for the pure rule functions, each computed by hand here.
 
-Sources of the formulas: shared/STANDARDS.md (quoting GBZ 2.1-2019, GBZ 2.2-2007,
+Sources of the formulas: docs/standards.md (quoting GBZ 2.1-2019, GBZ 2.2-2007,
 GBZ/T 189.8-2007, JGJ 46-2005, GB/T 150 and API 510).
 """
 

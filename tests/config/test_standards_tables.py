@@ -1,6 +1,6 @@
 """Every bundled standards row loads, is cited, and carries the grade STANDARDS.md gives.
 
-Expected values are copied from shared/STANDARDS.md (the project's reference for
+Expected values are copied from docs/standards.md (the project's reference for
 thresholds), table by table.
 """
 

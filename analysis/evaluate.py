@@ -35,7 +35,6 @@ from numpy.typing import NDArray
 from hazmon.analysis.events import Event, EventTracker
 from hazmon.analysis.exposure import (
     CHINA_DAY_OFFSET_S,
-    DAY_S,
     SHIFT_MINUTES,
     SHIFT_S,
     STEL_MINUTES,
@@ -705,14 +704,17 @@ class _Accumulator:
         counted = np.flatnonzero(above & ~before)
         impulses = np.zeros(len(bins), np.int64)
         if len(counted):
-            where = np.searchsorted(
-                bins.key, bin_key(channel[counted], ts[counted] // MINUTE_NS)
-            )
+            where = np.searchsorted(bins.key, bin_key(channel[counted], ts[counted] // MINUTE_NS))
             np.add.at(impulses, where, 1)
         count = np.where(peak_channel.take(bins.channel), impulses, bins.count)
         return MinuteBins(
-            bins.channel, bins.minute, bins.integral, bins.covered, bins.minimum,
-            bins.maximum, count,
+            bins.channel,
+            bins.minute,
+            bins.integral,
+            bins.covered,
+            bins.minimum,
+            bins.maximum,
+            count,
         )
 
     # -- finished minute bins ----------------------------------------------------------
@@ -874,7 +876,7 @@ class _Accumulator:
                 self.worst_shift[number] = (
                     int(first_minute[row]),
                     int(last_minute[row]),
-                    int(round(float(covered[row]))),
+                    round(float(covered[row])),
                 )
             if int(week[row]) != self.week[number]:
                 self._close_week(number)

@@ -271,13 +271,16 @@ def _chosen_oel(rule: RuleSpec, basis: str) -> OccupationalLimit | None:
         if row is not None and row.value is not None and row.unit in ("mg/m³", "ppm"):
             unit: Literal["mg/m³", "ppm"] = "ppm" if row.unit == "ppm" else "mg/m³"
             confirmed: Confirmed = (
-                "secondary" if row.confirmed == "secondary" else
-                "confirmed" if row.confirmed == "confirmed" else "unconfirmed"
+                "secondary"
+                if row.confirmed == "secondary"
+                else "confirmed"
+                if row.confirmed == "confirmed"
+                else "unconfirmed"
             )
             return OccupationalLimit(
                 value=row.value,
                 unit=unit,
-                basis=_BASIS_NAMES[kind],  # type: ignore[arg-type]
+                basis=_BASIS_NAMES[kind],
                 standard=row.standard,
                 clause=row.clause,
                 confirmed=confirmed,

@@ -67,7 +67,8 @@ def test_long_form_json_schema_and_values(
     assert event["end"] == "2026-03-02T01:14:00Z"
     assert event["rule"] == "gbt50493.toxic.co"
     assert event["clause"] == "GB/T 50493-2019 §5.5.2(3)"
-    assert event["level"] == "A2" and event["hazard"] is True
+    assert event["level"] == "A2"
+    assert event["hazard"] is True
     assert event["limit"] == pytest.approx(20 * 24.0548 / 28.010, rel=1e-4)
     assert event["dose"] == pytest.approx(15 * 60 * 50 * 24.0548 / 28.010, rel=1e-4)
     assert event["peak"] == pytest.approx(ppm, rel=1e-4)

@@ -1157,6 +1157,12 @@ def _verdicts(acc: _Accumulator, number: int, metrics: dict[str, float]) -> list
     return verdicts
 
 
+def _level_clause(rule: LimitRule, level: int) -> str:
+    """The clause of the set point an event reached (GB/T 50493 items 1 and 2)."""
+    own = [point.clause for point in rule.set_points if point.level == level and point.clause]
+    return own[0] if own else rule.clause
+
+
 def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
     plan = acc.plan
     by_channel: dict[int, list[EventRecord]] = {}
@@ -1173,7 +1179,7 @@ def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
             EventRecord(
                 event,
                 rule.id,
-                citation(rule.standard, rule.clause),
+                citation(rule.standard, _level_clause(rule, event.max_level)),
                 float(limit),
                 hazard=event.max_level >= plan.settings.hazard_level,
                 basis=rule.basis,

@@ -65,6 +65,7 @@ class SetPointSpec(_Strict):
     above: float | None = None
     below: float | None = None
     above_oel: float | None = Field(default=None, gt=0, description="multiple of the OEL")
+    clause: str | None = Field(default=None, description="this level's clause, if its own")
 
     @model_validator(mode="after")
     def _one_threshold(self) -> Self:
@@ -221,6 +222,8 @@ class SetPoint:
     level: int
     direction: Direction
     value: float
+    #: The level's own clause ("" : the rule's).
+    clause: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +320,9 @@ def _resolve(
                 f"{chosen.clause}, {chosen.confirmed}) = {oel:.4g} {spec.unit} at "
                 f"{temperature:g} °C, {pressure:g} kPa; OEL basis {oel_basis}"
             )
-            points.append(SetPoint(point.level, "above", point.above_oel * oel))
+            points.append(
+                SetPoint(point.level, "above", point.above_oel * oel, point.clause or "")
+            )
         else:
             assert rule.unit is not None
             conversion = catalogue.conversion(rule.quantity, rule.unit)
@@ -325,7 +330,12 @@ def _resolve(
             assert raw is not None
             direction: Direction = "above" if point.above is not None else "below"
             points.append(
-                SetPoint(point.level, direction, raw * conversion.scale + conversion.offset)
+                SetPoint(
+                    point.level,
+                    direction,
+                    raw * conversion.scale + conversion.offset,
+                    point.clause or "",
+                )
             )
     if not basis:
         basis = f"set points as the clause gives them [{rule.unit}]"

@@ -131,7 +131,7 @@ def test_lel_event_with_dose_above_the_a2_set_point() -> None:
     assert record.event.max_level == 2
     assert record.hazard
     assert record.rule == "gbt50493.combustible"
-    assert record.clause == "GB/T 50493-2019 §5.5.2(1)(2)"
+    assert record.clause == "GB/T 50493-2019 §5.5.2(2)"
     assert record.limit == 25.0
 
 

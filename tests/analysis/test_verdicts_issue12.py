@@ -302,7 +302,8 @@ def test_declared_five_day_week_judges_a_short_record_by_lex_8h() -> None:
 
 
 def test_gbt50493_item_numbers() -> None:
-    assert RULES["lel"].clause == "5.5.2(1)(2)"  # combustible A1 item 1, A2 item 2
+    assert RULES["lel"].clause == "5.5.2(2)"  # combustible: A2 (the hazard) is item 2
+    assert [point.clause for point in RULES["lel"].set_points] == ["5.5.2(1)", "5.5.2(2)"]
     assert RULES["co"].clause == "5.5.2(3)"  # toxic A1/A2 item 3
     assert RULES["o2"].clause == "5.5.2(4)"  # oxygen item 4
 

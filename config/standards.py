@@ -320,9 +320,7 @@ def _resolve(
                 f"{chosen.clause}, {chosen.confirmed}) = {oel:.4g} {spec.unit} at "
                 f"{temperature:g} °C, {pressure:g} kPa; OEL basis {oel_basis}"
             )
-            points.append(
-                SetPoint(point.level, "above", point.above_oel * oel, point.clause or "")
-            )
+            points.append(SetPoint(point.level, "above", point.above_oel * oel, point.clause or ""))
         else:
             assert rule.unit is not None
             conversion = catalogue.conversion(rule.quantity, rule.unit)

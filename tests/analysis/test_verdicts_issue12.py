@@ -16,6 +16,7 @@ import pytest
 
 from hazmon.acquisition.cli import main
 from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings, evaluate
+from hazmon.analysis.heat import wbgt_indoor, wbgt_outdoor
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.standards import (
@@ -352,3 +353,19 @@ def test_a1_excursion_is_a_level_1_event_not_a_hazard() -> None:
 def test_us_valve_leak_clause() -> None:
     row = next(row for row in load_limit_rows("leaks") if row.id == "us.40cfr60.483-1.valves")
     assert (row.standard, row.clause, row.value) == ("40 CFR 60", "60.482-7(b)", 10000.0)
+
+
+def test_outdoor_wbgt_with_solar_load() -> None:
+    # Outdoors: 0.7 t_nw + 0.2 t_g + 0.1 t_d = 0.7 × 28 + 0.2 × 34 + 0.1 × 31
+    # = 19.6 + 6.8 + 3.1 = 29.5 °C; indoors 0.7 × 28 + 0.3 × 33 = 19.6 + 9.9 = 29.5 °C.
+    assert float(wbgt_outdoor(28.0, 34.0, 31.0)) == pytest.approx(29.5)
+    assert float(wbgt_indoor(28.0, 33.0)) == pytest.approx(29.5)
+
+
+def test_earthing_rows_say_their_attribution_is_unconfirmed() -> None:
+    rows = [row for row in load_limit_rows("electrical") if row.id.startswith("gb50057.earth")]
+    assert rows
+    for row in rows:
+        assert row.confirmed == "unconfirmed"
+        assert "JGJ 46" in row.standard
+        assert "SH/T 3097" in row.standard

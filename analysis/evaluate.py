@@ -39,18 +39,18 @@ from hazmon.analysis.exposure import (
     SHIFT_S,
     STEL_MINUTES,
     STEL_S,
-    daily_sums,
     day_number,
     excursion_runs,
 )
 from hazmon.analysis.heat import wbgt_limit_row
-from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
+from hazmon.analysis.limits import ALARM, PRE_ALARM, LimitTable, evaluate_levels
 from hazmon.analysis.noise import allowed_impulse_peak, energy_level, sound_energy
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.analysis.sampling import (
     MINUTE_NS,
     NS_PER_S,
     MinuteBins,
+    bin_key,
     channel_time_order,
     hold_durations,
     merge_bins,
@@ -61,6 +61,9 @@ from hazmon.analysis.sampling import (
 from hazmon.analysis.units import REFERENCE_20C, ReferenceState, mg_m3_to_ppm
 from hazmon.config.catalogue import UnknownUnitError, load_catalogue
 from hazmon.config.standards import LimitRow, LimitRule, SetPoint, SiteLimits
+
+#: "No minute yet": far enough below any minute that differences do not overflow.
+NO_MINUTE = -(2**62)
 
 #: Integrand kinds: the value as read, the value clamped at 0, sound energy.
 RAW, CLAMPED, ENERGY = 0, 1, 2
@@ -101,7 +104,26 @@ class EvaluationSettings:
     reference
         State for ppm ↔ mg/m³ (GBZ 2.1 limits are in mg/m³).
     event_level
-        Level whose runs are events (2, A2).
+        Lowest level whose runs are events (1, A1: an A1 excursion is an event).
+    hazard_level
+        Lowest event level that is a hazard (2, A2; a site may choose 1).
+    shift_break_s : [s]
+        A pause longer than this between a channel's readings starts a new shift
+        (a recording session is a shift); used when ``shift_start_s`` is None.
+    shift_start_s : [s]
+        Site-declared local start of the shift after local midnight: shifts are then
+        the 24-hour periods starting at it (a night shift 20:00–04:00 is one shift).
+    nominal_shift_s : [s]
+        Length of a shift for the sampled fraction (coverage) of a TWA or L_EX,8h.
+    min_coverage
+        Sampled fraction of the shift below which a passing TWA or L_EX,8h is "not
+        judged" (a failing one still fails: unsampled time counts as zero).
+    work_days_per_week
+        Declared working days a week; None infers them from the shifts recorded in
+        each calendar week (see :func:`week_judged_by_40h`).
+    impulse_threshold : [dB(C)]
+        Peak level whose upward crossings are counted as impulses; None: the lowest
+        peak of the GBZ 2.2-2007 impulse table (120).
     labour_intensity, exposure_rate, hot_outdoor_design
         Pick the WBGT limit (GBZ 2.2-2007); without them WBGT has no verdict.
     temperature_class
@@ -111,7 +133,14 @@ class EvaluationSettings:
     max_gap_s: float = 300.0
     day_offset_s: int = CHINA_DAY_OFFSET_S
     reference: ReferenceState = REFERENCE_20C
-    event_level: int = ALARM
+    event_level: int = PRE_ALARM
+    hazard_level: int = ALARM
+    shift_break_s: float = 7200.0
+    shift_start_s: int | None = None
+    nominal_shift_s: float = SHIFT_S
+    min_coverage: float = 1.0
+    work_days_per_week: int | None = None
+    impulse_threshold: float | None = None
     labour_intensity: str | None = None
     exposure_rate: float | None = None
     hot_outdoor_design: bool = False
@@ -126,12 +155,48 @@ class EvaluationSettings:
             exposure_rate=site.exposure_rate,
             hot_outdoor_design=site.hot_outdoor_design,
             temperature_class=site.temperature_class,
+            hazard_level=PRE_ALARM if site.a1_is_hazard else ALARM,
+            shift_break_s=site.shift_break_hours * 3600.0,
+            shift_start_s=_clock_seconds(site.shift_start),
+            nominal_shift_s=site.shift_hours * 3600.0,
+            min_coverage=site.min_coverage,
+            work_days_per_week=site.work_days_per_week,
         )
         if overrides:
             from dataclasses import replace
 
             settings = replace(settings, **overrides)  # type: ignore[arg-type]
         return settings
+
+
+def _clock_seconds(clock: str | None) -> int | None:
+    """``"20:00"`` as seconds after midnight [s]; None stays None."""
+    if clock is None:
+        return None
+    hours, minutes = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60
+
+
+def week_judged_by_40h(shifts: int, declared: int | None) -> tuple[bool, bool]:
+    """Whether a week's noise is judged by L_EX,8h, by L_EX,40h (both may be true).
+
+    GBZ 2.2-2007: L_EX,8h for a 5-day working week, L_EX,40h for other weeks.
+    ``declared`` working days win; without them the recorded shifts of the calendar
+    week decide: 5 → L_EX,8h; 2–4 → L_EX,40h; 6 or 7 → both (either may fail);
+    1 → L_EX,8h (a one-day measurement is read as a typical day of a 5-day week,
+    never as a 1-day week, which would lower the figure by 7 dB).
+
+    Returns
+    -------
+    tuple[bool, bool]
+        (judged by L_EX,8h, judged by L_EX,40h)
+    """
+    days = declared if declared is not None else shifts
+    if days == 5 or (declared is None and shifts == 1):
+        return True, False
+    if declared is None and shifts > 5:
+        return True, True
+    return False, True
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +267,13 @@ class ChannelPlan:
     lower_event_threshold: NDArray[np.float64]
     excursion_threshold: NDArray[np.float64]
     impulse_rows: tuple[LimitRow, ...]
+    #: Per channel, why (part of) it cannot be judged ("" when nothing is missing).
+    not_judged: tuple[str, ...] = ()
+    #: Per channel, the level whose upward crossings are impulses (NaN: not noise_peak).
+    impulse_threshold: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    #: Per channel, the A2 set points a verdict compares the extremes with.
+    alarm_upper: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    alarm_lower: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
 
     @property
     def impulse_counts(self) -> tuple[float, ...]:
@@ -258,14 +330,31 @@ class ChannelPlan:
         excursion = np.full(count, np.nan)
         per_channel_rules: dict[str, LimitRule] = {}
         keys: list[str] = []
+        reasons: list[str] = []
+        impulse_threshold = np.full(count, np.nan)
         for number, channel in enumerate(table):
             matching = [row for row in rows if _matches(row, channel)]
+            # A PC-TWA row a site selected (silica, coal dust ...) is the one that
+            # applies: the default row of the same quantity ("other dust") gives way.
+            if any(row.kind == "pc_twa" and not row.default for row in matching):
+                matching = [row for row in matching if row.kind != "pc_twa" or not row.default]
+            missing: list[str] = [
+                f"{row.id} has no value (unconfirmed): set it in the site's [limits] rows"
+                for row in matching
+                if row.value is None
+            ]
             applied: list[AppliedLimit] = []
             kinds = {row.kind for row in matching}
             if channel.quantity == "noise":
                 integrand[number], kind_name = ENERGY, "noise"
             elif channel.quantity == "noise_peak":
                 kind_name = "noise_peak"
+                if impulse_rows:
+                    impulse_threshold[number] = (
+                        settings.impulse_threshold
+                        if settings.impulse_threshold is not None
+                        else min(float(row.value or 0) for row in impulse_rows)
+                    )
             elif channel.quantity in EXPOSURE_QUANTITIES or kinds & {"mac", "pc_twa", "pc_stel"}:
                 integrand[number] = CLAMPED
                 kind_name = "dust" if channel.quantity in DUST_QUANTITIES else "gas"
@@ -296,9 +385,21 @@ class ChannelPlan:
                 if cell is not None and cell.value is not None:
                     extra = hot_allowance if settings.hot_outdoor_design and hot_allowance else 0.0
                     applied.append(AppliedLimit(cell, "mean", cell.value + extra))
+            if channel.quantity == "surface_temperature" and settings.temperature_class is None:
+                missing.append(
+                    "no temperature_class: set [limits] temperature_class (T1–T6) "
+                    "in the site config"
+                )
+            if channel.quantity == "wbgt" and not (
+                settings.labour_intensity and settings.exposure_rate
+            ):
+                missing.append(
+                    "no labour_intensity / exposure_rate: set them in the site's [limits]"
+                )
             twa_rows = [a for a in applied if a.metric == "twa_8h"]
             if twa_rows and "pc_stel" not in kinds and factor_row and factor_row.value:
-                twa = twa_rows[0].limit
+                # The PC-TWA that applies (the strictest where several do).
+                twa = min(a.limit for a in twa_rows)
                 excursion[number] = factor_row.value * twa
                 for kind, metric, upper in (
                     ("excursion_max_count", "excursions_day_max", True),
@@ -318,8 +419,15 @@ class ChannelPlan:
                 rule = _rule_from_rows(channel, applied)
             if rule is not None:
                 per_channel_rules[key] = rule
+            if not applied and rule is None and not missing:
+                missing.append(
+                    f"no limit applies to quantity {channel.quantity!r}"
+                    + (f" (substance {channel.substance!r})" if channel.substance else "")
+                )
+            reasons.append("; ".join(missing))
         limits = LimitTable.build(keys, per_channel_rules)
         upper_threshold, lower_threshold = _event_thresholds(limits, settings.event_level)
+        alarm_upper, alarm_lower = _event_thresholds(limits, ALARM)
         return cls(
             channels=table,
             settings=settings,
@@ -331,6 +439,10 @@ class ChannelPlan:
             lower_event_threshold=lower_threshold,
             excursion_threshold=excursion,
             impulse_rows=tuple(impulse_rows),
+            not_judged=tuple(reasons),
+            impulse_threshold=impulse_threshold,
+            alarm_upper=alarm_upper,
+            alarm_lower=alarm_lower,
         )
 
 
@@ -381,6 +493,13 @@ class Verdict:
     value: float
     passed: bool
     confirmed: str = ""
+    #: What the limit is based on (OEL basis of a set point, shift, week ...).
+    basis: str = ""
+    #: Sampled fraction of the shift the figure covers (NaN: not a shift figure).
+    coverage: float = math.nan
+    #: False when the figure cannot decide (``passed`` is then False too): see note.
+    judged: bool = True
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +514,9 @@ class EventRecord:
     rule: str
     clause: str
     limit: float
+    #: The event reached the site's hazard level (A2 by default; A1 events are not).
+    hazard: bool = True
+    basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +527,10 @@ class ChannelResult:
     metrics: dict[str, float]
     verdicts: tuple[Verdict, ...]
     events: tuple[EventRecord, ...]
+    #: Why (part of) the channel is not judged; empty when nothing is missing.
+    not_judged: tuple[str, ...] = ()
+    #: The shift the shift figures (TWA, L_EX,8h) come from: (start, end) [ns UTC].
+    shift: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -427,6 +553,20 @@ class _Accumulator:
     day_max: NDArray[np.float64] = field(init=False)
     max_day_integral: NDArray[np.float64] = field(init=False)
     days: NDArray[np.int64] = field(init=False)
+    last_minute: NDArray[np.int64] = field(init=False)
+    shift_first: NDArray[np.int64] = field(init=False)
+    shift_last: NDArray[np.int64] = field(init=False)
+    shift_covered: NDArray[np.float64] = field(init=False)
+    worst_shift: NDArray[np.int64] = field(init=False)
+    week: NDArray[np.int64] = field(init=False)
+    week_integral: NDArray[np.float64] = field(init=False)
+    week_shifts: NDArray[np.int64] = field(init=False)
+    week_max_shift: NDArray[np.float64] = field(init=False)
+    max_week_integral: NDArray[np.float64] = field(init=False)
+    weeks: NDArray[np.int64] = field(init=False)
+    judged_8h: NDArray[np.float64] = field(init=False)
+    judged_40h: NDArray[np.float64] = field(init=False)
+    impulse_above: NDArray[np.bool_] = field(init=False)
     impulse_margin: NDArray[np.float64] = field(init=False)
     impulse_peak: NDArray[np.float64] = field(init=False)
     impulse_limit: NDArray[np.float64] = field(init=False)
@@ -454,6 +594,21 @@ class _Accumulator:
         self.day_max = np.full(count, np.nan)
         self.max_day_integral = np.full(count, np.nan)
         self.days = np.zeros(count, np.int64)
+        self.last_minute = np.full(count, NO_MINUTE)
+        self.shift_first = np.zeros(count, np.int64)
+        self.shift_last = np.zeros(count, np.int64)
+        self.shift_covered = np.zeros(count)
+        # Worst shift: [first minute, last minute, covered seconds] per channel.
+        self.worst_shift = np.zeros((count, 3), np.int64)
+        self.week = np.full(count, np.iinfo(np.int64).min)
+        self.week_integral = np.zeros(count)
+        self.week_shifts = np.zeros(count, np.int64)
+        self.week_max_shift = np.zeros(count)
+        self.max_week_integral = np.full(count, np.nan)
+        self.weeks = np.zeros(count, np.int64)
+        self.judged_8h = np.full(count, np.nan)
+        self.judged_40h = np.full(count, np.nan)
+        self.impulse_above = np.zeros(count, bool)
         self.impulse_margin = np.full(count, -np.inf)
         self.impulse_peak = np.full(count, np.nan)
         self.impulse_limit = np.full(count, np.nan)
@@ -517,7 +672,50 @@ class _Accumulator:
         readings = Readings(ts, channel, value, np.zeros(len(ts), np.uint16))
         closed, _opened = self.events.update(readings, level, side, weight, assume_sorted=True)
         self.closed_events.extend(closed)
-        return minute_bins(ts, channel, value, hold, integrand)
+        self.readings += np.bincount(channel[~nan], minlength=count)
+        bins = minute_bins(ts, channel, value, hold, integrand)
+        return self._count_impulses(ts, channel, value, bins)
+
+    def _count_impulses(
+        self,
+        ts: NDArray[np.int64],
+        channel: NDArray[np.int32],
+        value: NDArray[np.float64],
+        bins: MinuteBins,
+    ) -> MinuteBins:
+        """On noise_peak channels, make each bin's count its impulses, not its lines.
+
+        An impulse is an event: a reading at or above the channel's impulse
+        threshold whose previous reading was below it (a peak rising out of the
+        background), so a meter logging LCpeak every second counts its peaks once.
+        """
+        thresholds = self.plan.impulse_threshold
+        if len(thresholds) == 0 or np.isnan(thresholds).all() or len(ts) == 0:
+            return bins
+        limit = thresholds.take(channel)
+        with np.errstate(invalid="ignore"):
+            above = value >= limit
+        first = np.r_[True, channel[1:] != channel[:-1]]
+        before = np.r_[False, above[:-1]]
+        before[first] = self.impulse_above[channel[first]]
+        last = np.r_[first[1:], True]
+        self.impulse_above[channel[last]] = above[last]
+        peak_channel = ~np.isnan(thresholds)
+        counted = np.flatnonzero(above & ~before)
+        impulses = np.zeros(len(bins), np.int64)
+        if len(counted):
+            where = np.searchsorted(bins.key, bin_key(channel[counted], ts[counted] // MINUTE_NS))
+            np.add.at(impulses, where, 1)
+        count = np.where(peak_channel.take(bins.channel), impulses, bins.count)
+        return MinuteBins(
+            bins.channel,
+            bins.minute,
+            bins.integral,
+            bins.covered,
+            bins.minimum,
+            bins.maximum,
+            count,
+        )
 
     # -- finished minute bins ----------------------------------------------------------
     def add_bins(self, bins: MinuteBins) -> None:
@@ -526,7 +724,6 @@ class _Accumulator:
             return
         count = len(self.plan)
         channel = bins.channel
-        self.readings += np.bincount(channel, bins.count.astype(np.float64), count).astype(np.int64)
         self.integral += np.bincount(channel, bins.integral, count)
         self.covered += np.bincount(channel, bins.covered, count)
         starts = np.flatnonzero(np.r_[True, channel[1:] != channel[:-1]])
@@ -572,31 +769,83 @@ class _Accumulator:
         keep = combined.minute > latest[combined.channel] - SHIFT_MINUTES
         self.tail = MinuteBins.concat([waiting, combined.take(keep)])
 
+    def _shift_ids(self, bins: MinuteBins) -> NDArray[np.int64]:
+        """The shift of every bin: its session's first minute, or a declared shift day.
+
+        Sessions: a bin more than ``shift_break_s`` after the channel's previous bin
+        starts a new shift, so a night shift crossing local midnight stays one shift.
+        """
+        settings = self.plan.settings
+        minute, channel = bins.minute, bins.channel
+        if settings.shift_start_s is not None:
+            return day_number(minute, settings.day_offset_s - settings.shift_start_s)
+        first = np.r_[True, channel[1:] != channel[:-1]]
+        previous = np.r_[NO_MINUTE, minute[:-1]]
+        previous[first] = self.last_minute[channel[first]]
+        new = minute - previous > settings.shift_break_s / 60.0
+        carried = first & ~new
+        marked = new | carried
+        source = np.where(new, minute, self.day.take(channel))
+        position = np.maximum.accumulate(np.where(marked, np.arange(len(minute)), 0))
+        last = np.r_[first[1:], True]
+        self.last_minute[channel[last]] = minute[last]
+        return np.asarray(source[position], np.int64)
+
     def _days(self, bins: MinuteBins) -> None:
-        daily = daily_sums(bins, self.plan.settings.day_offset_s)
-        channel = daily.channel
-        integral, count, maximum = daily.integral.copy(), daily.count.copy(), daily.maximum.copy()
+        """Fold bins into shifts (the name stays: a shift was a calendar day once)."""
+        shift = self._shift_ids(bins)
+        channel = bins.channel
+        new = np.r_[True, (channel[1:] != channel[:-1]) | (shift[1:] != shift[:-1])]
+        starts = np.flatnonzero(new)
+        channel = channel[starts]
+        day = shift[starts]
+        integral = np.add.reduceat(bins.integral, starts)
+        count = np.add.reduceat(bins.count, starts)
+        maximum = np.fmax.reduceat(bins.maximum, starts)
+        covered = np.add.reduceat(bins.covered, starts)
+        first_minute = bins.minute[starts]
+        last_minute = bins.minute[np.r_[starts[1:] - 1, len(bins) - 1]]
         first = np.r_[True, channel[1:] != channel[:-1]]
         last = np.r_[first[1:], True]
         first_rows = np.flatnonzero(first)
         ch = channel[first_rows]
-        continues = daily.day[first_rows] == self.day[ch]
+        continues = day[first_rows] == self.day[ch]
         rows = first_rows[continues]
-        integral[rows] += self.day_integral[ch[continues]]
-        count[rows] += self.day_count[ch[continues]]
-        maximum[rows] = np.fmax(maximum[rows], self.day_max[ch[continues]])
-        # An open day followed by a later day is complete.
+        kept = ch[continues]
+        integral[rows] += self.day_integral[kept]
+        count[rows] += self.day_count[kept]
+        maximum[rows] = np.fmax(maximum[rows], self.day_max[kept])
+        covered[rows] += self.shift_covered[kept]
+        first_minute[rows] = self.shift_first[kept]
+        # An open shift followed by a later one is complete.
         ended = ch[~continues & (self.day[ch] != np.iinfo(np.int64).min)]
         self._complete_days(
-            ended, self.day_integral[ended], self.day_count[ended], self.day_max[ended]
+            ended,
+            self.day_integral[ended],
+            self.day_count[ended],
+            self.day_max[ended],
+            self.shift_first[ended],
+            self.shift_last[ended],
+            self.shift_covered[ended],
         )
         done = ~last
-        self._complete_days(channel[done], integral[done], count[done], maximum[done])
+        self._complete_days(
+            channel[done],
+            integral[done],
+            count[done],
+            maximum[done],
+            first_minute[done],
+            last_minute[done],
+            covered[done],
+        )
         tail_ch = channel[last]
-        self.day[tail_ch] = daily.day[last]
+        self.day[tail_ch] = day[last]
         self.day_integral[tail_ch] = integral[last]
         self.day_count[tail_ch] = count[last]
         self.day_max[tail_ch] = maximum[last]
+        self.shift_first[tail_ch] = first_minute[last]
+        self.shift_last[tail_ch] = last_minute[last]
+        self.shift_covered[tail_ch] = covered[last]
 
     def _complete_days(
         self,
@@ -604,23 +853,71 @@ class _Accumulator:
         integral: NDArray[np.float64],
         count: NDArray[np.int64],
         maximum: NDArray[np.float64],
+        first_minute: NDArray[np.int64] | None = None,
+        last_minute: NDArray[np.int64] | None = None,
+        covered: NDArray[np.float64] | None = None,
     ) -> None:
+        """Account completed shifts (in time order per channel)."""
         if len(channel) == 0:
             return
-        np.fmax.at(self.max_day_integral, channel, integral)
+        first_minute = np.zeros(len(channel), np.int64) if first_minute is None else first_minute
+        last_minute = first_minute if last_minute is None else last_minute
+        covered = np.zeros(len(channel)) if covered is None else covered
         np.add.at(self.days, channel, 1)
         np.maximum.at(self.impulse_day_max, channel, count)
+        offset = self.plan.settings.day_offset_s
+        week = (day_number(first_minute, offset) + 3) // 7  # 1970-01-01 was a Thursday
+        # Loop over completed (channel, shift) pairs: shifts, not readings.
+        for row in range(len(channel)):
+            number = int(channel[row])
+            value = float(integral[row])
+            if not value <= self.max_day_integral[number]:  # NaN (none yet) or larger
+                self.max_day_integral[number] = value
+                self.worst_shift[number] = (
+                    int(first_minute[row]),
+                    int(last_minute[row]),
+                    round(float(covered[row])),
+                )
+            if int(week[row]) != self.week[number]:
+                self._close_week(number)
+                self.week[number] = int(week[row])
+            self.week_integral[number] += value
+            self.week_shifts[number] += 1
+            self.week_max_shift[number] = max(self.week_max_shift[number], value)
         if self.plan.impulse_counts:
             allowed = allowed_impulse_peak(count, self.plan.impulse_counts, self.plan.impulse_peaks)
             margin = np.where(np.isnan(allowed), np.inf, maximum - allowed)
             margin = np.where(np.isnan(maximum), -np.inf, margin)
-            # Loop over completed (channel, day) pairs: days, not readings.
+            # Loop over completed (channel, shift) pairs: shifts, not readings.
             for row in np.flatnonzero(margin > self.impulse_margin[channel]).tolist():
                 number = int(channel[row])
                 if margin[row] > self.impulse_margin[number]:
                     self.impulse_margin[number] = margin[row]
                     self.impulse_peak[number] = maximum[row]
                     self.impulse_limit[number] = allowed[row]
+
+    def _close_week(self, number: int) -> None:
+        """Judge one channel's finished calendar week (L_EX,8h or L_EX,40h)."""
+        shifts = int(self.week_shifts[number])
+        if shifts == 0:
+            return
+        declared = self.plan.settings.work_days_per_week
+        integral = float(self.week_integral[number])
+        self.weeks[number] += 1
+        self.max_week_integral[number] = np.fmax(self.max_week_integral[number], integral)
+        by_8h, by_40h = week_judged_by_40h(shifts, declared)
+        if by_8h:
+            self.judged_8h[number] = np.fmax(
+                self.judged_8h[number], float(self.week_max_shift[number])
+            )
+        if by_40h:
+            # Declared days not all recorded: the recorded shifts' mean stands for
+            # the others (never fewer days than were recorded).
+            days = max(declared or shifts, shifts)
+            self.judged_40h[number] = np.fmax(self.judged_40h[number], integral * days / shifts)
+        self.week_integral[number] = 0.0
+        self.week_shifts[number] = 0
+        self.week_max_shift[number] = 0.0
 
     def _excursions(self, bins: MinuteBins) -> None:
         if np.isnan(self.plan.excursion_threshold).all():
@@ -642,7 +939,9 @@ class _Accumulator:
     def _close_run(self, number: int, run: list[int | float]) -> None:
         start, end = int(run[0]), int(run[1])
         stats = self.run_stats[number]
-        day = float(day_number(np.array([start]), self.plan.settings.day_offset_s)[0])
+        settings = self.plan.settings
+        offset = settings.day_offset_s - (settings.shift_start_s or 0)
+        day = float(day_number(np.array([start]), offset)[0])
         stats[1] = stats[1] + 1 if stats[0] == day else 1
         stats[0] = day
         stats[2] = max(stats[2], stats[1])
@@ -660,8 +959,13 @@ class _Accumulator:
             self.day_integral[open_days],
             self.day_count[open_days],
             self.day_max[open_days],
+            self.shift_first[open_days],
+            self.shift_last[open_days],
+            self.shift_covered[open_days],
         )
         self.day[open_days] = np.iinfo(np.int64).min
+        for number in range(len(self.plan)):
+            self._close_week(number)
         for number, run in sorted(self.runs.items()):
             self._close_run(number, run)
         self.runs.clear()
@@ -706,7 +1010,10 @@ def _metrics(acc: _Accumulator, number: int) -> dict[str, float]:
         if covered > 0:
             metrics["laeq"] = float(energy_level(integral / covered))
             metrics["lex_8h"] = float(energy_level(day_integral / SHIFT_S))
-            metrics["lex_40h"] = float(energy_level(integral / (5 * SHIFT_S)))
+            # The worst calendar week's L_EX,40h = 10 lg(Σ shift energy / 40 h).
+            week = float(acc.max_week_integral[number])
+            metrics["lex_40h"] = float(energy_level(week / (5 * SHIFT_S)))
+            metrics["weeks"] = float(acc.weeks[number])
     elif family == "noise_peak":
         metrics["impulses_day_max"] = float(acc.impulse_day_max[number])
     elif covered > 0:
@@ -723,25 +1030,78 @@ def _metrics(acc: _Accumulator, number: int) -> dict[str, float]:
         if not math.isnan(stats[4]):
             metrics["excursion_min_spacing_min"] = float(stats[4])
     metrics["days"] = float(acc.days[number])
+    metrics["shifts"] = float(acc.days[number])
+    if family in ("gas", "dust", "noise") and not math.isnan(day_integral):
+        metrics["coverage"] = _coverage(acc, number)
     metrics["gaps"] = float(acc.gaps[number])
     metrics["missing_s"] = float(acc.missing_s[number])
     return metrics
 
 
+def _coverage(acc: _Accumulator, number: int) -> float:
+    """Sampled fraction of the worst shift: covered time / max(nominal shift, span)."""
+    first, last, covered = (int(part) for part in acc.worst_shift[number])
+    span_s = (last - first + 1) * 60.0
+    return covered / max(acc.plan.settings.nominal_shift_s, span_s)
+
+
+#: Metrics that are shift figures (their verdicts carry the shift's coverage).
+SHIFT_METRICS = frozenset({"twa_8h", "lex_8h"})
+#: Where no figure was named, the sampling rule coverage is checked against.
+COVERAGE_CLAUSE = "GBZ 159-2004 (full-shift sampling for C_TWA; clause unconfirmed)"
+
+
 def _verdicts(acc: _Accumulator, number: int, metrics: dict[str, float]) -> list[Verdict]:
     plan = acc.plan
+    settings = plan.settings
     verdicts: list[Verdict] = []
     for applied in plan.applied[number]:
         value = metrics.get(applied.metric)
-        if value is None or (applied.metric == "lex_40h" and metrics.get("days", 0) < 2):
+        basis = ""
+        if applied.metric == "lex_8h":
+            # Judged on the worst shift of the 5-day weeks (GBZ 2.2-2007).
+            judged = float(acc.judged_8h[number])
+            value = None if math.isnan(judged) else float(energy_level(judged / SHIFT_S))
+            basis = "worst shift of the weeks judged by L_EX,8h"
+        elif applied.metric == "lex_40h":
+            judged = float(acc.judged_40h[number])
+            value = None if math.isnan(judged) else float(energy_level(judged / (5 * SHIFT_S)))
+            basis = "worst week of other than 5 working days"
+        elif applied.metric == "twa_8h":
+            basis = "worst shift, Σ C·T / 8 h"
+        elif applied.metric == "stel_max":
+            basis = "highest 15-minute TWA"
+        elif applied.metric == "max":
+            basis = "highest reading"
+        if value is None:
             continue
         if applied.upper:
             passed = value < applied.limit if applied.strict else value <= applied.limit
         else:
             passed = value >= applied.limit
+        coverage = math.nan
+        judged_flag, note = True, ""
+        if applied.metric in SHIFT_METRICS and "coverage" in metrics:
+            coverage = metrics["coverage"]
+            if passed and round(coverage, 2) < settings.min_coverage:
+                # Unsampled time counts as zero: a low figure proves nothing.
+                passed, judged_flag = False, False
+                note = (
+                    f"sampled {coverage:.0%} of the shift, below {settings.min_coverage:.0%}"
+                    f" ({COVERAGE_CLAUSE}): not judged"
+                )
         verdicts.append(
             Verdict(
-                applied.row.id, applied.clause, applied.limit, value, passed, applied.row.confirmed
+                applied.row.id,
+                applied.clause,
+                applied.limit,
+                value,
+                passed,
+                applied.row.confirmed,
+                basis=basis,
+                coverage=coverage,
+                judged=judged_flag,
+                note=note,
             )
         )
     rule = plan.limits.rules[number]
@@ -751,16 +1111,31 @@ def _verdicts(acc: _Accumulator, number: int, metrics: dict[str, float]) -> list
         upper = float(plan.upper_event_threshold[number])
         lower = float(plan.lower_event_threshold[number])
         clause = citation(rule.standard, rule.clause)
+        upper = float(plan.alarm_upper[number]) if len(plan.alarm_upper) else upper
+        lower = float(plan.alarm_lower[number]) if len(plan.alarm_lower) else lower
+        basis = rule.basis or "highest reading against the A2 set point"
         if math.isfinite(upper) and "max" in metrics:
             verdicts.append(
                 Verdict(
-                    rule.id, clause, upper, metrics["max"], metrics["max"] < upper, rule.confirmed
+                    rule.id,
+                    clause,
+                    upper,
+                    metrics["max"],
+                    metrics["max"] < upper,
+                    rule.confirmed,
+                    basis=basis,
                 )
             )
         if math.isfinite(lower) and "min" in metrics:
             verdicts.append(
                 Verdict(
-                    rule.id, clause, lower, metrics["min"], metrics["min"] >= lower, rule.confirmed
+                    rule.id,
+                    clause,
+                    lower,
+                    metrics["min"],
+                    metrics["min"] >= lower,
+                    rule.confirmed,
+                    basis=basis,
                 )
             )
     peak = float(acc.impulse_peak[number])
@@ -782,6 +1157,12 @@ def _verdicts(acc: _Accumulator, number: int, metrics: dict[str, float]) -> list
     return verdicts
 
 
+def _level_clause(rule: LimitRule, level: int) -> str:
+    """The clause of the set point an event reached (GB/T 50493 items 1 and 2)."""
+    own = [point.clause for point in rule.set_points if point.level == level and point.clause]
+    return own[0] if own else rule.clause
+
+
 def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
     plan = acc.plan
     by_channel: dict[int, list[EventRecord]] = {}
@@ -795,19 +1176,37 @@ def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
             else plan.lower_event_threshold[event.channel]
         )
         by_channel.setdefault(event.channel, []).append(
-            EventRecord(event, rule.id, citation(rule.standard, rule.clause), float(limit))
+            EventRecord(
+                event,
+                rule.id,
+                citation(rule.standard, _level_clause(rule, event.max_level)),
+                float(limit),
+                hazard=event.max_level >= plan.settings.hazard_level,
+                basis=rule.basis,
+            )
         )
     results = []
     for number, channel in enumerate(plan.channels):
         if acc.readings[number] == 0 and acc.missing_s[number] == 0 and number not in by_channel:
             continue
         metrics = _metrics(acc, number)
+        verdicts = tuple(_verdicts(acc, number, metrics))
+        reason = plan.not_judged[number] if plan.not_judged else ""
+        not_judged = tuple(part for part in reason.split("; ") if part)
+        if not verdicts and not not_judged:
+            not_judged = ("no rule gives a verdict on this channel's figures",)
+        shift = None
+        if not math.isnan(float(acc.max_day_integral[number])):
+            first, last, _covered = (int(part) for part in acc.worst_shift[number])
+            shift = (first * MINUTE_NS, (last + 1) * MINUTE_NS)
         results.append(
             ChannelResult(
                 channel,
                 metrics,
-                tuple(_verdicts(acc, number, metrics)),
+                verdicts,
                 tuple(by_channel.get(number, ())),
+                not_judged=not_judged,
+                shift=shift,
             )
         )
     return results

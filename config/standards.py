@@ -65,6 +65,7 @@ class SetPointSpec(_Strict):
     above: float | None = None
     below: float | None = None
     above_oel: float | None = Field(default=None, gt=0, description="multiple of the OEL")
+    clause: str | None = Field(default=None, description="this level's clause, if its own")
 
     @model_validator(mode="after")
     def _one_threshold(self) -> Self:
@@ -221,6 +222,8 @@ class SetPoint:
     level: int
     direction: Direction
     value: float
+    #: The level's own clause ("" : the rule's).
+    clause: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +238,8 @@ class LimitRule:
     confirmed: str
     set_points: tuple[SetPoint, ...]
     note: str = ""
+    #: What the set points rest on (the OEL, its citation and the reference state).
+    basis: str = ""
 
     @property
     def citation(self) -> str:
@@ -242,19 +247,80 @@ class LimitRule:
         return f"{self.standard} §{self.clause}"
 
 
-def _resolve(table: StandardsTable, rule: RuleSpec) -> LimitRule:
+#: How a toxic set point picks its OEL from GBZ 2.1-2019 (a site setting).
+OelBasis = Literal["mac_else_twa", "mac_else_stel_else_twa", "table"]
+#: The default: MAC where the substance has one, else PC-TWA, as the GB/T 50493-2019
+#: appendix table reproduced by secondary sources gives it (CO A1/A2 20/40 mg/m³);
+#: see docs/standards.md.
+DEFAULT_OEL_BASIS: OelBasis = "mac_else_twa"
+_BASIS_ORDER: dict[str, tuple[str, ...]] = {
+    "mac_else_twa": ("mac", "pc_twa"),
+    "mac_else_stel_else_twa": ("mac", "pc_stel", "pc_twa"),
+}
+_BASIS_NAMES = {"mac": "MAC", "pc_twa": "PC-TWA", "pc_stel": "PC-STEL"}
+
+
+def _chosen_oel(rule: RuleSpec, basis: str) -> OccupationalLimit | None:
+    """The rule's OEL under ``basis``, from the bundled GBZ 2.1-2019 rows."""
+    if rule.oel is None or basis == "table":
+        return rule.oel
+    rows = {
+        row.kind: row
+        for row in load_limit_rows("gbz2.1-2019")
+        if row.quantity == rule.quantity and row.default and row.value is not None
+    }
+    for kind in _BASIS_ORDER[basis]:
+        row = rows.get(kind)
+        if row is not None and row.value is not None and row.unit in ("mg/m³", "ppm"):
+            unit: Literal["mg/m³", "ppm"] = "ppm" if row.unit == "ppm" else "mg/m³"
+            confirmed: Confirmed = (
+                "secondary"
+                if row.confirmed == "secondary"
+                else "confirmed"
+                if row.confirmed == "confirmed"
+                else "unconfirmed"
+            )
+            return OccupationalLimit(
+                value=row.value,
+                unit=unit,
+                basis=_BASIS_NAMES[kind],
+                standard=row.standard,
+                clause=row.clause,
+                confirmed=confirmed,
+            )
+    return rule.oel
+
+
+def _resolve(
+    table: StandardsTable,
+    rule: RuleSpec,
+    reference_temperature: float | None = None,
+    reference_pressure: float | None = None,
+    oel_basis: str = "table",
+) -> LimitRule:
     catalogue = load_catalogue()
     spec = catalogue.spec(rule.quantity)
+    temperature = (
+        table.reference_temperature if reference_temperature is None else reference_temperature
+    )
+    pressure = table.reference_pressure if reference_pressure is None else reference_pressure
+    chosen = _chosen_oel(rule, oel_basis)
+    basis = ""
     points = []
     for point in rule.set_points:
         if point.above_oel is not None:
-            assert rule.oel is not None  # checked by RuleSpec
-            oel = rule.oel.value
-            if rule.oel.unit == "mg/m³":
+            assert chosen is not None  # checked by RuleSpec
+            oel = chosen.value
+            if chosen.unit == "mg/m³":
                 assert spec.molar_mass is not None
-                volume = molar_volume(table.reference_temperature, table.reference_pressure)
+                volume = molar_volume(temperature, pressure)
                 oel = oel * volume / spec.molar_mass  # mg/m³ -> ppm
-            points.append(SetPoint(point.level, "above", point.above_oel * oel))
+            basis = (
+                f"{chosen.basis} {chosen.value:g} {chosen.unit} ({chosen.standard} "
+                f"{chosen.clause}, {chosen.confirmed}) = {oel:.4g} {spec.unit} at "
+                f"{temperature:g} °C, {pressure:g} kPa; OEL basis {oel_basis}"
+            )
+            points.append(SetPoint(point.level, "above", point.above_oel * oel, point.clause or ""))
         else:
             assert rule.unit is not None
             conversion = catalogue.conversion(rule.quantity, rule.unit)
@@ -262,8 +328,15 @@ def _resolve(table: StandardsTable, rule: RuleSpec) -> LimitRule:
             assert raw is not None
             direction: Direction = "above" if point.above is not None else "below"
             points.append(
-                SetPoint(point.level, direction, raw * conversion.scale + conversion.offset)
+                SetPoint(
+                    point.level,
+                    direction,
+                    raw * conversion.scale + conversion.offset,
+                    point.clause or "",
+                )
             )
+    if not basis:
+        basis = f"set points as the clause gives them [{rule.unit}]"
     return LimitRule(
         id=rule.id,
         quantity=rule.quantity,
@@ -273,6 +346,7 @@ def _resolve(table: StandardsTable, rule: RuleSpec) -> LimitRule:
         confirmed=rule.confirmed,
         set_points=tuple(points),
         note=rule.note,
+        basis=basis,
     )
 
 
@@ -298,6 +372,18 @@ def load_standards_table(name: str) -> tuple[LimitRule, ...]:
     """
     table = _load_table(name)
     return tuple(_resolve(table, rule) for rule in table.rules)
+
+
+@cache
+def resolved_rules(
+    name: str, reference_temperature: float, reference_pressure: float, oel_basis: str
+) -> tuple[LimitRule, ...]:
+    """A table's rules at a site's reference state and OEL basis (see :class:`SiteLimits`)."""
+    table = _load_table(name)
+    return tuple(
+        _resolve(table, rule, reference_temperature, reference_pressure, oel_basis)
+        for rule in table.rules
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +474,24 @@ class SiteLimits(_Strict):
     hot_outdoor_design: bool = False
     temperature_class: Literal["T1", "T2", "T3", "T4", "T5", "T6"] | None = None
     standard: str = "site"
+    oel_basis: OelBasis = Field(
+        default=DEFAULT_OEL_BASIS,
+        description="OEL of toxic set points: mac_else_twa, mac_else_stel_else_twa or table",
+    )
+    a1_is_hazard: bool = Field(default=False, description="A1 events become hazards too")
+    shift_break_hours: float = Field(
+        default=2.0, gt=0, description="[h] a longer pause between readings starts a new shift"
+    )
+    shift_start: str | None = Field(
+        default=None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="declared local shift start HH:MM; shifts are 24 h from it",
+    )
+    shift_hours: float = Field(default=8.0, gt=0, le=24, description="[h] nominal shift")
+    min_coverage: float = Field(
+        default=1.0, ge=0, le=1, description="sampled fraction below which a pass is not judged"
+    )
+    work_days_per_week: int | None = Field(default=None, ge=1, le=7)
 
     @field_validator("tables")
     @classmethod
@@ -425,13 +529,20 @@ def effective_limit_rows(site: SiteLimits | None = None) -> tuple[LimitRow, ...]
     return tuple(row for row in rows.values() if row.default or row.id in selected)
 
 
-def rules_by_quantity(table_names: tuple[str, ...]) -> dict[str, LimitRule]:
+def rules_by_quantity(
+    table_names: tuple[str, ...], site: SiteLimits | None = None
+) -> dict[str, LimitRule]:
     """The instantaneous limit rule for each quantity, from the named tables.
 
-    A later table's rule for the same quantity replaces an earlier one's.
+    A later table's rule for the same quantity replaces an earlier one's. Set points
+    relative to an OEL follow the site's ``reference_temperature``, ``reference_pressure``
+    and ``oel_basis`` (defaults: 20 °C, 101.325 kPa, MAC else PC-TWA).
     """
+    site = site or SiteLimits()
     rules: dict[str, LimitRule] = {}
     for name in table_names:
-        for rule in load_standards_table(name):
+        for rule in resolved_rules(
+            name, site.reference_temperature, site.reference_pressure, site.oel_basis
+        ):
             rules[rule.quantity] = rule
     return rules

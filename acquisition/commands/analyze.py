@@ -27,6 +27,7 @@ from hazmon.analysis.evaluate import (
     ChannelPlan,
     ChannelResult,
     EvaluationSettings,
+    Verdict,
     evaluate,
 )
 from hazmon.analysis.limits import LEVEL_NAMES
@@ -111,16 +112,7 @@ def channel_document(result: ChannelResult, value_kind: str | None = None) -> di
         "quantity": result.channel.quantity,
         "unit": result.channel.unit,
         "metrics": metrics,
-        "verdicts": [
-            {
-                "rule": verdict.rule,
-                "clause": verdict.clause,
-                "limit": _finite(verdict.limit),
-                "value": _finite(verdict.value),
-                "passed": verdict.passed,
-            }
-            for verdict in result.verdicts
-        ],
+        "verdicts": [_verdict_document(verdict) for verdict in result.verdicts],
         "events": [
             {
                 "start": _iso(record.event.start_ts),
@@ -133,6 +125,7 @@ def channel_document(result: ChannelResult, value_kind: str | None = None) -> di
                 "dose": record.event.dose,
                 "rule": record.rule,
                 "clause": record.clause,
+                "hazard": record.hazard,
             }
             for record in result.events
         ],
@@ -142,7 +135,31 @@ def channel_document(result: ChannelResult, value_kind: str | None = None) -> di
         for verdict in document["verdicts"]:
             if value_kind == "peak" and upper_bound_rule(verdict["rule"]):
                 verdict["upper_bound"] = True
+    if result.not_judged:
+        document["not_judged"] = list(result.not_judged)
+    if result.shift is not None:
+        document["shift"] = {"start": _iso(result.shift[0]), "end": _iso(result.shift[1])}
     return document
+
+
+def _verdict_document(verdict: Verdict) -> dict[str, Any]:
+    """One verdict; ``basis`` always, ``coverage``/``judged``/``note`` where they apply."""
+    entry: dict[str, Any] = {
+        "rule": verdict.rule,
+        "clause": verdict.clause,
+        "limit": _finite(verdict.limit),
+        "value": _finite(verdict.value),
+        "passed": verdict.passed,
+        "basis": verdict.basis,
+        "confirmed": verdict.confirmed,
+    }
+    if math.isfinite(verdict.coverage):
+        entry["coverage"] = verdict.coverage
+    if not verdict.judged:
+        entry["judged"] = False
+    if verdict.note:
+        entry["note"] = verdict.note
+    return entry
 
 
 def _number(metrics: dict[str, float], key: str) -> str:
@@ -159,14 +176,19 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
     table.add_column("verdicts")
     for result in results:
         metrics = result.metrics
-        failed = sum(not verdict.passed for verdict in result.verdicts)
+        failed = sum(not verdict.passed and verdict.judged for verdict in result.verdicts)
+        unjudged = sum(not verdict.judged for verdict in result.verdicts)
         summary = (
-            "no rule"
-            if not result.verdicts
-            else f"[red]{failed} of {len(result.verdicts)} failed[/]"
+            f"[red]{failed} of {len(result.verdicts)} failed[/]"
             if failed
-            else f"[green]{len(result.verdicts)} passed[/]"
+            else f"[green]{len(result.verdicts) - unjudged} passed[/]"
+            if result.verdicts
+            else ""
         )
+        if unjudged:
+            summary += f" [yellow]{unjudged} not judged[/]"
+        if result.not_judged:
+            summary += " [yellow]not judged: " + "; ".join(result.not_judged) + "[/]"
         table.add_row(
             result.channel.device,
             result.channel.quantity,
@@ -192,7 +214,11 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
                 verdict.rule,
                 f"{verdict.value:.4g}",
                 f"{verdict.limit:.4g}",
-                "[green]pass[/]" if verdict.passed else "[red]FAIL[/]",
+                "[green]pass[/]"
+                if verdict.passed
+                else "[red]FAIL[/]"
+                if verdict.judged
+                else f"[yellow]not judged[/] ({verdict.note})",
                 verdict.clause,
             )
     if verdict_table.row_count:
@@ -233,7 +259,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     reference = ReferenceState(site_limits.reference_temperature, site_limits.reference_pressure)
     datalog = read_input(args, reference=reference, site=site_name)
     plan = ChannelPlan.build(
-        datalog.channels, effective_limit_rows(site_limits), rules_by_quantity(standards), settings
+        datalog.channels,
+        effective_limit_rows(site_limits),
+        rules_by_quantity(standards, site_limits),
+        settings,
     )
     results = evaluate(datalog.readings, plan)
     _add_sensor_checks(datalog.readings, results, plan)
@@ -251,8 +280,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     else:
         print_read_summary(datalog, console, args.utc_offset)
         _print_tables(results, console, f"{datalog.source} ({datalog.layout} form)")
+    # A verdict not judged (too little of the shift sampled, a setting missing) is not
+    # a pass: it exits 1 like a failure, so no script reads it as "all clear".
     failed = any(not verdict.passed for result in results for verdict in result.verdicts)
-    return EXIT_PARTIAL if failed else EXIT_OK
+    unjudged = any(result.not_judged for result in results)
+    return EXIT_PARTIAL if failed or unjudged else EXIT_OK
 
 
 def _add_sensor_checks(readings: Readings, results: list[ChannelResult], plan: ChannelPlan) -> None:

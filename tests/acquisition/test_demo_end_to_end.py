@@ -69,7 +69,7 @@ def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path
     record = leak[0]
     assert record["status"] == "pending_review"
     assert record["standard"] == "GB/T 50493-2019"
-    assert record["clause"] == "5.5.2(1)"
+    assert record["clause"] == "5.5.2(2)"
     assert record["source"] == "supervision_inspection"
     assert "gd-tank-farm" in str(record["finding"])
     evidence = record["evidence"]

@@ -257,7 +257,7 @@ def test_inspection_record_holds_its_sections_clauses_and_head_hash(
     # what that means for its readings is said.
     assert "已过检定有效期" in flat
     assert "不得单独作为认定隐患的依据" in flat
-    for clause in ("5.5.2(1)", "5.3.2", "5.4.2"):
+    for clause in ("5.5.2(2)", "5.3.2", "5.4.2"):
         assert clause in flat
     # The finding in words, from the evidence: the set point is GB/T 50493's 50 %LEL
     # second-level alarm.
@@ -294,7 +294,7 @@ def test_notice_follows_the_notice_layout_with_the_five_in_place(
         "储运车间孙丽",
     ):
         assert _flat(heading) in flat, heading
-    for clause in ("5.5.2(1)", "5.3.2"):
+    for clause in ("5.5.2(2)", "5.3.2"):
         assert clause in flat
     assert seeded.head in flat
 
@@ -319,7 +319,7 @@ def test_review_lists_the_five_in_place_and_the_experts_opinion(
         "复查专家（签字）",
         "（李明）",
         "（盖章）",
-        "5.5.2(1)",
+        "5.5.2(2)",
     ):
         assert _flat(heading) in flat, heading
     # All five in place: five ticked boxes, none open.
@@ -344,7 +344,7 @@ def test_english_paper_comes_from_the_same_template(
     ):
         assert heading in flat, heading
     assert "检查记录" not in flat
-    assert "5.5.2(1)" in flat
+    assert "5.5.2(2)" in flat
     assert seeded.head in flat
 
 

@@ -37,15 +37,11 @@ def test_long_form_json_schema_and_values(
     assert list(document) == ["channels", "read"]
     (channel,) = document["channels"]
     assert set(channel) == {
-        "device",
-        "quantity",
-        "unit",
-        "metrics",
-        "verdicts",
-        "events",
-        "value_kind",
-    }
+        "device", "quantity", "unit", "metrics", "verdicts", "events", "value_kind", "shift"
+    }  # fmt: skip
     assert channel["value_kind"] == "not stated"
+    # One recording session is the shift: 09:00–09:20 CST.
+    assert channel["shift"] == {"start": "2026-03-02T01:00:00Z", "end": "2026-03-02T01:20:00Z"}
     assert (channel["device"], channel["quantity"], channel["unit"]) == ("gd-7", "co", "ppm")
     ppm = 70 * 24.0548 / 28.010
     metrics = channel["metrics"]
@@ -54,20 +50,28 @@ def test_long_form_json_schema_and_values(
     assert metrics["twa_8h"] == pytest.approx(ppm * 900 / 28800, rel=1e-4)
     assert "lex_8h" not in metrics  # not noise: the key is absent
     for verdict in channel["verdicts"]:
-        assert set(verdict) == {"rule", "clause", "limit", "value", "passed"}
+        assert {"rule", "clause", "limit", "value", "passed", "basis"} <= set(verdict)
     by_rule = {verdict["rule"]: verdict for verdict in channel["verdicts"]}
     assert by_rule["gbz2.1.co.pc_stel"]["passed"] is False
     assert by_rule["gbz2.1.co.pc_stel"]["clause"] == "GBZ 2.1-2019 Table 1"
-    assert by_rule["gbz2.1.co.pc_twa"]["passed"] is True
-    # 60.12 ppm ≥ A2 = 2 × PC-STEL 30 mg/m³ = 51.53 ppm (GB/T 50493-2019 §5.5.2(2)): one
-    # event, 09:00–09:14 CST; each of its 15 readings holds 60 s, so the dose above the
-    # limit is 15 × 60 s × (70 − 60) mg/m³ × 24.055 / 28.010 = 7729 ppm·s.
+    # TWA 60.12 × 900 / 28800 = 1.88 ppm passes, but 20 min of an 8 h shift were
+    # sampled (20 / 480 = 0.0417): not judged, not passed.
+    twa = by_rule["gbz2.1.co.pc_twa"]
+    assert (twa["passed"], twa["judged"]) == (False, False)
+    assert twa["coverage"] == pytest.approx(20 / 480)
+    # CO has no MAC: the OEL basis is PC-TWA 20 mg/m³ (MAC else PC-TWA), so A1 = 20 and
+    # A2 = 40 mg/m³ (GB/T 50493-2019 §5.5.2 item 3). 70 mg/m³ ≥ A2: one event starting
+    # at A1, 09:00–09:14 CST; each of its 15 readings holds 60 s, so the dose above A1
+    # is 15 × 60 s × (70 − 20) mg/m³ × 24.0548 / 28.010 ppm per mg/m³ = 38,646 ppm·s.
     (event,) = channel["events"]
     assert event["start"] == "2026-03-02T01:00:00Z"
     assert event["end"] == "2026-03-02T01:14:00Z"
     assert event["rule"] == "gbt50493.toxic.co"
-    assert event["clause"] == "GB/T 50493-2019 §5.5.2(2)"
-    assert event["dose"] == pytest.approx(15 * 60 * 10 * 24.0548 / 28.010, rel=1e-4)
+    assert event["clause"] == "GB/T 50493-2019 §5.5.2(3)"
+    assert event["level"] == "A2"
+    assert event["hazard"] is True
+    assert event["limit"] == pytest.approx(20 * 24.0548 / 28.010, rel=1e-4)
+    assert event["dose"] == pytest.approx(15 * 60 * 50 * 24.0548 / 28.010, rel=1e-4)
     assert event["peak"] == pytest.approx(ppm, rel=1e-4)
 
 
@@ -80,7 +84,7 @@ def test_wide_form_with_units_in_headers(
     path = _write(tmp_path, "meter-3.csv", "\n".join(rows) + "\n")
     status = main(["analyze", str(path), "--json"])
     document = json.loads(capsys.readouterr().out)
-    assert status == 0
+    assert status == 1  # 10 min of an 8 h shift: the passing TWA and L_EX,8h are not judged
     quantities = {channel["quantity"]: channel for channel in document["channels"]}
     assert set(quantities) == {"co", "lel", "noise"}
     assert quantities["co"]["device"] == "meter-3"

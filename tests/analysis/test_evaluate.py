@@ -119,17 +119,20 @@ def test_noise_lex_8h_from_a_datalog() -> None:
 
 
 def test_lel_event_with_dose_above_the_a2_set_point() -> None:
-    # %LEL each minute: 10, 60, 70, 10. A2 = 50 %LEL (GB/T 50493-2019 §5.5.2(1)):
-    # one event from minute 1 to 2, peak 70, dose (60 − 50)·60 + (70 − 50)·60 = 1800 %LEL·s.
+    # %LEL each minute: 10, 60, 70, 10. A1 = 25, A2 = 50 %LEL (GB/T 50493-2019
+    # §5.5.2 items 1, 2): one event (it starts at A1, reaches A2) from minute 1 to 2,
+    # peak 70, dose above A1 (60 − 25)·60 + (70 − 25)·60 = 4800 %LEL·s.
     (result,) = evaluate(_minutely([10.0, 60.0, 70.0, 10.0]), _plan(["lel"]))
     (record,) = result.events
     assert record.event.start_ts == T0 + MINUTE
     assert record.event.duration_s == 60.0
     assert record.event.peak == 70.0
-    assert record.event.dose == pytest.approx(1800.0)
+    assert record.event.dose == pytest.approx(4800.0)
+    assert record.event.max_level == 2
+    assert record.hazard
     assert record.rule == "gbt50493.combustible"
-    assert record.clause == "GB/T 50493-2019 §5.5.2(1)"
-    assert record.limit == 50.0
+    assert record.clause == "GB/T 50493-2019 §5.5.2(2)"
+    assert record.limit == 25.0
 
 
 def test_gaps_are_reported_not_filled() -> None:
@@ -171,8 +174,9 @@ def test_wbgt_and_temperature_class_need_the_site() -> None:
 
 
 def test_impulse_verdict_by_daily_count() -> None:
-    # 150 impulses in a day with a 135 dB(C) peak: > 100 impulses allows 130 → fails.
-    values = [125.0] * 149 + [135.0]
+    # 150 impulses in a shift (each a peak of 125 rising out of a 90 dB(C) background,
+    # the last one 135): 150 > 100 impulses allows 130 → 135 fails.
+    values = [90.0, 125.0] * 149 + [90.0, 135.0]
     (result,) = evaluate(_minutely(values), _plan(["noise_peak"]))
     (verdict,) = result.verdicts
     assert result.metrics["impulses_day_max"] == 150

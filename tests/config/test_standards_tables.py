@@ -157,9 +157,10 @@ def test_wbgt_matrix_is_complete() -> None:
             assert rows[f"gbz2.2.wbgt.{rate}.{intensity}"].value == limit  # type: ignore[attr-defined]
 
 
-def test_ph3_has_no_value_and_says_so() -> None:
+def test_ph3_mac_is_given_and_graded_unconfirmed() -> None:
+    # GBZ 2.1-2019 phosphine MAC 0.3 mg/m³; no quoting source was found: unconfirmed.
     row = _rows_by_id()["gbz2.1.ph3.mac"]
-    assert row.value is None  # type: ignore[attr-defined]
+    assert row.value == 0.3  # type: ignore[attr-defined]
     assert row.confirmed == "unconfirmed"  # type: ignore[attr-defined]
 
 

@@ -129,9 +129,9 @@ def test_rules_are_the_expected_ones() -> None:
     assert (lel.id, lel.standard, lel.clause) == (
         "gbt50493.combustible",
         "GB/T 50493-2019",
-        "5.5.2(1)",
+        "5.5.2(2)",
     )
-    assert (o2.id, o2.clause) == ("gbt50493.oxygen", "5.5.2(3)")
+    assert (o2.id, o2.clause) == ("gbt50493.oxygen", "5.5.2(4)")
 
 
 def test_record_event_with_hazard(register: HazardRegister) -> None:
@@ -171,7 +171,7 @@ def test_record_event_with_hazard(register: HazardRegister) -> None:
     assert hazard["location"] == "tank farm, pump 3"
     assert hazard["rule_id"] == "gbt50493.combustible"
     assert hazard["standard"] == "GB/T 50493-2019"
-    assert hazard["clause"] == "5.5.2(1)"
+    assert hazard["clause"] == "5.5.2(2)"
     assert hazard["finding"] == (
         "lel on gas-1 reached level A2: at or above the set point 50 %LEL for 4.0 s, peak 62.5 %LEL"
     )
@@ -219,7 +219,7 @@ def test_lower_side_event_says_below(register: HazardRegister) -> None:
         "o2 on gas-1 reached level A2: below the set point 19.5 %vol for 10.0 s, lowest 17.2 %vol"
     )
     assert "at or above" not in hazard["finding"]
-    assert hazard["clause"] == "5.5.2(3)"
+    assert hazard["clause"] == "5.5.2(4)"
     [evidence] = rows(register, evidence_table)
     assert (evidence["start_ts"], evidence["end_ts"]) == (
         T0 + MINUTE - 5 * SECOND,

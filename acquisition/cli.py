@@ -22,7 +22,9 @@ from hazmon.acquisition.commands import (
     read,
     run,
     scan,
+    serve,
     simulate,
+    users,
 )
 from hazmon.acquisition.commands.common import EXIT_USAGE
 from hazmon.config.errors import ConfigError
@@ -40,6 +42,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     alerts,
     analyze,
     hazards,
+    serve,
+    users,
 )
 
 

@@ -7,12 +7,13 @@ Pages and API share one session cookie and one CSRF token per session.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -227,6 +229,10 @@ async def _form(request: Request, csrf: str) -> tuple[dict[str, Any], FormData |
     if not same_token(csrf, given):
         raise Refused(403, "The form has expired; reload the page and try again.")
     return fields, form
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(data), status_code=status)
 
 
 def _text(fields: dict[str, Any], key: str) -> str:
@@ -610,7 +616,14 @@ def _live(desk: Desk, user: User) -> dict[str, Any]:
 def create_app(settings: DeskSettings) -> FastAPI:
     """The desk over ``settings``' register and store."""
     desk = Desk(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        desk.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="hazmon desk",
         summary="The department's hazard list, inspections and rectification workflow.",
         openapi_url="/api/openapi.json",
@@ -937,7 +950,7 @@ def create_app(settings: DeskSettings) -> FastAPI:
             purpose=_text(fields, "purpose") or "other",
         )
         if _is_api(request):
-            return JSONResponse(asdict(item) | {"at": item.at.isoformat()}, status_code=201)
+            return _json(asdict(item), 201)
         return RedirectResponse(f"/hazards/{hazard_id}?message=Done.", status_code=303)
 
     @app.get("/attachments/{attachment_id}", include_in_schema=False)
@@ -968,7 +981,7 @@ def create_app(settings: DeskSettings) -> FastAPI:
         fields, _ = await _form(request, csrf)
         message = _act(desk, user, hazard_id, action, fields)
         if _is_api(request):
-            return JSONResponse(_hazard_for(desk, user, hazard_id), status_code=200)
+            return _json(_hazard_for(desk, user, hazard_id))
         return RedirectResponse(f"/hazards/{hazard_id}?message={quote(message)}", status_code=303)
 
     @app.get("/api/audit", tags=["hazards"])
@@ -1064,7 +1077,7 @@ def create_app(settings: DeskSettings) -> FastAPI:
         inspection, location = _inspection_from(desk, fields)
         desk.inspections.edit(inspection_id, inspection, location, actor=user.actor)
         if _is_api(request):
-            return JSONResponse(_inspection_detail(desk, user, inspection_id))
+            return _json(_inspection_detail(desk, user, inspection_id))
         return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
 
     @app.post("/inspections/{inspection_id}/link", include_in_schema=False)
@@ -1087,7 +1100,7 @@ def create_app(settings: DeskSettings) -> FastAPI:
             raise Refused(400, "give hazard numbers separated by commas") from None
         desk.inspections.link(inspection_id, ids, actor=user.actor)
         if _is_api(request):
-            return JSONResponse(_inspection_detail(desk, user, inspection_id))
+            return _json(_inspection_detail(desk, user, inspection_id))
         return RedirectResponse(f"/inspections/{inspection_id}", status_code=303)
 
     # ------------------------------------------------------------ statistics
@@ -1165,10 +1178,6 @@ def create_app(settings: DeskSettings) -> FastAPI:
         if _is_api(request):
             return JSONResponse({"acknowledged": event_id})
         return RedirectResponse("/live", status_code=303)
-
-    @app.on_event("shutdown")
-    def _shutdown() -> None:
-        desk.close()
 
     _ = IllegalTransition  # re-exported for callers that catch register refusals
     return app

@@ -32,7 +32,9 @@ def test_enterprise_sees_and_changes_only_its_own_hazards(seeded: Seeded, login:
 
     # The other enterprise's hazard, once confirmed, cannot take a plan or a comment from us.
     officer = login("officer")
-    assert officer.api(f"/api/hazards/{seeded.theirs}/confirm", {"grade": "major"}).status_code == 200
+    assert (
+        officer.api(f"/api/hazards/{seeded.theirs}/confirm", {"grade": "major"}).status_code == 200
+    )
     refused = ours.api(f"/api/hazards/{seeded.theirs}/plan", {"measures": "改"})
     assert refused.status_code == 404
     assert ours.post(f"/hazards/{seeded.theirs}/comment", {"text": "x"}).status_code == 404
@@ -51,7 +53,10 @@ def test_enterprise_sees_and_changes_only_its_own_hazards(seeded: Seeded, login:
         ]
     # Our own hazard takes our plan.
     assert officer.api(f"/api/hazards/{seeded.ours}/confirm", {"grade": "major"}).status_code == 200
-    assert ours.api(f"/api/hazards/{seeded.ours}/plan", {"measures": "更换法兰垫片"}).status_code == 200
+    assert (
+        ours.api(f"/api/hazards/{seeded.ours}/plan", {"measures": "更换法兰垫片"}).status_code
+        == 200
+    )
 
 
 def test_enterprise_cannot_take_the_departments_steps(seeded: Seeded, login: Login) -> None:
@@ -78,11 +83,14 @@ def test_every_post_needs_the_sessions_csrf_token(seeded: Seeded, login: Login) 
     assert forged.status_code == 403
     # Another session's token does not do either.
     other = login("admin")
-    assert officer.http.post(
-        f"/api/hazards/{seeded.ours}/confirm",
-        json={"grade": "major"},
-        headers={"X-CSRF-Token": other.csrf},
-    ).status_code == 403
+    assert (
+        officer.http.post(
+            f"/api/hazards/{seeded.ours}/confirm",
+            json={"grade": "major"},
+            headers={"X-CSRF-Token": other.csrf},
+        ).status_code
+        == 403
+    )
     with HazardRegister(seeded.url) as register:
         assert register.hazard(seeded.ours)["status"] == "pending_review"
     done = officer.post(f"/hazards/{seeded.ours}/confirm", {"grade": "major"})
@@ -116,9 +124,7 @@ def test_login_form_sets_a_strict_session_cookie(seeded_sqlite: Seeded) -> None:
 
 
 def test_behind_tls_the_session_cookie_is_secure(seeded_sqlite: Seeded) -> None:
-    app = create_app(
-        DeskSettings(seeded_sqlite.url, seeded_sqlite.readings, secure_cookies=True)
-    )
+    app = create_app(DeskSettings(seeded_sqlite.url, seeded_sqlite.readings, secure_cookies=True))
     answer = TestClient(app).post("/api/login", json={"username": "officer", "password": PASSWORD})
     cookie = _session_cookie(answer)
     assert "secure" in cookie.split("; ") and "httponly" in cookie and "samesite=lax" in cookie
@@ -147,7 +153,10 @@ def test_failed_sign_ins_are_rate_limited(seeded_sqlite: Seeded) -> None:
     blocked = http.post("/api/login", json={"username": "officer", "password": PASSWORD})
     assert blocked.status_code == 429
     # Another client address is blocked for this name as well; others still sign in.
-    assert http.post("/api/login", json={"username": "expert", "password": PASSWORD}).status_code == 429
+    assert (
+        http.post("/api/login", json={"username": "expert", "password": PASSWORD}).status_code
+        == 429
+    )
     app.state.desk.close()
 
 

@@ -112,7 +112,8 @@ def seed(url: str, readings: Path) -> Seeded:
             create_hazard=True,
             evidence_margin_ns=4 * SECOND,
         )
-        assert ours is not None and theirs is not None
+        assert ours is not None
+        assert theirs is not None
         accounts = Accounts(register.engine)
         accounts.add("officer", PASSWORD, role="officer", display_name="王科长")
         accounts.add("expert", PASSWORD, role="expert", display_name="李专家")

@@ -59,7 +59,8 @@ def test_inspections_create_edit_link_and_flag_past_calibration(
     # The other enterprise cannot see this inspection; a bad instrument line says which.
     assert login("theirs").http.get(f"/api/inspections/{inspection}").status_code == 404
     bad = expert.post("/inspections", {**form, "instruments": "gd-01, BH-4S"})
-    assert bad.status_code == 400 and "instrument line 1" in bad.text
+    assert bad.status_code == 400
+    assert "instrument line 1" in bad.text
     with HazardRegister(seeded.url) as register:
         assert register.verify_audit().ok
 
@@ -96,7 +97,8 @@ def test_statistics_per_enterprise_with_fix_rates(seeded: Seeded, login: Login) 
     due = officer.http.get("/api/stats", params={"days": 36500}).json()["due_soon"]
     assert [row["id"] for row in due] == [ids[2]]
     page = officer.http.get("/stats").text
-    assert "50.0%" in page and "逾期未整改" in page
+    assert "50.0%" in page
+    assert "逾期未整改" in page
 
 
 def test_live_readings_and_acknowledged_alerts(seeded: Seeded, login: Login) -> None:
@@ -178,7 +180,8 @@ def test_users_command_adds_changes_and_disables(
         accounts = Accounts(register.engine)
         assert accounts.authenticate("ent", PASSWORD) is None
         user = accounts.authenticate("ent", "another-password")
-        assert user is not None and user.enterprise == OURS
+        assert user is not None
+        assert user.enterprise == OURS
     assert main(["users", "--db", str(database), "disable", "ent"]) == 0
     with HazardRegister(f"sqlite:///{database}") as register:
         assert Accounts(register.engine).authenticate("ent", "another-password") is None

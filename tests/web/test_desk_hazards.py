@@ -113,7 +113,8 @@ def test_the_evidence_chart_keeps_the_peak_per_pixel(seeded: Seeded, login: Logi
     # Window: T0 + 4 s - 4 s margin = T0 to T0 + 6 s + 4 s = T0 + 10 s; readings at 0..9 s.
     assert data["readings"] == 10
     assert data["limit"] == 50.0
-    assert max(data["maximum"]) == 60.0 and min(data["minimum"]) == 10.0
+    assert max(data["maximum"]) == 60.0
+    assert min(data["minimum"]) == 10.0
     # Readings at 4, 5, 6 s are at level 2: one excursion from T0 + 4 s to T0 + 6 s.
     assert data["excursions"] == [[T0 / 1e9 + 4, T0 / 1e9 + 6]]
 
@@ -177,11 +178,13 @@ def test_comments_dismissal_referral_and_closing_on_the_spot(seeded: Seeded, log
         == 303
     )
     detail = expert.http.get(f"/api/hazards/{seeded.ours}").json()
-    assert detail["hazard"]["status"] == "verified" and detail["hazard"]["closed_on_spot"]
+    assert detail["hazard"]["status"] == "verified"
+    assert detail["hazard"]["closed_on_spot"]
     assert detail["comments"][0]["text"] == "现场已通风"
     assert detail["hazard"]["referrals"][0]["department"] == "市应急管理局"
     page = expert.http.get(f"/hazards/{seeded.ours}").text
-    assert "移交有关部门" in page and "现场整改销号" in page
+    assert "移交有关部门" in page
+    assert "现场整改销号" in page
 
 
 def test_a_hazard_found_by_eye_needs_its_clause(seeded: Seeded, login: Login) -> None:
@@ -196,7 +199,8 @@ def test_a_hazard_found_by_eye_needs_its_clause(seeded: Seeded, login: Login) ->
     made = expert.api("/api/hazards", {**body, "clause": "4.2.3"})
     assert made.status_code == 201
     record = expert.http.get(f"/api/hazards/{made.json()['id']}").json()
-    assert record["hazard"]["clause"] == "4.2.3" and record["hazard"]["status"] == "pending_review"
+    assert record["hazard"]["clause"] == "4.2.3"
+    assert record["hazard"]["status"] == "pending_review"
     assert record["finding_in_words"] == "配电柜前未铺绝缘垫"
     assert record["history"][0]["actor"] == "李专家 (expert)"
 
@@ -214,7 +218,9 @@ def test_the_list_filters_sorts_pages_and_counts(seeded: Seeded, login: Login) -
                 actor="test",
             )
     listing = officer.http.get("/api/hazards", params={"enterprise": THEIRS}).json()
-    assert listing["total"] == 61 and listing["pages"] == 2 and len(listing["hazards"]) == 50
+    assert listing["total"] == 61
+    assert listing["pages"] == 2
+    assert len(listing["hazards"]) == 50
     assert listing["counts"] == {"pending_review": 61, "overdue": 0}
     second = officer.http.get("/api/hazards", params={"enterprise": THEIRS, "page": 2}).json()
     assert len(second["hazards"]) == 11
@@ -228,7 +234,8 @@ def test_the_list_filters_sorts_pages_and_counts(seeded: Seeded, login: Login) -
     )
     assert officer.http.get("/api/hazards", params={"to": "2000-01-01"}).json()["total"] == 0
     page = officer.http.get("/hazards", params={"enterprise": THEIRS}).text
-    assert "待确认" in page and "下一页" in page
+    assert "待确认" in page
+    assert "下一页" in page
 
 
 def test_exports_have_chinese_headers_a_bom_and_local_times(seeded: Seeded, login: Login) -> None:
@@ -238,7 +245,9 @@ def test_exports_have_chinese_headers_a_bom_and_local_times(seeded: Seeded, logi
     assert raw.startswith(b"\xef\xbb\xbf")
     lines = raw.decode("utf-8-sig").splitlines()
     assert lines[0].split(",")[:3] == ["编号", "企业", "位置"]
-    assert len(lines) == 2 and "重大隐患" in lines[1] and "2026-12-10 23:59" in lines[1]
+    assert len(lines) == 2
+    assert "重大隐患" in lines[1]
+    assert "2026-12-10 23:59" in lines[1]
     book = load_workbook(io.BytesIO(officer.http.get("/hazards/export.xlsx").content))
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0][:4] == ("编号", "企业", "位置", "隐患描述")
@@ -250,4 +259,5 @@ def test_chinese_by_default_and_english_beside_it(seeded: Seeded, login: Login) 
     assert "待确认" in officer.http.get("/hazards").text
     assert officer.post("/lang", {"lang": "en"}).status_code == 303
     page = officer.http.get("/hazards").text
-    assert "Pending review" in page and "待确认" not in page
+    assert "Pending review" in page
+    assert "待确认" not in page

@@ -25,9 +25,11 @@ def test_enterprise_sees_and_changes_only_its_own_hazards(seeded: Seeded, login:
     assert ours.http.get(f"/hazards/{seeded.theirs}").status_code == 404
     assert ours.http.get(f"/api/hazards/{seeded.theirs}/chart").status_code == 404
     page = ours.http.get("/hazards").text
-    assert OURS in page and THEIRS not in page
+    assert OURS in page
+    assert THEIRS not in page
     export = ours.http.get("/hazards/export.csv").content.decode("utf-8-sig")
-    assert OURS in export and THEIRS not in export
+    assert OURS in export
+    assert THEIRS not in export
     assert THEIRS not in ours.http.get("/stats").text
 
     # The other enterprise's hazard, once confirmed, cannot take a plan or a comment from us.
@@ -118,7 +120,8 @@ def test_login_form_sets_a_strict_session_cookie(seeded_sqlite: Seeded) -> None:
     )
     assert answer.status_code == 303
     cookie = _session_cookie(answer)
-    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
     assert "secure" not in cookie.split("; ")
     app.state.desk.close()
 
@@ -127,7 +130,9 @@ def test_behind_tls_the_session_cookie_is_secure(seeded_sqlite: Seeded) -> None:
     app = create_app(DeskSettings(seeded_sqlite.url, seeded_sqlite.readings, secure_cookies=True))
     answer = TestClient(app).post("/api/login", json={"username": "officer", "password": PASSWORD})
     cookie = _session_cookie(answer)
-    assert "secure" in cookie.split("; ") and "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" in cookie.split("; ")
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
     app.state.desk.close()
 
 
@@ -164,7 +169,8 @@ def test_pages_without_a_session_send_to_sign_in(seeded_sqlite: Seeded) -> None:
     app = create_app(DeskSettings(seeded_sqlite.url, seeded_sqlite.readings))
     http = TestClient(app)
     page = http.get("/hazards", follow_redirects=False)
-    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/login")
     assert http.get("/api/hazards").status_code == 401
     forged = http.get("/api/hazards", cookies={"hazmon_session": "eyJ1aWQiOjF9.forged"})
     assert forged.status_code == 401

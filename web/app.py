@@ -631,7 +631,9 @@ def create_app(settings: DeskSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.desk = desk
-    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    app.mount(
+        "/static", StaticFiles(directory=str(_HERE / "static"), follow_symlink=True), name="static"
+    )
 
     def gettext_for(request: Request, user: User | None) -> Callable[[str], str]:
         locale = request.cookies.get("hazmon_lang") or (user.locale if user else DEFAULT_LOCALE)

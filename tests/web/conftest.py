@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +150,7 @@ class Client:
             path, data={"csrf_token": self.csrf, **(data or {})}, follow_redirects=False, **kwargs
         )
 
-    def api(self, path: str, body: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
+    def api(self, path: str, body: Mapping[str, object] | None = None):  # type: ignore[no-untyped-def]
         """A JSON POST with the token in its header."""
         return self.http.post(path, json=body or {}, headers={"X-CSRF-Token": self.csrf})
 

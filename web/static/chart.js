@@ -46,7 +46,7 @@
             {},
             { label: box.dataset.maxLabel, stroke: "#1f4e79", width: 1.5 },
             { label: box.dataset.minLabel, stroke: "#6c9bd2", width: 1 },
-            { label: box.dataset.limitLabel, stroke: "#b02a37", dash: [6, 4], width: 1.5 },
+            { label: box.dataset.limitLabel, stroke: "#b02a37", dash: [6, 4], width: 1.5, points: { show: false } },
           ],
           axes: [{}, { label: data.unit }],
         };

@@ -28,12 +28,14 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
+from hazmon.analysis.readings import Channel
 from hazmon.store.accounts import Accounts, User
 from hazmon.store.attachments import PURPOSES, Annotations
 from hazmon.store.hazard_list import (
     SORTABLE,
     HazardFilter,
     counts_by_status,
+    ensure_indexes,
     enterprises,
     hazard_page,
     statistics,
@@ -57,8 +59,9 @@ from hazmon.store.hazards import (
     missing_plan_items,
 )
 from hazmon.store.inspections import Inspections
+from hazmon.store.timeseries import Window
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
-from hazmon.web.chart import chart_data
+from hazmon.web.chart import chart_data, chart_from_aggregates
 from hazmon.web.i18n import DEFAULT_LOCALE, LOCALES, local_time, plain_number, translator
 from hazmon.web.security import (
     LOGIN_COOKIE,
@@ -138,6 +141,7 @@ class Desk:
         self.accounts = Accounts(self.register.engine)
         self.annotations = Annotations(self.register)
         self.inspections = Inspections(self.register)
+        ensure_indexes(self.register.engine)
         self.store: SqliteTimeSeries | None = None
         if settings.readings is not None and settings.readings.exists():
             self.store = SqliteTimeSeries(settings.readings)
@@ -374,9 +378,6 @@ def _chart(desk: Desk, user: User, hazard_id: int, width: int) -> list[dict[str,
                 event = connection.execute(
                     select(events_table).where(events_table.c.id == link["event_id"])
                 ).first()
-        from hazmon.analysis.readings import Channel
-        from hazmon.store.timeseries import Window
-
         channel = Channel(
             site=link["site"],
             device=link["device"],
@@ -384,19 +385,19 @@ def _chart(desk: Desk, user: User, hazard_id: int, width: int) -> list[dict[str,
             unit=event.unit if event is not None else "",
             substance=link["substance"],
         )
+        limit = event.limit_value if event is not None else None
+        min_level = event.level if event is not None else 2
+        start, end = int(link["start_ts"]), int(link["end_ts"])
+        width = int(min(max(width, 50), 4000))
         if desk.store is None:
-            window = Window.empty()
+            data = chart_data(Window.empty(), start, end, width, limit=limit, min_level=min_level)
         else:
+            # One row per pixel column from the store (min, max, level, quality), so the
+            # readings are summarised where they live.
+            interval = max(-(-(end - start + 1) // width), 1)
             with desk.store_lock:
-                window = desk.store.read_window(channel, link["start_ts"], link["end_ts"])
-        data = chart_data(
-            window,
-            link["start_ts"],
-            link["end_ts"],
-            width,
-            limit=event.limit_value if event is not None else None,
-            min_level=event.level if event is not None else 2,
-        )
+                aggregates = desk.store.aggregate(channel, start, end, interval)
+            data = chart_from_aggregates(aggregates, interval, limit=limit, min_level=min_level)
         data.update(
             device=channel.device,
             quantity=channel.quantity,

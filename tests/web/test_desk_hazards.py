@@ -115,8 +115,13 @@ def test_the_evidence_chart_keeps_the_peak_per_pixel(seeded: Seeded, login: Logi
     assert data["limit"] == 50.0
     assert max(data["maximum"]) == 60.0
     assert min(data["minimum"]) == 10.0
-    # Readings at 4, 5, 6 s are at level 2: one excursion from T0 + 4 s to T0 + 6 s.
-    assert data["excursions"] == [[T0 / 1e9 + 4, T0 / 1e9 + 6]]
+    # Readings at 4, 5, 6 s are at level 2: one excursion from T0 + 4 s to T0 + 6 s, to
+    # the pixel: a column is ceil((10 s + 1 ns) / 50) = 0.2 s + 1 ns wide and starts at a
+    # multiple of its width, up to one width before the reading it holds.
+    assert data["interval_s"] == 0.200000001
+    [(start, end)] = data["excursions"]
+    assert T0 / 1e9 + 4 - 0.2000001 < start <= T0 / 1e9 + 4
+    assert T0 / 1e9 + 6 - 0.2000001 < end <= T0 / 1e9 + 6
 
 
 def test_per_pixel_downsampling_keeps_minimum_and_maximum() -> None:

@@ -56,6 +56,7 @@ from hazmon.store.hazards import (
     RectificationPlan,
     end_of_local_day,
     events_table,
+    evidence_table,
     missing_plan_items,
 )
 from hazmon.store.inspections import Inspections
@@ -291,7 +292,9 @@ def _filter(desk: Desk, user: User, params: dict[str, str]) -> HazardFilter:
     )
 
 
-def _list(desk: Desk, user: User, params: dict[str, str]) -> dict[str, Any]:
+def _list(
+    desk: Desk, user: User, params: dict[str, str], gettext: Callable[[str], str]
+) -> dict[str, Any]:
     where = _filter(desk, user, params)
     sort = params.get("sort") or "id"
     if sort not in SORTABLE:
@@ -304,6 +307,7 @@ def _list(desk: Desk, user: User, params: dict[str, str]) -> dict[str, Any]:
     rows, total = hazard_page(
         desk.register.engine, where, sort=sort, descending=descending, page=page, per_page=PER_PAGE
     )
+    findings_in_words(desk, rows, gettext)
     return {
         "hazards": rows,
         "total": total,
@@ -315,20 +319,7 @@ def _list(desk: Desk, user: User, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def finding_in_words(desk: Desk, record: dict[str, Any], gettext: Callable[[str], str]) -> str:
-    """The finding of an event-raised hazard from its event, in plain numbers and local time.
-
-    A manual finding (no event) is the expert's own words.
-    """
-    links = [link for link in record["evidence"] if link["event_id"] is not None]
-    if not links:
-        return str(record["finding"])
-    with desk.register.engine.connect() as connection:
-        event = connection.execute(
-            select(events_table).where(events_table.c.id == links[0]["event_id"])
-        ).first()
-    if event is None:
-        return str(record["finding"])
+def _event_words(desk: Desk, event: Any, gettext: Callable[[str], str]) -> str:
     above = event.side > 0
     text = gettext(
         "{quantity} on {device} reached level A{level}: {relation} {limit} {unit} for "
@@ -348,6 +339,48 @@ def finding_in_words(desk: Desk, record: dict[str, Any], gettext: Callable[[str]
     )
 
 
+def findings_in_words(
+    desk: Desk, rows: list[dict[str, Any]], gettext: Callable[[str], str]
+) -> None:
+    """Set ``finding_in_words`` on each row: from its first event in plain numbers and
+    local time; a manual finding (no event) is the expert's own words."""
+    first: dict[int, Any] = {}
+    ids = [int(row["id"]) for row in rows]
+    with desk.register.engine.connect() as connection:
+        for offset in range(0, len(ids), 500):
+            query = (
+                select(evidence_table.c.hazard_id, events_table)
+                .join(events_table, events_table.c.id == evidence_table.c.event_id)
+                .where(evidence_table.c.hazard_id.in_(ids[offset : offset + 500]))
+                .order_by(evidence_table.c.id)
+            )
+            for event in connection.execute(query):
+                first.setdefault(int(event.hazard_id), event)
+    for row in rows:
+        found = first.get(int(row["id"]))
+        row["finding_in_words"] = (
+            _event_words(desk, found, gettext) if found is not None else str(row["finding"])
+        )
+
+
+def finding_in_words(desk: Desk, record: dict[str, Any], gettext: Callable[[str], str]) -> str:
+    """The finding of one hazard in words (see :func:`findings_in_words`)."""
+    rows = [{"id": record["id"], "finding": record["finding"]}]
+    findings_in_words(desk, rows, gettext)
+    return str(rows[0]["finding_in_words"])
+
+
+def _plain_detail(desk: Desk, detail: dict[str, Any]) -> dict[str, Any]:
+    """An audit entry's detail with its UTC times shown as local times."""
+    shown = {}
+    for key, value in detail.items():
+        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
+            with contextlib.suppress(ValueError):
+                value = desk.local(dt.datetime.fromisoformat(value))
+        shown[key] = value
+    return shown
+
+
 def _detail(
     desk: Desk, user: User, hazard_id: int, gettext: Callable[[str], str]
 ) -> dict[str, Any]:
@@ -359,7 +392,10 @@ def _detail(
         "missing_plan_items": missing_plan_items(record) if record["grade"] == "major" else [],
         "history": [
             asdict(entry)
-            | {"at_local": desk.local(dt.datetime.fromisoformat(entry.at), seconds=True)}
+            | {
+                "at_local": desk.local(dt.datetime.fromisoformat(entry.at), seconds=True),
+                "shown": _plain_detail(desk, entry.detail),
+            }
             for entry in desk.register.history(hazard_id)
         ],
         "comments": desk.annotations.comments(hazard_id),
@@ -569,7 +605,7 @@ def _export_rows(
             row["id"],
             row["enterprise"],
             row["location"],
-            row["finding"],
+            row["finding_in_words"],
             f"{row['standard']} {row['clause']}".strip(),
             gettext(row["grade"]) if row["grade"] else "",
             gettext(row["status"]),
@@ -800,13 +836,13 @@ def create_app(settings: DeskSettings) -> FastAPI:
         """The hazard list: filters status, grade, source, enterprise, inspection, overdue,
         from, to (local dates), due_within (days); sort, order (asc|desc), page."""
         user, _csrf = _session_user(request)
-        return _list(desk, user, dict(request.query_params))
+        return _list(desk, user, dict(request.query_params), gettext_for(request, user))
 
     @app.get("/hazards", response_class=HTMLResponse, include_in_schema=False)
     async def hazards_page(request: Request) -> Response:
         user, csrf = _session_user(request)
         params = dict(request.query_params)
-        data = _list(desk, user, params)
+        data = _list(desk, user, params, gettext_for(request, user))
         names = (
             [user.enterprise] if user.role == "enterprise" else enterprises(desk.register.engine)
         )
@@ -834,6 +870,7 @@ def create_app(settings: DeskSettings) -> FastAPI:
             per_page=EXPORT_LIMIT,
         )
         gettext = gettext_for(request, user)
+        findings_in_words(desk, rows, gettext)
         headers, body = _export_rows(desk, rows, gettext)
         stamp = dt.datetime.now(desk.zone).strftime("%Y%m%d-%H%M")
         if kind == "csv":

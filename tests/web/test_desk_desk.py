@@ -133,7 +133,7 @@ def test_every_template_string_has_a_chinese_translation() -> None:
     assert used, "no strings found in the templates"
     assert sorted(used - set(chinese)) == []
     # Every translation holds Chinese text (or a name kept as it is: PM2.5).
-    kept = {"pm2_5": "PM2.5", "pm10": "PM10"}
+    kept = {"pm2_5": "PM2.5", "pm10": "PM10", "pm1_0": "PM1.0"}
     for msgid, text in chinese.items():
         assert re.search(r"[\u4e00-\u9fff]", text) or kept.get(msgid) == text, msgid
 

@@ -103,6 +103,10 @@ def test_the_finding_reads_in_plain_chinese_with_local_time(seeded: Seeded, logi
         "峰值 60 %LEL（2023-11-15 06:13:25）"
     )
     assert "e+" not in words
+    # The list and its export read the same words.
+    rows = officer.http.get("/api/hazards", params={"enterprise": OURS}).json()["hazards"]
+    assert [row["finding_in_words"] for row in rows] == [words]
+    assert words in officer.http.get("/hazards/export.csv").content.decode("utf-8-sig")
 
 
 def test_the_evidence_chart_keeps_the_peak_per_pixel(seeded: Seeded, login: Login) -> None:

@@ -40,6 +40,7 @@ def test_major_hazard_walks_to_a_verified_close(seeded: Seeded, login: Login) ->
     detail = ours.http.get(f"/api/hazards/{hazard}").json()
     assert detail["hazard"]["status"] == "confirmed"
     assert detail["missing_plan_items"] == ["funds", "contingency plan"]
+    assert "方案尚缺: 资金、预案" in ours.http.get(f"/hazards/{hazard}").text
     # Marking it rectified now is refused by the register, and the page says why.
     refused = ours.post(f"/hazards/{hazard}/rectified", {"note": "已更换"})
     assert refused.status_code == 409

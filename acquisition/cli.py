@@ -23,7 +23,9 @@ from hazmon.acquisition.commands import (
     report,
     run,
     scan,
+    serve,
     simulate,
+    users,
 )
 from hazmon.acquisition.commands.common import EXIT_USAGE
 from hazmon.config.errors import ConfigError
@@ -42,6 +44,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     analyze,
     hazards,
     report,
+    serve,
+    users,
 )
 
 

@@ -347,6 +347,22 @@ class EvidenceSummary:
     clause: str
 
 
+#: The site's time zone when the site names none: dates people give are local dates.
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+def end_of_local_day(day: dt.date, zone: str = DEFAULT_TIME_ZONE) -> dt.datetime:
+    """The last minute of ``day`` in ``zone`` (23:59 local), as UTC.
+
+    A date-only deadline ends when the local day does: 23:59 Asia/Shanghai is 15:59 UTC,
+    not 23:59 UTC eight hours later.
+    """
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime.combine(day, dt.time(23, 59), tzinfo=ZoneInfo(zone))
+    return local.astimezone(dt.UTC)
+
+
 def _format_value(value: float) -> str:
     return f"{value:.3g}"
 

@@ -34,6 +34,7 @@ from hazmon.store.hazards import (
     HazardRegister,
     IllegalTransition,
     RectificationPlan,
+    end_of_local_day,
 )
 from hazmon.store.timeseries import WindowReader
 
@@ -56,11 +57,11 @@ LIST_COLUMNS = (
 
 
 def _deadline(text: str) -> dt.datetime:
-    """argparse type: an ISO date or datetime; a bare date means the end of that day UTC."""
+    """argparse type: an ISO date or datetime; a bare date ends at 23:59 Asia/Shanghai."""
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
+            return end_of_local_day(day)
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(

@@ -882,16 +882,10 @@ def create_app(settings: DeskSettings) -> FastAPI:
             content = text.getvalue().encode("utf-8-sig")
             media = "text/csv; charset=utf-8"
         else:
-            from openpyxl import Workbook
+            from hazmon.acquisition.reports.workbook import write_xlsx
 
-            workbook = Workbook()
-            sheet = workbook.active
-            sheet.title = gettext("Hazards")[:31]
-            sheet.append(headers)
-            for line in body:
-                sheet.append(line)
             buffer = io.BytesIO()
-            workbook.save(buffer)
+            write_xlsx(buffer, body, title=gettext("Hazards")[:31], headers=headers)
             content = buffer.getvalue()
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return Response(

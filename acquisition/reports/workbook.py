@@ -10,7 +10,7 @@ import csv
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hazmon.acquisition.reports.catalog import ZH
@@ -131,8 +131,19 @@ WIDTHS: dict[str, int] = {
 }
 
 
-def write_xlsx(path: Path, rows: Sequence[Sequence[Cell]], *, title: str = "隐患清单") -> None:
-    """Write the list as an Excel workbook: a header row, filters, times as Excel times."""
+def write_xlsx(
+    target: Path | IO[bytes],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    title: str = "隐患清单",
+    headers: Sequence[str] = HEADERS,
+) -> None:
+    """Write the list as an Excel workbook: a header row, filters, times as Excel times.
+
+    ``target`` is a file path or a binary stream (the desk answers a download with it);
+    ``headers`` default to the department's Chinese columns, the desk passes its own
+    (translated) ones. The one writer of the hazard list as a workbook.
+    """
     # Imported here: only the export needs openpyxl.
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -142,25 +153,26 @@ def write_xlsx(path: Path, rows: Sequence[Sequence[Cell]], *, title: str = "隐�
     # A new workbook's one sheet, replaced so that its type is a worksheet, not "maybe".
     book.remove(book.worksheets[0])
     sheet = book.create_sheet(title)
-    sheet.append(list(HEADERS))
+    sheet.append(list(headers))
     for row in rows:
         sheet.append(list(row))
     bold = Font(bold=True, name="Noto Sans CJK SC")
     fill = PatternFill("solid", fgColor="F2F2F2")
-    for column, header in enumerate(HEADERS, start=1):
+    for column, header in enumerate(headers, start=1):
         cell = sheet.cell(row=1, column=column)
         cell.font, cell.fill = bold, fill
         cell.alignment = Alignment(horizontal="center")
-        sheet.column_dimensions[get_column_letter(column)].width = WIDTHS[header]
-    for _, key in COLUMNS:
-        if key in TIME_KEYS:
-            letter = get_column_letter([k for _, k in COLUMNS].index(key) + 1)
-            for cell in sheet[letter][1:]:
+        sheet.column_dimensions[get_column_letter(column)].width = WIDTHS.get(header, 16)
+    for column in range(1, len(headers) + 1):
+        letter = get_column_letter(column)
+        for cell in sheet[letter][1:]:
+            if isinstance(cell.value, dt.datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm"
-    wrap = Alignment(wrap_text=True, vertical="top")
-    description = get_column_letter(HEADERS.index("隐患描述") + 1)
-    for cell in sheet[description][1:]:
-        cell.alignment = wrap
+    if "隐患描述" in headers:
+        wrap = Alignment(wrap_text=True, vertical="top")
+        description = get_column_letter(list(headers).index("隐患描述") + 1)
+        for cell in sheet[description][1:]:
+            cell.alignment = wrap
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
-    book.save(path)
+    book.save(target)

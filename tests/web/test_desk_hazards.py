@@ -259,9 +259,9 @@ def test_exports_have_chinese_headers_a_bom_and_local_times(seeded: Seeded, logi
     assert "重大隐患" in lines[1]
     assert "2026-12-10 23:59" in lines[1]
     book = load_workbook(io.BytesIO(officer.http.get("/hazards/export.xlsx").content))
-    rows = list(book.active.iter_rows(values_only=True))
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
     assert rows[0][:4] == ("编号", "企业", "位置", "隐患描述")
-    assert sorted(row[0] for row in rows[1:]) == sorted([seeded.ours, seeded.theirs])
+    assert sorted(int(str(row[0])) for row in rows[1:]) == sorted([seeded.ours, seeded.theirs])
 
 
 def test_chinese_by_default_and_english_beside_it(seeded: Seeded, login: Login) -> None:

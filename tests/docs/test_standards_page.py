@@ -27,7 +27,7 @@ def _value(row: dict[str, Any]) -> str:
         parts = []
         for point in row["set_points"]:
             for key, bound in point.items():
-                if key == "level":
+                if key in ("level", "clause"):
                     continue
                 shown = (
                     f"{_number(bound * 100)} % OEL"
@@ -35,7 +35,8 @@ def _value(row: dict[str, Any]) -> str:
                     else (f"{_number(bound)} {unit}".strip())
                 )
                 word = "below" if key.startswith("below") else "above"
-                parts.append(f"level {point['level']} {word} {shown}")
+                clause = f" (§{point['clause']})" if "clause" in point else ""
+                parts.append(f"level {point['level']} {word} {shown}{clause}")
         text = "; ".join(parts)
         if "oel" in row:
             oel = row["oel"]

@@ -22,6 +22,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from hazmon import __version__
 from hazmon.acquisition.commands import SUMMARIES
@@ -69,29 +70,69 @@ def _chosen_command(argv: list[str]) -> str | None:
     return command
 
 
-def _run(argv: list[str]) -> int:
+class _Startup:
+    """SIGINT while the command's modules are imported: raise, and remember it.
+
+    Extension modules may turn the ``KeyboardInterrupt`` raised inside their import into
+    an ``ImportError`` (numpy does), which would otherwise end in a traceback. The
+    default handler comes back before the command runs, so that ``asyncio.run`` and the
+    commands' own SIGINT handling work as they always do.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self.previous: Any = None
+
+    def _handle(self, signal_number: int, frame: FrameType | None) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Startup:
+        # signal.signal works only in the main thread; elsewhere (main() called from a
+        # thread) an interrupt cannot reach this code anyway.
+        with contextlib.suppress(ValueError):
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _run(argv: list[str], startup: _Startup) -> int:
     if not argv:
         # A bare `hazmon` is a request for orientation, not a mistake: help, exit 0.
         build_parser().print_help()
         return 0
-    args = build_parser(_chosen_command(argv)).parse_args(argv)
+    with startup:
+        args = build_parser(_chosen_command(argv)).parse_args(argv)
 
-    import logging
+        import logging
 
-    from rich.console import Console
+        from rich.console import Console
 
-    from hazmon.acquisition.commands.common import EXIT_USAGE
-    from hazmon.config.errors import ConfigError
-    from hazmon.simulators.errors import SimulatorError
+        from hazmon.acquisition.commands.common import EXIT_USAGE
+        from hazmon.config.errors import ConfigError
+        from hazmon.simulators.errors import SimulatorError
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    # Piped to a file or another program (and no COLUMNS), Rich would assume 80 columns
-    # and cut the addresses and findings people copy from the output.
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    console = Console(width=200) if piped else Console()
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        # Piped to a file or another program (and no COLUMNS), Rich would assume 80
+        # columns and cut the addresses and findings people copy from the output.
+        piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+        console = Console(width=200) if piped else Console()
     try:
         status: int = args.handler(args, console)
     except (ConfigError, SimulatorError) as error:
@@ -103,14 +144,19 @@ def _run(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hazmon`` command; return the exit status.
 
-    A ``KeyboardInterrupt`` anywhere (importing a command's modules, parsing, running)
-    prints one line on stderr and returns 130.
+    A ``KeyboardInterrupt`` anywhere (importing a command's modules, parsing, running),
+    or an error it turned into, prints one line on stderr and returns 130.
     """
+    startup = _Startup()
     try:
-        return _run(sys.argv[1:] if argv is None else list(argv))
+        return _run(sys.argv[1:] if argv is None else list(argv), startup)
+    except Exception as error:
+        if not (startup.interrupted or _caused_by_interrupt(error)):
+            raise
     except KeyboardInterrupt:
-        print(INTERRUPTED_MESSAGE, file=sys.stderr)
-        return EXIT_INTERRUPTED
+        pass
+    print(INTERRUPTED_MESSAGE, file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _interrupted_while_exiting(signal_number: int, frame: FrameType | None) -> None:

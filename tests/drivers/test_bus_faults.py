@@ -37,7 +37,7 @@ LEL = {1: 11.1, 2: 22.2, 3: 33.3}  # [%LEL] each unit's reading
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coroutine, timeout=20.0))
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=60.0))
 
 
 def simulation(unit: int, faults: list[FaultInjection] | None = None) -> Simulation:

@@ -22,7 +22,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
 
 from hazmon import __version__
 from hazmon.acquisition.commands import SUMMARIES
@@ -81,7 +80,8 @@ class _Startup:
 
     def __init__(self) -> None:
         self.interrupted = False
-        self.previous: Any = None
+        # (The annotation is never evaluated: importing typing would cost startup time.)
+        self.previous: signal._HANDLER = None
 
     def _handle(self, signal_number: int, frame: FrameType | None) -> None:
         self.interrupted = True

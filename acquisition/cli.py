@@ -1,92 +1,180 @@
-"""The ``hazmon`` command line: parses arguments and hands over to a command module."""
+"""The ``hazmon`` command line: parses arguments and hands over to a command module.
+
+Startup is kept light on purpose: this module imports only the standard library and
+the command table :data:`hazmon.acquisition.commands.SUMMARIES`. ``hazmon --help`` and
+``hazmon --version`` are answered from that table; any other call imports the one
+command module it runs (and with it numpy, SQLAlchemy, pymodbus … as that command
+needs), never the others.
+
+Ctrl-C at any moment ends with ``hazmon: interrupted`` on stderr and exit status 130:
+:func:`main` turns a ``KeyboardInterrupt`` raised while importing, parsing or running
+into that message, and :func:`entry` (the console script) also covers the interpreter's
+shutdown after :func:`main` has returned.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import contextlib
+import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
-from types import ModuleType
-
-from rich.console import Console
+from types import FrameType
 
 from hazmon import __version__
-from hazmon.acquisition.commands import (
-    alerts,
-    analyze,
-    check,
-    demo,
-    hazards,
-    ingest,
-    read,
-    report,
-    run,
-    scan,
-    serve,
-    simulate,
-    users,
-)
-from hazmon.acquisition.commands.common import EXIT_USAGE
-from hazmon.config.errors import ConfigError
-from hazmon.simulators.errors import SimulatorError
+from hazmon.acquisition.commands import SUMMARIES
 
-#: The subcommands, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (
-    demo,
-    simulate,
-    read,
-    scan,
-    check,
-    run,
-    ingest,
-    alerts,
-    analyze,
-    hazards,
-    report,
-    serve,
-    users,
+#: Exit status of a run ended by Ctrl-C (SIGINT): 128 + 2, as a shell reports it.
+EXIT_INTERRUPTED = 130
+INTERRUPTED_MESSAGE = "hazmon: interrupted"
+
+DESCRIPTION = (
+    "Instrument data for safety inspections: poll meters, flag every reading against "
+    "the national standard limits, store it, and turn what breaks a limit into a "
+    "hazard record."
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="hazmon",
-        description=(
-            "Instrument data for safety inspections: poll meters, flag every reading against "
-            "the national standard limits, store it, and turn what breaks a limit into a "
-            "hazard record."
-        ),
-    )
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only ``command``'s module is imported to register it.
+
+    Parameters
+    ----------
+    command
+        The subcommand whose full arguments are registered (its module is imported);
+        every other subcommand gets a placeholder that carries only its one-line help.
+        ``None`` registers none in full: enough for ``--help`` and ``--version``.
+    """
+    parser = argparse.ArgumentParser(prog="hazmon", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"hazmon {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(commands)
+    for name, summary in SUMMARIES.items():
+        if name == command:
+            module = importlib.import_module(f"hazmon.acquisition.commands.{name}")
+            module.register(commands)
+        else:
+            # No -h of its own: in the first pass "hazmon NAME --help" must reach the
+            # real parser of NAME, not print an empty placeholder.
+            commands.add_parser(name, help=summary, add_help=False)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``hazmon`` command; return the exit status."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    # Piped to a file or another program (and no COLUMNS), Rich would assume 80 columns
-    # and cut the addresses and findings people copy from the output.
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    console = Console(width=200) if piped else Console()
+def _chosen_command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names, from a parse that imports no command module."""
+    known, _ = build_parser().parse_known_args(argv)
+    command: str | None = known.command
+    return command
+
+
+class _Startup:
+    """SIGINT while the command's modules are imported: raise, and remember it.
+
+    Extension modules may turn the ``KeyboardInterrupt`` raised inside their import into
+    an ``ImportError`` (numpy does), which would otherwise end in a traceback. The
+    default handler comes back before the command runs, so that ``asyncio.run`` and the
+    commands' own SIGINT handling work as they always do.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        # (The annotation is never evaluated: importing typing would cost startup time.)
+        self.previous: signal._HANDLER = None
+
+    def _handle(self, signal_number: int, frame: FrameType | None) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Startup:
+        # signal.signal works only in the main thread; elsewhere (main() called from a
+        # thread) an interrupt cannot reach this code anyway.
+        with contextlib.suppress(ValueError):
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _run(argv: list[str], startup: _Startup) -> int:
+    if not argv:
+        # A bare `hazmon` is a request for orientation, not a mistake: help, exit 0.
+        build_parser().print_help()
+        return 0
+    with startup:
+        args = build_parser(_chosen_command(argv)).parse_args(argv)
+
+        import logging
+
+        from rich.console import Console
+
+        from hazmon.acquisition.commands.common import EXIT_USAGE
+        from hazmon.config.errors import ConfigError
+        from hazmon.simulators.errors import SimulatorError
+
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        # Piped to a file or another program (and no COLUMNS), Rich would assume 80
+        # columns and cut the addresses and findings people copy from the output.
+        piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+        console = Console(width=200) if piped else Console()
     try:
         status: int = args.handler(args, console)
     except (ConfigError, SimulatorError) as error:
         print(f"hazmon: {error}", file=sys.stderr)
         return EXIT_USAGE
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hazmon`` command; return the exit status.
+
+    A ``KeyboardInterrupt`` anywhere (importing a command's modules, parsing, running),
+    or an error it turned into, prints one line on stderr and returns 130.
+    """
+    startup = _Startup()
+    try:
+        return _run(sys.argv[1:] if argv is None else list(argv), startup)
+    except Exception as error:
+        if not (startup.interrupted or _caused_by_interrupt(error)):
+            raise
     except KeyboardInterrupt:
-        return 130
+        pass
+    print(INTERRUPTED_MESSAGE, file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _interrupted_while_exiting(signal_number: int, frame: FrameType | None) -> None:
+    # Python is finalising (joining threads, closing files): there is no frame left to
+    # raise KeyboardInterrupt into without a traceback, so leave at once.
+    os.write(2, f"{INTERRUPTED_MESSAGE}\n".encode())
+    os._exit(EXIT_INTERRUPTED)
+
+
+def entry() -> int:
+    """The ``hazmon`` console script: :func:`main`, then a quiet interpreter shutdown."""
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    signal.signal(signal.SIGINT, _interrupted_while_exiting)
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

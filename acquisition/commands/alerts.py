@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hazmon.acquisition.alert_routes import alert_topic
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands, positive_seconds
 from hazmon.acquisition.service import mqtt_settings
 from hazmon.analysis.limits import LEVEL_NAMES
@@ -25,7 +26,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``alerts`` parser and its subcommands."""
     parser = commands.add_parser(
         "alerts",
-        help="list alert states or acknowledge an alert (over the site's MQTT broker)",
+        help=SUMMARIES["alerts"],
         description=(
             "Alerts of a running `hazmon run` live on its broker: the retained state of every "
             "key on hazmon/<site>/alerts/state/<device>/<quantity>. `list` reads them; `ack` "

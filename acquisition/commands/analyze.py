@@ -14,6 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands, positive_seconds
 from hazmon.acquisition.commands.datalog_input import (
     add_input_arguments,
@@ -59,7 +60,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``analyze`` parser."""
     parser = commands.add_parser(
         "analyze",
-        help="evaluate a CSV datalog against every applicable limit",
+        help=SUMMARIES["analyze"],
         description="Evaluate an instrument datalog (CSV, long form time,device,quantity,"
         "value,unit or wide form time,CO [ppm],...) against GBZ 2.1-2019, GBZ 2.2-2007, "
         "GB/T 50493-2019 and the other bundled limits: per channel max, mean, TWA, STEL, "

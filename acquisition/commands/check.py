@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands
 from hazmon.config.site import SiteConfig, load_site
 
@@ -19,7 +20,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``check`` parser."""
     parser = commands.add_parser(
         "check",
-        help="validate a site config (no connections are made)",
+        help=SUMMARIES["check"],
         description=(
             "Load and validate a site TOML: schema, devices, profiles, addresses, limits, "
             "stores, MQTT and alert routes. Errors name the file, the key and the fix (exit "

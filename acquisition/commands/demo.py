@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, Subcommands, positive_seconds
 from hazmon.acquisition.session import run_session
 from hazmon.config.site import load_site
@@ -20,7 +21,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``demo`` parser."""
     parser = commands.add_parser(
         "demo",
-        help="run the simulated demo site end to end (live table, alerts, SQLite)",
+        help=SUMMARIES["demo"],
         description=(
             "Start the demo site's simulated gas detectors in-process, poll them over Modbus "
             "TCP, show a live table and alerts, store readings, events and hazard records in "

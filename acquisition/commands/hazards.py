@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Subcommands
 from hazmon.store.hazards import (
     GRADES,
@@ -74,7 +75,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``hazards`` parser and its subcommands."""
     parser = commands.add_parser(
         "hazards",
-        help="review hazard records and follow them through rectification",
+        help=SUMMARIES["hazards"],
         description=(
             "List, show and move hazard records through the rectification workflow: "
             "pending_review → confirmed (general | major) or dismissed → rectifying → "

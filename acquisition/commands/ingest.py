@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, Subcommands, positive_seconds
 from hazmon.acquisition.ingest import READINGS_FILTER, IngestOptions, run_ingest
 from hazmon.config.site import parse_tcp_address
@@ -23,7 +24,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``ingest`` parser."""
     parser = commands.add_parser(
         "ingest",
-        help="store readings published by field kits (MQTT 5 shared subscription)",
+        help=SUMMARIES["ingest"],
         description=(
             "Subscribe to hazmon/+/+/+ through the shared subscription $share/GROUP/...: "
             "start several processes with the same --group and the broker splits the "

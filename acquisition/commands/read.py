@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -51,7 +52,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``read`` parser."""
     parser = commands.add_parser(
         "read",
-        help="read one meter once (Modbus, serial frames, serial ASCII, MQTT) and print it",
+        help=SUMMARIES["read"],
         description="Read one meter once and print each channel's quantity, value, unit, "
         "quality and level. Modbus meters are polled; serial frame and ASCII meters are "
         "asked or listened to; MQTT meters' first message is taken.",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands
 
 DB_VARIABLE = "HAZMON_DB"
@@ -27,7 +28,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``report`` parser and its papers."""
     parser = commands.add_parser(
         "report",
-        help="print the papers of an inspection as PDF (record, notice, review)",
+        help=SUMMARIES["report"],
         description=(
             "Render the inspection record (检查记录), the rectification notice "
             "(隐患整改通知书) or the review opinion (复查意见书) to PDF, in Chinese by default."

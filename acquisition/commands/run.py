@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands, positive_seconds
 from hazmon.acquisition.service import ServiceOptions, run_service
 from hazmon.config.site import load_site
@@ -17,7 +18,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``run`` parser."""
     parser = commands.add_parser(
         "run",
-        help="run a site: poll its meters, store, alert, publish (until SIGINT/SIGTERM)",
+        help=SUMMARIES["run"],
         description=(
             "Poll every device of the site on its interval, evaluate and store every reading, "
             "record hazards, raise alerts over the configured routes, publish readings to "

@@ -10,6 +10,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import (
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -61,7 +62,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``scan`` parser."""
     parser = commands.add_parser(
         "scan",
-        help="list serial ports, find answering unit ids, or find a register's byte order",
+        help=SUMMARIES["scan"],
         description=(
             "Without ADDRESS: list the serial ports. With ADDRESS: ask each unit id for one "
             "register; on a serial port, at every baud rate and parity given. With --expect: "

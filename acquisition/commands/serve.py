@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands
 
 DB_VARIABLE = "HAZMON_DB"
@@ -18,7 +19,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``serve`` parser."""
     parser = commands.add_parser(
         "serve",
-        help="serve the web desk: hazard list, inspections, workflow, statistics, live view",
+        help=SUMMARIES["serve"],
         description=(
             "Serve the department's desk over the hazard register and the readings store "
             "(the SQLite file of `hazmon demo` / `hazmon run`, or a PostgreSQL register with "

@@ -8,6 +8,7 @@ import asyncio
 from rich.console import Console
 from rich.table import Table
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import (
     EXIT_OK,
     Subcommands,
@@ -23,7 +24,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``simulate`` parser."""
     parser = commands.add_parser(
         "simulate",
-        help="run a site's simulated meters alone",
+        help=SUMMARIES["simulate"],
         description=(
             "Serve the simulated meters of SITE, print each meter's address and profile, "
             "and run until Ctrl-C. Modbus meters are served at the addresses the site "

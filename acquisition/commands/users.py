@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands
 
 DB_VARIABLE = "HAZMON_DB"
@@ -20,7 +21,7 @@ def register(commands: Subcommands) -> None:
     """Add the ``users`` parser."""
     parser = commands.add_parser(
         "users",
-        help="manage the web desk's accounts (add, passwd, disable, enable, list)",
+        help=SUMMARIES["users"],
         description=(
             "Local accounts of `hazmon serve`. Roles: expert (records findings and "
             "inspections, verifies), officer (grades, deadlines, referrals, dismissals), "

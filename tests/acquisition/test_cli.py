@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -167,6 +168,22 @@ def test_demo_command_writes_the_database_and_summary(tmp_path: Path) -> None:
     assert database.exists()
 
 
+def _wait_for_stored_readings(database: Path, process: subprocess.Popen[str]) -> None:
+    """Return once the demo has stored a reading: its poll loop, and its Ctrl-C handling,
+    are running (a SIGINT before that is an interrupted start, exit 130)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        with (
+            contextlib.suppress(sqlite3.Error),
+            contextlib.closing(sqlite3.connect(database)) as connection,
+        ):
+            if connection.execute("SELECT count(*) FROM readings").fetchone()[0] > 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("the demo stored no reading within 60 s")
+
+
 def test_demo_without_duration_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     database = tmp_path / "interrupted.db"
     process = subprocess.Popen(
@@ -176,9 +193,9 @@ def test_demo_without_duration_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         text=True,
         env=ENV,
     )
-    time.sleep(3)
+    _wait_for_stored_readings(database, process)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Traceback" not in err
     stored = int(re.search(r"(\d+) readings stored", out).group(1))  # type: ignore[union-attr]

@@ -89,7 +89,15 @@ def _keys(path: Path) -> list[tuple[str, str, int]]:
         ).fetchall()
 
 
-async def _until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+def _stored(path: Path) -> int:
+    """Readings in a store that may not exist yet or be busy being written."""
+    try:
+        return len(_keys(path)) if path.exists() else 0
+    except sqlite3.Error:
+        return 0
+
+
+async def _until(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while not condition():
         if time.monotonic() > deadline:
@@ -144,11 +152,18 @@ def test_two_ingest_clients_split_the_kit_readings_through_a_broker_restart(
             # A malformed message among the good ones: counted, not fatal.
             async with MqttConnection(MqttSettings("127.0.0.1", port)) as rogue:
                 await rogue.publish("hazmon/kit-a/gd-0/lel", b"{not json")
-            await asyncio.sleep(0.8)
+            await _until(
+                lambda: all(_stored(tmp_path / f"central-{n}.db") > 0 for n in range(2)),
+                "both ingest clients storing the kit's readings",
+            )
             persistent_broker.stop()
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # the broker stays down a while: the kit spools
             persistent_broker.start()
-            await asyncio.sleep(0.8)
+            before = sum(_stored(tmp_path / f"central-{n}.db") for n in range(2))
+            await _until(
+                lambda: sum(_stored(tmp_path / f"central-{n}.db") for n in range(2)) > before,
+                "readings reaching the central stores again after the restart",
+            )
             kit_stop.set()
             summary = await kit
         kit_rows = len(_keys(tmp_path / "kit.db"))

@@ -183,7 +183,7 @@ def _site(broker_port: int, vm_url: str, webhook_url: str, tmp_path: Path) -> Si
     )
 
 
-async def _until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+async def _until(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
     """Wait for ``condition``; fail naming ``what`` if it never holds (not a timing test)."""
     deadline = time.monotonic() + limit
     while not condition():
@@ -238,7 +238,7 @@ def test_service_through_broker_restart_store_outage_and_silent_meter(
             mqtt_broker.stop()
             await asyncio.sleep(0.3)
             mqtt_broker.start()
-            await watcher.wait_connected(10)
+            await watcher.wait_connected(60)
             # Store outage: VictoriaMetrics goes away; the outbox keeps the batches.
             own_vm.stop()
             # Acknowledge the leak over MQTT, as `hazmon alerts ack` does.

@@ -30,14 +30,14 @@ from hazmon.simulators.rtu import PtyRtuServer, RtuOverTcpServer
 
 T = TypeVar("T")
 FOUR_GAS = load_profile("generic-4gas")
-INTERVAL = 0.2  # [s] every meter's poll interval
-TIMEOUT = 0.08  # [s] every meter's reply timeout
+INTERVAL = 0.5  # [s] every meter's poll interval
+TIMEOUT = 0.25  # [s] every meter's reply timeout: a loaded machine still answers in it
 HEALTHY_POLLS = 4  # polls of each healthy meter before the test stops
 LEL = {1: 11.1, 2: 22.2, 3: 33.3}  # [%LEL] each unit's reading
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coroutine, timeout=20.0))
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=60.0))
 
 
 def simulation(unit: int, faults: list[FaultInjection] | None = None) -> Simulation:
@@ -110,7 +110,7 @@ EXCEPTION_FLAG = int(Quality.DEVICE_EXCEPTION)
 #: Fault → (flag expected on the faulty meter's readings, exception code kept).
 SERIAL_FAULTS: list[tuple[FaultInjection, int, int | None]] = [
     (FaultInjection(kind="no_reply"), TIMEOUT_FLAG, None),
-    (FaultInjection(kind="late_reply", delay=0.15), TIMEOUT_FLAG, None),
+    (FaultInjection(kind="late_reply", delay=0.4), TIMEOUT_FLAG, None),
     (FaultInjection(kind="exception", code=2), EXCEPTION_FLAG, 2),
     (FaultInjection(kind="exception", code=4), EXCEPTION_FLAG, 4),
     (FaultInjection(kind="exception", code=6), EXCEPTION_FLAG, 6),

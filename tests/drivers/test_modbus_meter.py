@@ -52,7 +52,7 @@ NOW_NS = 1_700_000_000_000_000_000
 SHORT_TIMEOUT = 0.2  # [s]
 
 
-def run(coroutine: Coroutine[Any, Any, T], limit: float = 3.0) -> T:
+def run(coroutine: Coroutine[Any, Any, T], limit: float = 60.0) -> T:
     """Run one test's coroutine on a fresh loop, failing it if it hangs."""
     return asyncio.run(asyncio.wait_for(coroutine, timeout=limit))
 

@@ -46,7 +46,7 @@ def with_crc(text: str) -> bytes:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coroutine, timeout=5.0))
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=60.0))
 
 
 # ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def run_with_server(
         async with ModbusTcpServer(
             "127.0.0.1", 0, dict.fromkeys(units, FixedRegisters())
         ) as server:
-            await asyncio.wait_for(test(server), timeout=3.0)
+            await asyncio.wait_for(test(server), timeout=60.0)
         return server
 
     return asyncio.run(main())
@@ -170,9 +170,12 @@ def test_stop_closes_open_connections(caplog: pytest.LogCaptureFixture) -> None:
         server = ModbusTcpServer("127.0.0.1", 0, {1: FixedRegisters()})
         await server.start()
         reader, writer = await asyncio.open_connection(*server.address)
-        await asyncio.sleep(0.01)  # let the server pick the connection up
-        await asyncio.wait_for(server.stop(), timeout=2.0)
-        assert await asyncio.wait_for(reader.read(), timeout=2.0) == b""
+        # A reply proves the server has picked the connection up.
+        writer.write(bytes.fromhex("0001 0000 0006 01 03 0000 0001"))
+        await writer.drain()
+        await asyncio.wait_for(reader.readexactly(11), timeout=60.0)
+        await asyncio.wait_for(server.stop(), timeout=60.0)
+        assert await asyncio.wait_for(reader.read(), timeout=60.0) == b""
         writer.close()
 
     caplog.set_level(logging.DEBUG)

@@ -38,7 +38,7 @@ def frame(text: str) -> bytes:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(asyncio.wait_for(coroutine, timeout=10.0))
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=DEADLINE))
 
 
 def test_crc_spec_example() -> None:
@@ -53,22 +53,35 @@ def test_line_timing() -> None:
     assert line_timing(38400)[1] == 0.00175
 
 
+#: [s] for a reply that must come: generous, since the suite runs on loaded machines.
+DEADLINE = 60.0
+#: [s] of silence that shows a request gets no reply. A reply that came later than
+#: this would be read at the start of the next request's reply and fail the test.
+SILENCE = 0.15
+
+
 def exchange(
-    units: dict[int, SimulatedMeter], requests: list[bytes], baudrate: int = 115200
+    units: dict[int, SimulatedMeter],
+    requests: list[tuple[bytes, int]],
+    baudrate: int = 115200,
 ) -> list[bytes]:
-    """Send each request on a fresh pty line; return what came back within 0.15 s."""
+    """Send each (request, reply length [bytes]) on one pty line; return the replies.
+
+    A reply that must come is read until its length has arrived (within
+    :data:`DEADLINE`), so a slow machine cannot make it look missing or cut it short; a
+    request with reply length 0 is given :data:`SILENCE` to show that nothing comes.
+    """
 
     async def main() -> list[bytes]:
         async with PtyRtuServer(units, baudrate=baudrate) as line:
 
             def talk() -> list[bytes]:
                 replies = []
-                with serial.Serial(
-                    line.device, baudrate=baudrate, timeout=0.15, inter_byte_timeout=0.03
-                ) as port:
-                    for request in requests:
+                with serial.Serial(line.device, baudrate=baudrate) as port:
+                    for request, length in requests:
                         port.write(request)
-                        replies.append(port.read(300))
+                        port.timeout = DEADLINE if length else SILENCE
+                        replies.append(bytes(port.read(length or 300)))
                 return replies
 
             return await asyncio.to_thread(talk)
@@ -91,12 +104,12 @@ def meter(faults: list[FaultInjection] | None = None) -> SimulatedMeter:
 
 def test_read_holding_registers_transcript() -> None:
     # lel 123 (0x007B), o2 209 (0x00D1)
-    [reply] = exchange({5: meter()}, [frame("05 03 0000 0002")])
+    [reply] = exchange({5: meter()}, [(frame("05 03 0000 0002"), 9)])
     assert reply == frame("05 03 04 007B 00D1")
 
 
 def test_exception_02_outside_the_map() -> None:
-    [reply] = exchange({5: meter()}, [frame("05 04 0000 0001")])
+    [reply] = exchange({5: meter()}, [(frame("05 04 0000 0001"), 5)])
     assert reply == frame("05 84 02")
 
 
@@ -105,14 +118,21 @@ def test_other_units_bad_crc_and_broadcast_get_no_reply() -> None:
     bad[-1] ^= 0xFF
     replies = exchange(
         {5: meter()},
-        [frame("06 03 0000 0001"), bytes(bad), frame("00 03 0000 0001"), frame("05 03 0000 0001")],
+        [
+            (frame("06 03 0000 0001"), 0),
+            (bytes(bad), 0),
+            (frame("00 03 0000 0001"), 0),
+            (frame("05 03 0000 0001"), 7),
+        ],
     )
     assert replies == [b"", b"", b"", frame("05 03 02 007B")]
 
 
 def test_several_units_on_one_line() -> None:
     other = SimulatedMeter(FOUR_GAS, Simulation(channels={"lel": ChannelScenario(baseline=1.0)}))
-    replies = exchange({5: meter(), 6: other}, [frame("06 03 0000 0001"), frame("05 03 0000 0001")])
+    replies = exchange(
+        {5: meter(), 6: other}, [(frame("06 03 0000 0001"), 7), (frame("05 03 0000 0001"), 7)]
+    )
     assert replies == [frame("06 03 02 000A"), frame("05 03 02 007B")]
 
 
@@ -138,12 +158,14 @@ def test_several_units_on_one_line() -> None:
     ids=["no_reply", "disconnect", "exception-0B", "wrong_unit_id", "bad_crc", "split_frame"],
 )
 def test_faults_on_the_wire(fault: FaultInjection, expected: bytes) -> None:
-    [reply] = exchange({5: meter([fault])}, [frame("05 03 0000 0001")])
+    [reply] = exchange({5: meter([fault])}, [(frame("05 03 0000 0001"), len(expected))])
     assert reply == expected
 
 
 def test_garbage_is_not_the_reply() -> None:
-    [reply] = exchange({5: meter([FaultInjection(kind="garbage")])}, [frame("05 03 0000 0001")])
+    [reply] = exchange(
+        {5: meter([FaultInjection(kind="garbage")])}, [(frame("05 03 0000 0001"), 7)]
+    )
     assert len(reply) == 7
     assert reply != frame("05 03 02 007B")
 
@@ -177,7 +199,7 @@ def test_coils_and_discrete_inputs_are_packed_lsb_first(tmp_path: Any) -> None:
     profile = load_profile(str(path))
     on = {f"c{n}": ChannelScenario(baseline=1.0) for n in (0, 2, 9)}
     bits = SimulatedMeter(profile, Simulation(channels=on))
-    [reply] = exchange({1: bits}, [frame("01 01 0000 000A")])
+    [reply] = exchange({1: bits}, [(frame("01 01 0000 000A"), 7)])
     # coils 0 and 2 → 0b00000101; coil 9 → bit 1 of the second byte
     assert reply == frame("01 01 02 05 02")
 

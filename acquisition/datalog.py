@@ -189,7 +189,7 @@ class Datalog:
     blank_values: int = 0
     warnings: list[str] = field(default_factory=list)
     read: ReadSummary | None = None
-    value_kinds: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    value_kinds: dict[tuple[str, str, str, str, str], str] = field(default_factory=dict)
     """Channel key → what one reading is (average, peak, ... or ``not stated``)."""
 
     def value_kind(self, channel: Channel) -> str:
@@ -1042,7 +1042,7 @@ def _read(
     )
     _refuse_far_times(ts, line_numbers, time_name, source)
     channels = ChannelTable()
-    kinds: dict[tuple[str, str, str, str], str] = {}
+    kinds: dict[tuple[str, str, str, str, str], str] = {}
     if long_form:
         readings = _read_long(
             frame, line_numbers, ts, roles, header_cells, channels, kinds, context
@@ -1176,7 +1176,7 @@ def _read_long(
     roles: _Roles,
     header: list[str],
     channels: ChannelTable,
-    kinds: dict[tuple[str, str, str, str], str],
+    kinds: dict[tuple[str, str, str, str, str], str],
     context: _Context,
 ) -> Readings:
     assert roles.quantity is not None
@@ -1234,7 +1234,7 @@ def _read_wide(
     header: list[str],
     units_row: list[str] | None,
     channels: ChannelTable,
-    kinds: dict[tuple[str, str, str, str], str],
+    kinds: dict[tuple[str, str, str, str, str], str],
     context: _Context,
     candidates: list[int],
 ) -> Readings:
@@ -1411,7 +1411,7 @@ def read_store(
             )
         channels = ChannelTable()
         parts: list[Readings] = []
-        kinds: dict[tuple[str, str, str, str], str] = {}
+        kinds: dict[tuple[str, str, str, str, str], str] = {}
         for channel in chosen:
             window = reader.read_window(channel, start, end)
             number = channels.add(channel)

@@ -37,7 +37,7 @@ def render_table(pipeline: Pipeline, title: str = "hazmon live") -> Table:
     table = Table(title=title, expand=False)
     for heading, justify in (
         ("device", "left"),
-        ("quantity", "left"),
+        ("channel", "left"),
         ("value", "right"),
         ("unit", "left"),
         ("level", "center"),
@@ -49,12 +49,20 @@ def render_table(pipeline: Pipeline, title: str = "hazmon live") -> Table:
     for number, channel in enumerate(pipeline.channels.channels):
         latest = pipeline.latest.get(number)
         if latest is None:
-            table.add_row(channel.device, channel.quantity, "…", channel.unit, "", "waiting", "")
+            table.add_row(
+                channel.device,
+                channel.name or channel.quantity,
+                "…",
+                channel.unit,
+                "",
+                "waiting",
+                "",
+            )
             continue
         level = min(latest.level, 3)
         table.add_row(
             channel.device,
-            channel.quantity,
+            channel.name or channel.quantity,
             format_value(latest.value),
             channel.unit,
             Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),
@@ -210,7 +218,7 @@ def render_view(state: LiveState) -> Group:
     table = Table(title=state.title, expand=False)
     for heading, justify in (
         ("device", "left"),
-        ("quantity", "left"),
+        ("channel", "left"),
         ("value", "right"),
         ("unit", "left"),
         ("level", "center"),
@@ -229,13 +237,22 @@ def render_view(state: LiveState) -> Group:
         latest = pipeline.latest.get(number)
         if latest is None:
             table.add_row(
-                channel.device, channel.quantity, "…", channel.unit, "", "", "", "", "waiting", ""
+                channel.device,
+                channel.name or channel.quantity,
+                "…",
+                channel.unit,
+                "",
+                "",
+                "",
+                "",
+                "waiting",
+                "",
             )
             continue
         level = min(latest.level, 3)
         table.add_row(
             channel.device,
-            channel.quantity,
+            channel.name or channel.quantity,
             format_value(latest.value),
             channel.unit,
             Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),

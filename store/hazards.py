@@ -74,6 +74,7 @@ events_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("site", String(200), nullable=False),
     Column("device", String(200), nullable=False),
+    Column("name", String(200), nullable=False, default="", server_default=""),
     Column("quantity", String(64), nullable=False),
     Column("substance", String(64), nullable=False, default=""),
     Column("unit", String(32), nullable=False),
@@ -150,6 +151,7 @@ evidence_table = Table(
     Column("event_id", Integer, ForeignKey("events.id"), nullable=True),
     Column("site", String(200), nullable=False),
     Column("device", String(200), nullable=False),
+    Column("name", String(200), nullable=False, default="", server_default=""),
     Column("quantity", String(64), nullable=False),
     Column("substance", String(64), nullable=False, default=""),
     Column("start_ts", BigInteger, nullable=False, comment="ns UTC, window start"),
@@ -365,6 +367,39 @@ def _require_text(value: str, what: str) -> str:
     return value.strip()
 
 
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "hazmon.store:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the register's schema to the newest revision.
+
+    A database without the register's tables gets today's tables and is stamped with
+    the newest revision; one made by release 0.1.0 (its tables, no ``alembic_version``)
+    is stamped with the initial revision, then upgraded.
+    """
+    from alembic import command
+    from sqlalchemy import inspect
+
+    with engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        config = _alembic_config(connection)
+        # The register may share a file with other tables (the demo's readings): only
+        # its own tables say whether an old register is there.
+        if not tables & set(metadata.tables):
+            metadata.create_all(connection)
+            command.stamp(config, "head")
+            return
+        if "alembic_version" not in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
+
+
 class HazardRegister:
     """Events, hazard records, inspections and their audit history, by SQLAlchemy URL.
 
@@ -379,10 +414,15 @@ class HazardRegister:
         self._engine: Engine | None = None
 
     def open(self) -> None:
-        """Connect and create the tables when missing."""
+        """Connect, and create or upgrade the tables (Alembic, :mod:`hazmon.store.migrations`)."""
         if self._engine is None:
-            self._engine = create_engine(self.url)
-            metadata.create_all(self._engine)
+            engine = create_engine(self.url)
+            try:
+                migrate(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine = engine
 
     def close(self) -> None:
         """Release the connections (idempotent)."""
@@ -619,6 +659,7 @@ class HazardRegister:
                 events_table.insert().values(
                     site=channel.site,
                     device=channel.device,
+                    name=channel.name,
                     quantity=channel.quantity,
                     substance=channel.substance,
                     unit=channel.unit,
@@ -645,8 +686,9 @@ class HazardRegister:
                 if limit_value is not None
                 else "past its set point"
             )
+            named = channel.name or channel.quantity
             finding = (
-                f"{channel.quantity} on {channel.device} reached level A{event.max_level}: "
+                f"{named} on {channel.device} reached level A{event.max_level}: "
                 f"{limit_text} for {event.duration_s:.1f} s, "
                 f"{extreme} {_format_value(event.peak)} {channel.unit}"
             )
@@ -664,6 +706,7 @@ class HazardRegister:
                     event_id=event_id,
                     site=channel.site,
                     device=channel.device,
+                    name=channel.name,
                     quantity=channel.quantity,
                     substance=channel.substance,
                     start_ts=event.start_ts - evidence_margin_ns,
@@ -742,6 +785,7 @@ class HazardRegister:
                         event_id=None,
                         site=channel.site,
                         device=channel.device,
+                        name=channel.name,
                         quantity=channel.quantity,
                         substance=channel.substance,
                         start_ts=start_ns,
@@ -1149,6 +1193,7 @@ class HazardRegister:
                     quantity=link["quantity"],
                     unit=event.unit if event is not None else "",
                     substance=link["substance"],
+                    name=link["name"],
                 )
                 window = store.read_window(channel, link["start_ts"], link["end_ts"])
                 side = event.side if event is not None else 1

@@ -98,11 +98,13 @@ def old_register_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 def test_old_register_is_upgraded_by_alembic(old_register_url: str) -> None:
     with HazardRegister(old_register_url) as register:
         with register.engine.connect() as connection:
-            version = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            version = (
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            )
             columns = {c["name"] for c in inspect(connection).get_columns("events")}
             evidence = {c["name"] for c in inspect(connection).get_columns("hazard_evidence")}
             old_event = connection.execute(text("SELECT device, name, peak FROM events")).one()
-        assert version == [("0002",)]
+        assert list(version) == ["0002"]
         assert "name" in columns
         assert "name" in evidence
         assert tuple(old_event) == ("co-1", "", 300.0)
@@ -114,9 +116,11 @@ def test_old_register_is_upgraded_by_alembic(old_register_url: str) -> None:
 def test_new_register_is_stamped_at_the_newest_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     with HazardRegister(url) as register, register.engine.connect() as connection:
-        version = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        version = (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        )
         columns = {c["name"] for c in inspect(connection).get_columns("events")}
-    assert version == [("0002",)]
+    assert list(version) == ["0002"]
     assert "name" in columns
 
 
@@ -126,6 +130,8 @@ def test_register_beside_readings_in_one_file_is_created_new(tmp_path: Path) -> 
         pass  # the demo keeps readings and the register in one file
     with HazardRegister(f"sqlite:///{path}") as register, register.engine.connect() as connection:
         tables = set(inspect(connection).get_table_names())
-        version = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        version = (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        )
     assert {"channels", "readings", "events", "hazards"} <= tables
-    assert version == [("0002",)]
+    assert list(version) == ["0002"]

@@ -632,6 +632,7 @@ class HazardRegister:
         create_hazard: bool,
         evidence_margin_ns: int = 0,
         actor: str = "hazmon",
+        attach_to_open: bool = False,
     ) -> tuple[int, int | None]:
         """Store an event and, when asked, the hazard record it raises.
 
@@ -679,6 +680,35 @@ class HazardRegister:
             event_id = int(inserted[0])
             if not create_hazard:
                 return event_id, None
+            open_hazard = (
+                self._open_hazard_of(connection, channel, rule.id, context)
+                if attach_to_open
+                else None
+            )
+            if open_hazard is not None:
+                # One hazard per condition: while the channel's rule has an open record,
+                # a new excursion is further evidence on it, not a new record.
+                connection.execute(
+                    evidence_table.insert().values(
+                        hazard_id=open_hazard,
+                        event_id=event_id,
+                        site=channel.site,
+                        device=channel.device,
+                        name=channel.name,
+                        quantity=channel.quantity,
+                        substance=channel.substance,
+                        start_ts=event.start_ts - evidence_margin_ns,
+                        end_ts=event.end_ts + evidence_margin_ns,
+                    )
+                )
+                self._append_audit(
+                    connection,
+                    open_hazard,
+                    actor,
+                    "evidence_added",
+                    {"event_id": event_id, "peak": event.peak, "duration_s": event.duration_s},
+                )
+                return event_id, open_hazard
             relation = "at or above" if event.side > 0 else "below"
             extreme = "peak" if event.side > 0 else "lowest"
             limit_text = (
@@ -721,6 +751,34 @@ class HazardRegister:
                 {"event_id": event_id, "finding": finding, "source": context.source},
             )
         return event_id, hazard_id
+
+    def _open_hazard_of(
+        self, connection: Connection, channel: Channel, rule_id: str, context: HazardContext
+    ) -> int | None:
+        """The open (not dismissed, not verified) hazard of ``rule_id`` on ``channel``
+        filed in the same context (source, enterprise, location, inspection)."""
+        row = connection.execute(
+            select(hazards_table.c.id)
+            .join(evidence_table, evidence_table.c.hazard_id == hazards_table.c.id)
+            .where(
+                hazards_table.c.rule_id == rule_id,
+                hazards_table.c.status.not_in([DISMISSED, VERIFIED]),
+                hazards_table.c.source == context.source,
+                hazards_table.c.enterprise == context.enterprise,
+                hazards_table.c.location == context.location,
+                hazards_table.c.inspection_id.is_(None)
+                if context.inspection_id is None
+                else hazards_table.c.inspection_id == context.inspection_id,
+                evidence_table.c.site == channel.site,
+                evidence_table.c.device == channel.device,
+                evidence_table.c.name == channel.name,
+                evidence_table.c.quantity == channel.quantity,
+                evidence_table.c.substance == channel.substance,
+            )
+            .order_by(hazards_table.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else int(row[0])
 
     def _insert_hazard(
         self,

@@ -544,6 +544,7 @@ class AlertManager:
             ts=state.acknowledged_ns,
             kind=state.last.kind,
             device=state.last.device,
+            channel=state.last.channel,
             quantity=state.last.quantity,
             level=state.last.level,
             previous_level=state.last.previous_level,

@@ -47,16 +47,21 @@ class Alert:
     unit: str
     citation: str
     message: str = ""
+    channel: str = ""
+    """The profile's channel name (``co_inlet``); empty for device-wide alerts."""
 
     @property
     def key(self) -> str:
-        """``device/quantity`` (``device/_comm`` for communication, ``device/quantity:sensor``
-        for sensor faults): what deduplication, rate limits, state and acks are per."""
+        """``device/channel`` (``device/quantity`` for an unnamed channel, ``device/_comm``
+        for communication, ``device/channel:sensor`` for sensor faults): what
+        deduplication, rate limits, state and acks are per. Two channels of one quantity
+        are two keys, so one cell's alarm is never cleared by the other's reading."""
+        name = self.channel or self.quantity
         if self.kind in ("comm_fault", "comm_restored"):
             return f"{self.device}/{COMM_QUANTITY}"
         if self.kind in ("sensor_fault", "sensor_restored"):
-            return f"{self.device}/{self.quantity}:sensor"
-        return f"{self.device}/{self.quantity}"
+            return f"{self.device}/{name}:sensor"
+        return f"{self.device}/{name}"
 
     @property
     def active(self) -> bool:
@@ -73,6 +78,7 @@ class Alert:
             "time": dt.datetime.fromtimestamp(self.ts / 1e9, dt.UTC).isoformat(),
             "kind": self.kind,
             "device": self.device,
+            "channel": self.channel,
             "quantity": self.quantity,
             "level": self.level,
             "previous_level": self.previous_level,

@@ -19,7 +19,7 @@ from rich.text import Text
 from hazmon.acquisition.alerts import LEVEL_STYLES
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.limits import LEVEL_NAMES
-from hazmon.analysis.readings import ChannelTable, Readings
+from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.quality import describe
 
 if TYPE_CHECKING:
@@ -32,12 +32,21 @@ def format_value(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.4g}"
 
 
+def _waiting_row(channel: Channel, blank_columns: int) -> list[str]:
+    """The row of a channel with no reading yet; ``blank_columns`` sit before "waiting"."""
+    return (
+        [channel.device, channel.name or channel.quantity, "…", channel.unit]
+        + [""] * blank_columns
+        + ["waiting", ""]
+    )
+
+
 def render_table(pipeline: Pipeline, title: str = "hazmon live") -> Table:
     """The latest reading of every channel the pipeline has seen."""
     table = Table(title=title, expand=False)
     for heading, justify in (
         ("device", "left"),
-        ("quantity", "left"),
+        ("channel", "left"),
         ("value", "right"),
         ("unit", "left"),
         ("level", "center"),
@@ -49,12 +58,12 @@ def render_table(pipeline: Pipeline, title: str = "hazmon live") -> Table:
     for number, channel in enumerate(pipeline.channels.channels):
         latest = pipeline.latest.get(number)
         if latest is None:
-            table.add_row(channel.device, channel.quantity, "…", channel.unit, "", "waiting", "")
+            table.add_row(*_waiting_row(channel, blank_columns=1))
             continue
         level = min(latest.level, 3)
         table.add_row(
             channel.device,
-            channel.quantity,
+            channel.name or channel.quantity,
             format_value(latest.value),
             channel.unit,
             Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),
@@ -210,7 +219,7 @@ def render_view(state: LiveState) -> Group:
     table = Table(title=state.title, expand=False)
     for heading, justify in (
         ("device", "left"),
-        ("quantity", "left"),
+        ("channel", "left"),
         ("value", "right"),
         ("unit", "left"),
         ("level", "center"),
@@ -228,14 +237,12 @@ def render_view(state: LiveState) -> Group:
             continue
         latest = pipeline.latest.get(number)
         if latest is None:
-            table.add_row(
-                channel.device, channel.quantity, "…", channel.unit, "", "", "", "", "waiting", ""
-            )
+            table.add_row(*_waiting_row(channel, blank_columns=4))
             continue
         level = min(latest.level, 3)
         table.add_row(
             channel.device,
-            channel.quantity,
+            channel.name or channel.quantity,
             format_value(latest.value),
             channel.unit,
             Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),

@@ -64,6 +64,7 @@ def register_channels(site: SiteConfig, device: DeviceConfig, channels: ChannelT
                 quantity=spec.quantity,
                 unit=catalogue.spec(spec.quantity).unit,
                 substance=spec.substance,
+                name=spec.channel,
             )
         )
         for spec in profile_channels(load_profile(device.profile))

@@ -151,6 +151,7 @@ class Pipeline:
                     ts=int(readings.ts[row]),
                     kind=level_transition_kind(previous, current),
                     device=channel.device,
+                    channel=channel.name,
                     quantity=channel.quantity,
                     level=current,
                     previous_level=previous,
@@ -204,6 +205,7 @@ class Pipeline:
                     ts=int(readings.ts[row]),
                     kind="sensor_fault" if flags else "sensor_restored",
                     device=channel.device,
+                    channel=channel.name,
                     quantity=channel.quantity,
                     level=0,
                     previous_level=0,
@@ -228,9 +230,12 @@ class Pipeline:
                 context,
                 create_hazard=True,
                 evidence_margin_ns=EVIDENCE_MARGIN_NS,
+                # One hazard per condition: a hovering leak is one record with many
+                # excursions as its evidence, not one record per excursion.
+                attach_to_open=True,
             )
             self.stats.events += 1
-            if hazard_id is not None:
+            if hazard_id is not None and hazard_id not in self.stats.hazard_ids:
                 self.stats.hazards += 1
                 self.stats.hazard_ids.append(hazard_id)
 

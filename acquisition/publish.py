@@ -46,8 +46,8 @@ READINGS_SCHEMA = "hazmon.readings/1"
 
 
 def readings_topic(channel: Channel) -> str:
-    """``hazmon/<site>/<device>/<quantity>``."""
-    return f"hazmon/{channel.site}/{channel.device}/{channel.quantity}"
+    """``hazmon/<site>/<device>/<channel>`` (the quantity for an unnamed channel)."""
+    return f"hazmon/{channel.site}/{channel.device}/{channel.name or channel.quantity}"
 
 
 def encode_readings(
@@ -66,6 +66,7 @@ def encode_readings(
             "schema": READINGS_SCHEMA,
             "site": channel.site,
             "device": channel.device,
+            "channel": channel.name,
             "quantity": channel.quantity,
             "unit": channel.unit,
             "substance": channel.substance,
@@ -110,6 +111,7 @@ def decode_readings(payload: bytes) -> DecodedReadings:
         channel = Channel(
             site=str(data["site"]),
             device=str(data["device"]),
+            name=str(data.get("channel", "")),
             quantity=str(data["quantity"]),
             unit=str(data["unit"]),
             substance=str(data.get("substance", "")),

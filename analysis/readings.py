@@ -17,23 +17,29 @@ from numpy.typing import ArrayLike, NDArray
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """What a channel measures: one quantity of one device at one site."""
+    """What a channel measures: one named channel of one device at one site.
+
+    ``name`` is the profile's channel name (``co_inlet``); two channels of one quantity
+    on one meter differ by it. An empty name (readings from a file that names none)
+    stands for the quantity itself.
+    """
 
     site: str
     device: str
     quantity: str
     unit: str
     substance: str = ""
+    name: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        """The identity of the channel (site, device, quantity, substance)."""
-        return (self.site, self.device, self.quantity, self.substance)
+    def key(self) -> tuple[str, str, str, str, str]:
+        """The identity of the channel (site, device, name, quantity, substance)."""
+        return (self.site, self.device, self.name, self.quantity, self.substance)
 
     @property
     def label(self) -> str:
-        """``device/quantity`` for tables and messages."""
-        return f"{self.device}/{self.quantity}"
+        """``device/name`` (``device/quantity`` when unnamed) for tables and messages."""
+        return f"{self.device}/{self.name or self.quantity}"
 
 
 @dataclass(slots=True)
@@ -44,7 +50,7 @@ class ChannelTable:
     """
 
     channels: list[Channel] = field(default_factory=list)
-    _index: dict[tuple[str, str, str, str], int] = field(default_factory=dict, repr=False)
+    _index: dict[tuple[str, str, str, str, str], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._index = {channel.key: number for number, channel in enumerate(self.channels)}

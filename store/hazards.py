@@ -74,6 +74,7 @@ events_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("site", String(200), nullable=False),
     Column("device", String(200), nullable=False),
+    Column("name", String(200), nullable=False, default="", server_default=""),
     Column("quantity", String(64), nullable=False),
     Column("substance", String(64), nullable=False, default=""),
     Column("unit", String(32), nullable=False),
@@ -150,6 +151,7 @@ evidence_table = Table(
     Column("event_id", Integer, ForeignKey("events.id"), nullable=True),
     Column("site", String(200), nullable=False),
     Column("device", String(200), nullable=False),
+    Column("name", String(200), nullable=False, default="", server_default=""),
     Column("quantity", String(64), nullable=False),
     Column("substance", String(64), nullable=False, default=""),
     Column("start_ts", BigInteger, nullable=False, comment="ns UTC, window start"),
@@ -381,6 +383,39 @@ def _require_text(value: str, what: str) -> str:
     return value.strip()
 
 
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "hazmon.store:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the register's schema to the newest revision.
+
+    A database without the register's tables gets today's tables and is stamped with
+    the newest revision; one made by release 0.1.0 (its tables, no ``alembic_version``)
+    is stamped with the initial revision, then upgraded.
+    """
+    from alembic import command
+    from sqlalchemy import inspect
+
+    with engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        config = _alembic_config(connection)
+        # The register may share a file with other tables (the demo's readings): only
+        # its own tables say whether an old register is there.
+        if not tables & set(metadata.tables):
+            metadata.create_all(connection)
+            command.stamp(config, "head")
+            return
+        if "alembic_version" not in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
+
+
 class HazardRegister:
     """Events, hazard records, inspections and their audit history, by SQLAlchemy URL.
 
@@ -395,10 +430,15 @@ class HazardRegister:
         self._engine: Engine | None = None
 
     def open(self) -> None:
-        """Connect and create the tables when missing."""
+        """Connect, and create or upgrade the tables (Alembic, :mod:`hazmon.store.migrations`)."""
         if self._engine is None:
-            self._engine = create_engine(self.url)
-            metadata.create_all(self._engine)
+            engine = create_engine(self.url)
+            try:
+                migrate(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine = engine
 
     def close(self) -> None:
         """Release the connections (idempotent)."""
@@ -608,6 +648,7 @@ class HazardRegister:
         create_hazard: bool,
         evidence_margin_ns: int = 0,
         actor: str = "hazmon",
+        attach_to_open: bool = False,
     ) -> tuple[int, int | None]:
         """Store an event and, when asked, the hazard record it raises.
 
@@ -635,6 +676,7 @@ class HazardRegister:
                 events_table.insert().values(
                     site=channel.site,
                     device=channel.device,
+                    name=channel.name,
                     quantity=channel.quantity,
                     substance=channel.substance,
                     unit=channel.unit,
@@ -654,6 +696,35 @@ class HazardRegister:
             event_id = int(inserted[0])
             if not create_hazard:
                 return event_id, None
+            open_hazard = (
+                self._open_hazard_of(connection, channel, rule.id, context)
+                if attach_to_open
+                else None
+            )
+            if open_hazard is not None:
+                # One hazard per condition: while the channel's rule has an open record,
+                # a new excursion is further evidence on it, not a new record.
+                connection.execute(
+                    evidence_table.insert().values(
+                        hazard_id=open_hazard,
+                        event_id=event_id,
+                        site=channel.site,
+                        device=channel.device,
+                        name=channel.name,
+                        quantity=channel.quantity,
+                        substance=channel.substance,
+                        start_ts=event.start_ts - evidence_margin_ns,
+                        end_ts=event.end_ts + evidence_margin_ns,
+                    )
+                )
+                self._append_audit(
+                    connection,
+                    open_hazard,
+                    actor,
+                    "evidence_added",
+                    {"event_id": event_id, "peak": event.peak, "duration_s": event.duration_s},
+                )
+                return event_id, open_hazard
             relation = "at or above" if event.side > 0 else "below"
             extreme = "peak" if event.side > 0 else "lowest"
             limit_text = (
@@ -661,8 +732,9 @@ class HazardRegister:
                 if limit_value is not None
                 else "past its set point"
             )
+            named = channel.name or channel.quantity
             finding = (
-                f"{channel.quantity} on {channel.device} reached level A{event.max_level}: "
+                f"{named} on {channel.device} reached level A{event.max_level}: "
                 f"{limit_text} for {event.duration_s:.1f} s, "
                 f"{extreme} {_format_value(event.peak)} {channel.unit}"
             )
@@ -680,6 +752,7 @@ class HazardRegister:
                     event_id=event_id,
                     site=channel.site,
                     device=channel.device,
+                    name=channel.name,
                     quantity=channel.quantity,
                     substance=channel.substance,
                     start_ts=event.start_ts - evidence_margin_ns,
@@ -694,6 +767,34 @@ class HazardRegister:
                 {"event_id": event_id, "finding": finding, "source": context.source},
             )
         return event_id, hazard_id
+
+    def _open_hazard_of(
+        self, connection: Connection, channel: Channel, rule_id: str, context: HazardContext
+    ) -> int | None:
+        """The open (not dismissed, not verified) hazard of ``rule_id`` on ``channel``
+        filed in the same context (source, enterprise, location, inspection)."""
+        row = connection.execute(
+            select(hazards_table.c.id)
+            .join(evidence_table, evidence_table.c.hazard_id == hazards_table.c.id)
+            .where(
+                hazards_table.c.rule_id == rule_id,
+                hazards_table.c.status.not_in([DISMISSED, VERIFIED]),
+                hazards_table.c.source == context.source,
+                hazards_table.c.enterprise == context.enterprise,
+                hazards_table.c.location == context.location,
+                hazards_table.c.inspection_id.is_(None)
+                if context.inspection_id is None
+                else hazards_table.c.inspection_id == context.inspection_id,
+                evidence_table.c.site == channel.site,
+                evidence_table.c.device == channel.device,
+                evidence_table.c.name == channel.name,
+                evidence_table.c.quantity == channel.quantity,
+                evidence_table.c.substance == channel.substance,
+            )
+            .order_by(hazards_table.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else int(row[0])
 
     def _insert_hazard(
         self,
@@ -758,6 +859,7 @@ class HazardRegister:
                         event_id=None,
                         site=channel.site,
                         device=channel.device,
+                        name=channel.name,
                         quantity=channel.quantity,
                         substance=channel.substance,
                         start_ts=start_ns,
@@ -1165,6 +1267,7 @@ class HazardRegister:
                     quantity=link["quantity"],
                     unit=event.unit if event is not None else "",
                     substance=link["substance"],
+                    name=link["name"],
                 )
                 window = store.read_window(channel, link["start_ts"], link["end_ts"])
                 side = event.side if event is not None else 1

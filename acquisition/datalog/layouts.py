@@ -61,7 +61,7 @@ def _read_long(
     roles: _Roles,
     header: list[str],
     channels: ChannelTable,
-    kinds: dict[tuple[str, str, str, str], str],
+    kinds: dict[tuple[str, str, str, str, str], str],
     context: _Context,
 ) -> Readings:
     assert roles.quantity is not None
@@ -119,7 +119,7 @@ def _read_wide(
     header: list[str],
     units_row: list[str] | None,
     channels: ChannelTable,
-    kinds: dict[tuple[str, str, str, str], str],
+    kinds: dict[tuple[str, str, str, str, str], str],
     context: _Context,
     candidates: list[int],
 ) -> Readings:

@@ -262,7 +262,7 @@ def _read(
     )
     _refuse_far_times(ts, line_numbers, time_name, source)
     channels = ChannelTable()
-    kinds: dict[tuple[str, str, str, str], str] = {}
+    kinds: dict[tuple[str, str, str, str, str], str] = {}
     if long_form:
         readings = _read_long(
             frame, line_numbers, ts, roles, header_cells, channels, kinds, context

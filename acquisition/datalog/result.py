@@ -19,7 +19,7 @@ class Datalog:
     blank_values: int = 0
     warnings: list[str] = field(default_factory=list)
     read: ReadSummary | None = None
-    value_kinds: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    value_kinds: dict[tuple[str, str, str, str, str], str] = field(default_factory=dict)
     """Channel key → what one reading is (average, peak, ... or ``not stated``)."""
 
     def value_kind(self, channel: Channel) -> str:

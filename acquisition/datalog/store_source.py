@@ -84,7 +84,7 @@ def read_store(
             )
         channels = ChannelTable()
         parts: list[Readings] = []
-        kinds: dict[tuple[str, str, str, str], str] = {}
+        kinds: dict[tuple[str, str, str, str, str], str] = {}
         for channel in chosen:
             window = reader.read_window(channel, start, end)
             number = channels.add(channel)

@@ -2,12 +2,13 @@
 
 One line per reading::
 
-    hazmon,device=gd-1,quantity=lel,site=plant-a,substance=methane,unit=%LEL \
+    hazmon,channel=lel,device=gd-1,quantity=lel,site=plant-a,substance=methane,unit=%LEL \
         value=62.5,quality=0i,level=2i 1700000000000000000
 
 (one line, broken here to fit).
 
-Tags are the channel identity and its unit (site, device, quantity, substance, unit):
+Tags are the channel identity and its unit (site, device, channel name, quantity,
+substance, unit):
 bounded by the number of channels. Nothing unbounded (a value, a time, an event id)
 is ever a tag, since every distinct tag set is a new series in the server's index.
 Fields are ``value`` (omitted when the reading has none: line protocol has no NaN),
@@ -48,7 +49,7 @@ from hazmon.store.timeseries.outbox import LineWriter, Outbox, OutboxWriter
 #: ``hazmon_value``, ``hazmon_quality`` and ``hazmon_level``.
 MEASUREMENT = "hazmon"
 #: Tag keys, sorted as InfluxDB recommends (it sorts them itself otherwise).
-TAG_KEYS = ("device", "quantity", "site", "substance", "unit")
+TAG_KEYS = ("channel", "device", "quantity", "site", "substance", "unit")
 
 _CONTROL = {code: " " for code in range(0x20)} | {0x7F: " "}
 
@@ -80,6 +81,7 @@ def measurement_text(text: str) -> str:
 def channel_tags(channel: Channel) -> dict[str, str]:
     """The tags of a channel; an empty value is left out (line protocol has no empty tag)."""
     tags = {
+        "channel": channel.name,
         "device": channel.device,
         "quantity": channel.quantity,
         "site": channel.site,
@@ -297,9 +299,16 @@ class VictoriaMetricsReader:
         names = "|".join(f"{self.measurement}_{field}" for field in ("value", "quality", "level"))
         labels = [f"__name__=~{_selector_text(names)}"]
         if channel is not None:
-            for key in ("site", "device", "quantity", "substance"):
-                # An empty substance was left out, and ="" matches an absent label.
-                labels.append(f"{key}={_selector_text(stored_tag(getattr(channel, key)))}")
+            identity = {
+                "site": channel.site,
+                "device": channel.device,
+                "channel": channel.name,
+                "quantity": channel.quantity,
+                "substance": channel.substance,
+            }
+            for key, text in identity.items():
+                # An empty name or substance was left out, and ="" matches an absent label.
+                labels.append(f"{key}={_selector_text(stored_tag(text))}")
         return "{" + ",".join(labels) + "}"
 
     def read_window(self, channel: Channel, start_ns: int, end_ns: int) -> Window:
@@ -356,6 +365,7 @@ class VictoriaMetricsReader:
                 quantity=labels.get("quantity", ""),
                 unit=labels.get("unit", ""),
                 substance=labels.get("substance", ""),
+                name=labels.get("channel", ""),
             )
             for labels in json.loads(body)["data"]
         }

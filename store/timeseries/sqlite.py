@@ -20,16 +20,25 @@ from numpy.typing import NDArray
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.store.timeseries import Aggregates, Window
 
-_SCHEMA = """
+# The schema's version is SQLite's ``user_version``: 0 a file made before versions
+# (release 0.1.0: channels keyed by site, device, quantity, substance), 1 a channel named.
+SCHEMA_VERSION = 1
+
+_CHANNELS = """
 CREATE TABLE IF NOT EXISTS channels (
     id INTEGER PRIMARY KEY,
     site TEXT NOT NULL,
     device TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',  -- the profile's channel name, '' when unnamed
     quantity TEXT NOT NULL,
     substance TEXT NOT NULL DEFAULT '',
     unit TEXT NOT NULL,
-    UNIQUE (site, device, quantity, substance)
-);
+    UNIQUE (site, device, name, quantity, substance)
+);"""
+
+_SCHEMA = (
+    _CHANNELS
+    + """
 CREATE TABLE IF NOT EXISTS readings (
     channel_id INTEGER NOT NULL REFERENCES channels (id),
     ts INTEGER NOT NULL,          -- ns since 1970-01-01 UTC
@@ -51,6 +60,50 @@ CREATE TABLE IF NOT EXISTS rollups (
     PRIMARY KEY (channel_id, start_ts, interval_ns)
 ) WITHOUT ROWID;
 """
+)
+
+# Version 0 to 1: the channel gains its name. SQLite cannot change a UNIQUE constraint in
+# place, so the table is rebuilt with its ids kept (readings and rollups refer to them);
+# an old channel gets the empty name, which is what it was: the quantity itself.
+_UPGRADE_0_TO_1 = (
+    "ALTER TABLE channels RENAME TO channels_v0;"
+    + _CHANNELS
+    + """
+INSERT INTO channels (id, site, device, name, quantity, substance, unit)
+SELECT id, site, device, '', quantity, substance, unit FROM channels_v0;
+DROP TABLE channels_v0;
+"""
+)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring the file's schema to :data:`SCHEMA_VERSION` in one transaction."""
+    version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"time-series schema version {version} is newer than this hazmon's "
+            f"({SCHEMA_VERSION}); upgrade hazmon"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    has_channels = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'channels'"
+    ).fetchone()
+    upgrade = ""
+    if has_channels and version == 0:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(channels)")}
+        if "name" not in columns:
+            upgrade = _UPGRADE_0_TO_1
+    try:
+        # One script, one transaction: a crash mid-upgrade leaves the old schema whole.
+        connection.executescript(
+            f"BEGIN IMMEDIATE;{upgrade}{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+        )
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
 
 # Raw readings and rollups are summarised by one query so that a window spanning the
 # downsampled past and the raw present aggregates the same way throughout.
@@ -86,7 +139,7 @@ class SqliteTimeSeries:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._connection: sqlite3.Connection | None = None
-        self._channel_ids: dict[tuple[str, str, str, str], int] = {}
+        self._channel_ids: dict[tuple[str, str, str, str, str], int] = {}
 
     def open(self) -> None:
         """Open (and create) the database."""
@@ -97,7 +150,7 @@ class SqliteTimeSeries:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=5000")
-        connection.executescript(_SCHEMA)
+        _migrate(connection)
         self._connection = connection
 
     def close(self) -> None:
@@ -130,17 +183,14 @@ class SqliteTimeSeries:
         if known is not None:
             return known
         self.connection.execute(
-            "INSERT OR IGNORE INTO channels (site, device, quantity, substance, unit) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (channel.site, channel.device, channel.quantity, channel.substance, channel.unit),
+            "INSERT OR IGNORE INTO channels (site, device, name, quantity, substance, unit) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (*channel.key, channel.unit),
         )
-        row = self.connection.execute(
-            "SELECT id FROM channels "
-            "WHERE site = ? AND device = ? AND quantity = ? AND substance = ?",
-            channel.key,
-        ).fetchone()
-        self._channel_ids[channel.key] = int(row[0])
-        return int(row[0])
+        row = self._known_channel_id(channel)
+        assert row is not None  # inserted just above
+        self._channel_ids[channel.key] = row
+        return row
 
     def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
         """Store a batch in one transaction; return the number of rows written.
@@ -190,7 +240,8 @@ class SqliteTimeSeries:
         rows = self.connection.execute(
             "SELECT r.ts, r.value, r.quality, r.level FROM readings r "
             "JOIN channels c ON c.id = r.channel_id "
-            "WHERE c.site = ? AND c.device = ? AND c.quantity = ? AND c.substance = ? "
+            "WHERE c.site = ? AND c.device = ? AND c.name = ? AND c.quantity = ? "
+            "AND c.substance = ? "
             "AND r.ts BETWEEN ? AND ? ORDER BY r.ts",
             (*channel.key, start_ns, end_ns),
         ).fetchall()
@@ -207,7 +258,7 @@ class SqliteTimeSeries:
     def _known_channel_id(self, channel: Channel) -> int | None:
         row = self.connection.execute(
             "SELECT id FROM channels "
-            "WHERE site = ? AND device = ? AND quantity = ? AND substance = ?",
+            "WHERE site = ? AND device = ? AND name = ? AND quantity = ? AND substance = ?",
             channel.key,
         ).fetchone()
         return None if row is None else int(row[0])
@@ -251,10 +302,10 @@ class SqliteTimeSeries:
     def list_channels(self) -> list[Channel]:
         """Every channel that has readings or rollups, ordered by site, device, quantity."""
         rows = self.connection.execute(
-            "SELECT site, device, quantity, unit, substance FROM channels c "
+            "SELECT site, device, quantity, unit, substance, name FROM channels c "
             "WHERE EXISTS (SELECT 1 FROM readings r WHERE r.channel_id = c.id) "
             "OR EXISTS (SELECT 1 FROM rollups u WHERE u.channel_id = c.id) "
-            "ORDER BY site, device, quantity, substance"
+            "ORDER BY site, device, quantity, name, substance"
         ).fetchall()
         return [Channel(*row) for row in rows]
 

@@ -78,12 +78,18 @@ def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path
     assert isinstance(evidence, list)
     assert len(evidence) == 1
     window = evidence[0]
+    assert window["name"] == "lel"  # the profile's channel name is the evidence's channel
 
     # The evidence points at stored readings: the window holds the leak's A2 readings.
     with SqliteTimeSeries(database) as store:
         ts, value, _quality, level = store.read_window(
             Channel(
-                site="demo", device="gd-tank-farm", quantity="lel", unit="%LEL", substance="methane"
+                site="demo",
+                device="gd-tank-farm",
+                quantity="lel",
+                unit="%LEL",
+                substance="methane",
+                name="lel",
             ),
             window["start_ts"],
             window["end_ts"],

@@ -114,6 +114,7 @@ def _expected(
                 for key, value in (
                     ("site", channel.site),
                     ("device", channel.device),
+                    ("channel", channel.name),
                     ("quantity", channel.quantity),
                     ("substance", channel.substance),
                     ("unit", channel.unit),
@@ -148,7 +149,14 @@ def test_every_point_arrives_with_its_value_and_time(
 
 def test_hostile_names_round_trip(shared_vm: VictoriaMetrics, tmp_path: Path) -> None:
     channels = [
-        Channel("hostile", name, "co", "ppm", substance=name if number % 2 else "")
+        Channel(
+            "hostile",
+            name,
+            "co",
+            "ppm",
+            substance=name if number % 2 else "",
+            name=name if number % 3 else "",
+        )
         for number, name in enumerate(HOSTILE)
     ]
     channels.append(Channel("hostile", "plain", "noise", "dB(A)"))
@@ -170,7 +178,8 @@ def test_hostile_names_round_trip(shared_vm: VictoriaMetrics, tmp_path: Path) ->
             np.testing.assert_array_equal(window.level, level[rows])
         listed = {channel.key for channel in store.list_channels() if channel.site == "hostile"}
     assert listed == {
-        (c.site, stored_tag(c.device), c.quantity, stored_tag(c.substance)) for c in channels
+        (c.site, stored_tag(c.device), stored_tag(c.name), c.quantity, stored_tag(c.substance))
+        for c in channels
     }
 
 

@@ -19,6 +19,35 @@ EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
+#: Where the register commands (hazards, report) find the SQLite register by default.
+DB_VARIABLE = "HAZMON_DB"
+
+
+def register_url(args: argparse.Namespace) -> str | None:
+    """The register's SQLAlchemy URL from ``--url``, ``--db`` or ``$HAZMON_DB``.
+
+    ``None`` after printing why when none is given or the SQLite file does not exist:
+    opening a missing path would create an empty register and answer "no hazards".
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    if args.url:
+        return str(args.url)
+    path = args.db or os.environ.get(DB_VARIABLE)
+    if not path:
+        print(
+            "hazmon: give --db PATH (the database hazmon demo prints), --url URL, "
+            f"or set {DB_VARIABLE}",
+            file=sys.stderr,
+        )
+        return None
+    if not Path(path).exists():
+        print(f"hazmon: no register at {path}", file=sys.stderr)
+        return None
+    return f"sqlite:///{Path(path)}"
+
 
 def positive_seconds(text: str) -> float:
     """argparse type: a positive, finite number of seconds."""

@@ -25,7 +25,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from hazmon.acquisition.commands import SUMMARIES
-from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Subcommands
+from hazmon.acquisition.commands.common import (
+    DB_VARIABLE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    Subcommands,
+    register_url,
+)
 from hazmon.store.hazards import (
     GRADES,
     REFERRAL_KINDS,
@@ -38,8 +45,6 @@ from hazmon.store.hazards import (
     end_of_local_day,
 )
 from hazmon.store.timeseries import WindowReader
-
-DB_VARIABLE = "HAZMON_DB"
 
 #: Columns of ``hazards list`` (table, ``--json`` keys and ``--csv`` header).
 LIST_COLUMNS = (
@@ -205,27 +210,10 @@ def register(commands: Subcommands) -> None:
     action("verify-audit", "check the audit hash chain and every record against it", _audit)
 
 
-def _url(args: argparse.Namespace) -> str | None:
-    if args.url:
-        return str(args.url)
-    path = args.db or os.environ.get(DB_VARIABLE)
-    if not path:
-        return None
-    return f"sqlite:///{Path(path)}"
-
-
 def run(args: argparse.Namespace, console: Console) -> int:
     """Open the register and run the chosen action; return the exit status."""
-    url = _url(args)
+    url = register_url(args)
     if url is None:
-        print(
-            f"hazmon: give --db PATH (the database hazmon demo prints), --url URL, "
-            f"or set {DB_VARIABLE}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        print(f"hazmon: no register at {url.removeprefix('sqlite:///')}", file=sys.stderr)
         return EXIT_USAGE
     try:
         with HazardRegister(url) as register:

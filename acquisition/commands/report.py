@@ -19,9 +19,13 @@ from pathlib import Path
 from rich.console import Console
 
 from hazmon.acquisition.commands import SUMMARIES
-from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands
-
-DB_VARIABLE = "HAZMON_DB"
+from hazmon.acquisition.commands.common import (
+    DB_VARIABLE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Subcommands,
+    register_url,
+)
 
 
 def register(commands: Subcommands) -> None:
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from hazmon.acquisition.commands.hazards import _readings_store, _url
+    from hazmon.acquisition.commands.hazards import _readings_store
     from hazmon.acquisition.reports.papers import (
         PaperError,
         inspection_paper,
@@ -117,16 +121,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"hazmon: --tz {args.tz!r} is not a time zone; give e.g. Asia/Shanghai", file=sys.stderr
         )
         return EXIT_USAGE
-    url = _url(args)
+    url = register_url(args)
     if url is None:
-        print(
-            f"hazmon: give --db PATH (the database hazmon demo prints), --url URL, "
-            f"or set {DB_VARIABLE}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        print(f"hazmon: no register at {url.removeprefix('sqlite:///')}", file=sys.stderr)
         return EXIT_USAGE
     # A password in the URL must not end up printed on paper.
     try:

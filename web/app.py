@@ -420,6 +420,7 @@ def _chart(desk: Desk, user: User, hazard_id: int, width: int) -> list[dict[str,
             quantity=link["quantity"],
             unit=event.unit if event is not None else "",
             substance=link["substance"],
+            name=link.get("name") or "",
         )
         limit = event.limit_value if event is not None else None
         min_level = event.level if event is not None else 2
@@ -626,14 +627,15 @@ def _live(desk: Desk, user: User) -> dict[str, Any]:
     if desk.store is not None:
         with desk.store_lock:
             rows = desk.store.connection.execute(
-                "SELECT c.site, c.device, c.quantity, c.substance, c.unit, r.ts, r.value, "
+                "SELECT c.site, c.device, c.name, c.quantity, c.substance, c.unit, r.ts, r.value, "
                 "r.quality, r.level FROM channels c JOIN readings r ON r.channel_id = c.id "
                 "AND r.ts = (SELECT max(ts) FROM readings WHERE channel_id = c.id) "
-                "ORDER BY c.site, c.device, c.quantity, c.substance"
+                "ORDER BY c.site, c.device, c.name, c.quantity, c.substance"
             ).fetchall()
         keys = (
             "site",
             "device",
+            "name",
             "quantity",
             "substance",
             "unit",

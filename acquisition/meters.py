@@ -21,8 +21,8 @@ from hazmon.config.addresses import (
     parse_any_address,
 )
 from hazmon.config.catalogue import load_catalogue
-from hazmon.config.profile import Profile, load_profile
-from hazmon.config.site import DeviceConfig, SiteConfig
+from hazmon.config.profile import Profile
+from hazmon.config.site import AnyDevice, ModbusDevice, SiteConfig
 from hazmon.drivers.ascii_meter import AsciiLineMeter, AsciiQueryMeter
 from hazmon.drivers.base import PolledMeter, StreamingMeter
 from hazmon.drivers.frame_meter import FrameStreamMeter, WinsenQueryMeter
@@ -53,7 +53,7 @@ def profile_channels(profile: Profile) -> list[ProfileChannel]:
     ]
 
 
-def register_channels(site: SiteConfig, device: DeviceConfig, channels: ChannelTable) -> list[int]:
+def register_channels(site: SiteConfig, device: AnyDevice, channels: ChannelTable) -> list[int]:
     """Add the channels of ``device`` to ``channels``; return their numbers in driver order."""
     catalogue = load_catalogue()
     return [
@@ -67,7 +67,7 @@ def register_channels(site: SiteConfig, device: DeviceConfig, channels: ChannelT
                 name=spec.channel,
             )
         )
-        for spec in profile_channels(load_profile(device.profile))
+        for spec in profile_channels(device.loaded_profile)
     ]
 
 
@@ -75,8 +75,8 @@ def register_channels(site: SiteConfig, device: DeviceConfig, channels: ChannelT
 class SiteMeters:
     """The meters of a site and the links they share; ``close`` releases the links."""
 
-    polled: list[tuple[DeviceConfig, PolledMeter]] = field(default_factory=list)
-    streaming: list[tuple[DeviceConfig, StreamingMeter]] = field(default_factory=list)
+    polled: list[tuple[AnyDevice, PolledMeter]] = field(default_factory=list)
+    streaming: list[tuple[AnyDevice, StreamingMeter]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -107,8 +107,8 @@ def build_meters(
     for device in site.devices:
         address = parse_any_address((addresses or {}).get(device.id, device.address))
         numbers = np.array(register_channels(site, device, channels), dtype=np.int32)
-        profile = load_profile(device.profile)
-        if profile.transport != "modbus":
+        profile = device.loaded_profile
+        if not isinstance(device, ModbusDevice):
             _build_own_link(meters, device, profile, address, numbers)
             continue
         if isinstance(address, SerialPortAddress | MqttAddress):
@@ -139,7 +139,7 @@ def build_meters(
 
 def _build_own_link(
     meters: SiteMeters,
-    device: DeviceConfig,
+    device: AnyDevice,
     profile: Profile,
     address: object,
     numbers: np.typing.NDArray[np.int32],

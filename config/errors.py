@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -51,23 +51,54 @@ def _lookup(data: Any, location: tuple[int | str, ...]) -> tuple[bool, Any]:
     return True, current
 
 
-def _keys_at(model: type[BaseModel] | None, location: tuple[int | str, ...]) -> list[str]:
-    """The keys a table at ``location`` inside ``model`` accepts (empty when unknown)."""
+def _walk(
+    model: type[BaseModel] | None, location: tuple[int | str, ...]
+) -> tuple[tuple[int | str, ...], list[str]]:
+    """Follow ``location`` through ``model``'s fields.
+
+    Returns the location without the tags of discriminated unions (pydantic puts the
+    chosen member's tag in the path: ``devices[0].mqtt.unit_id``, where the file says
+    ``devices[0].unit_id``) and the keys the table at the end accepts (empty when
+    unknown).
+    """
+    kept: list[int | str] = []
     current: Any = model
     for item in location:
         if isinstance(item, int):
+            kept.append(item)
             continue  # an array of tables: the element's model is the same
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        field = next(
-            (f for name, f in current.model_fields.items() if (f.alias or name) == item), None
-        )
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return sorted(f.alias or name for name, f in current.model_fields.items())
-    return []
+        member = _tagged_member(current, item)
+        if member is not None:
+            current = member
+            continue
+        found = _model_in(current)
+        field = None
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            field = next(
+                (f for name, f in found.model_fields.items() if (f.alias or name) == item),
+                None,
+            )
+        kept.append(item)
+        current = None if field is None else field.annotation
+    found = _model_in(current)
+    keys = (
+        sorted(f.alias or name for name, f in found.model_fields.items())
+        if isinstance(found, type) and issubclass(found, BaseModel)
+        else []
+    )
+    return tuple(kept), keys
+
+
+def _tagged_member(annotation: Any, tag: str) -> Any:
+    """The member of a tagged union in ``annotation`` whose ``Tag`` is ``tag``."""
+    for extra in getattr(annotation, "__metadata__", ()):
+        if isinstance(extra, Tag) and extra.tag == tag:
+            return annotation.__origin__
+    for argument in getattr(annotation, "__args__", ()):
+        found = _tagged_member(argument, tag)
+        if found is not None:
+            return found
+    return None
 
 
 def _model_in(annotation: Any) -> Any:
@@ -94,13 +125,15 @@ def format_validation_error(
         location = tuple(detail["loc"])
         # Tagged unions and validators add their own names to the path; drop them.
         location = tuple(item for item in location if not str(item).startswith("function-"))
+        raw_location = location
+        location, _valid = _walk(model, raw_location)
         found, value = _lookup(data, location)
         key = _key_path(location)
         message = detail["msg"]
         if detail["type"] == "missing":
             problems.append(f"{key}: missing; add this key")
         elif detail["type"] == "extra_forbidden":
-            valid = _keys_at(model, location[:-1])
+            _parent, valid = _walk(model, raw_location[:-1])
             hint = f"; valid keys here: {', '.join(valid)}" if valid else ""
             problems.append(f"{key}: unknown key (a typo?){hint}")
         elif found and not isinstance(value, Mapping | list):
@@ -147,9 +180,15 @@ def bundled_names(folder: str) -> list[str]:
     )
 
 
-def validate(model: type[ModelT], data: dict[str, Any], source: str) -> ModelT:
-    """Validate ``data`` as ``model``; raise :class:`ConfigError` naming ``source``."""
+def validate(
+    model: type[ModelT],
+    data: dict[str, Any],
+    source: str,
+    context: dict[str, Any] | None = None,
+) -> ModelT:
+    """Validate ``data`` as ``model`` (with validation ``context``, e.g. the folder that
+    relative paths are taken from); raise :class:`ConfigError` naming ``source``."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as error:
         raise ConfigError(source, format_validation_error(error, data, model)) from error

@@ -19,6 +19,7 @@ with it. Nothing about a meter model is written in code.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -575,9 +576,14 @@ class Profile(_Strict):
         return specs
 
 
+def looks_like_path(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` names a file rather than a bundled profile."""
+    return name_or_path.endswith(".toml") or "/" in name_or_path or Path(name_or_path).exists()
+
+
 def _resolve(name_or_path: str) -> tuple[str, dict[str, object]]:
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if looks_like_path(name_or_path):
         return str(path), read_toml(path)
     available = bundled_names("profiles")
     if name_or_path not in available:
@@ -606,6 +612,31 @@ def load_profile(name_or_path: str) -> Profile:
             source, [f"schema = {version!r}: this hazmon reads schema = {PROFILE_SCHEMA!r}"]
         )
     return validate(Profile, data, source)
+
+
+def load_profile_cached(name_or_path: str) -> Profile:
+    """:func:`load_profile`, once per file version: a site of many meters of one model
+    reads and validates its profile once (a file edited since is read again).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_profile`.
+    """
+    path = Path(name_or_path)
+    version: tuple[int, int] | None = None
+    if looks_like_path(name_or_path):
+        try:
+            stat = path.stat()
+            version = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            return load_profile(name_or_path)  # its error names the file
+    return _load_profile_version(name_or_path, version)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_profile_version(name_or_path: str, version: tuple[int, int] | None) -> Profile:
+    return load_profile(name_or_path)
 
 
 def bundled_profiles() -> list[str]:

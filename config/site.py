@@ -4,14 +4,31 @@ sites, the scenario each simulated meter plays."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from hazmon.config.addresses import parse_any_address
+from hazmon.config.addresses import (
+    MqttAddress,
+    RtuOverTcpAddress,
+    SerialAddress,
+    SerialPortAddress,
+    TcpAddress,
+    parse_any_address,
+)
 from hazmon.config.errors import ConfigError, bundled_names, read_bundled_toml, read_toml, validate
-from hazmon.config.profile import load_profile
+from hazmon.config.profile import Profile, TransportKind, load_profile_cached, looks_like_path
 from hazmon.config.standards import SiteLimits, load_standards_table
 
 SITE_SCHEMA = "hazmon.site/1"
@@ -142,20 +159,23 @@ class Simulation(_Strict):
     faults: list[FaultInjection] = Field(default_factory=list)
 
 
-class DeviceConfig(_Strict):
-    """One meter of the site."""
+class _Device(_Strict):
+    """What every meter of a site has, whatever its transport.
+
+    The transport is the profile's (its one transport section): :data:`DeviceConfig`
+    picks :class:`ModbusDevice`, :class:`SerialDevice` or :class:`MqttDevice` from it, so
+    a key that belongs to another transport (``unit_id`` on an MQTT meter) is an
+    unknown key, named in the error, rather than silently ignored.
+    """
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-    profile: str
+    profile: str = Field(
+        description="bundled profile name, or a .toml path (relative paths are taken from "
+        "the site file's folder)"
+    )
     address: str
-    unit_id: int = Field(default=1, ge=0, le=247)
     poll_interval: float = Field(default=1.0, gt=0, le=3600, description="[s]")
     timeout: float = Field(default=1.0, gt=0, le=60, description="[s]")
-    max_registers_per_read: int | None = Field(
-        default=None, ge=1, le=125, description="overrides the profile's, for this meter"
-    )
-    max_bits_per_read: int | None = Field(default=None, ge=1, le=2000)
-    gap_fill: int | None = Field(default=None, ge=0, le=124, description="[registers]")
     backoff_initial: float = Field(
         default=2.0, gt=0, description="[s] first wait before asking a silent meter again"
     )
@@ -170,6 +190,15 @@ class DeviceConfig(_Strict):
     )
     simulation: Simulation | None = None
 
+    #: Transports whose profiles this device type serves.
+    transports: ClassVar[frozenset[TransportKind]] = frozenset()
+
+    @property
+    def loaded_profile(self) -> Profile:
+        """The device's profile, loaded once per file version (see
+        :func:`hazmon.config.profile.load_profile_cached`)."""
+        return load_profile_cached(self.profile)
+
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
@@ -179,17 +208,108 @@ class DeviceConfig(_Strict):
     @field_validator("profile")
     @classmethod
     def _profile(cls, value: str) -> str:
-        load_profile(value)
+        profile = load_profile_cached(value)
+        if cls.transports and profile.transport not in cls.transports:
+            raise ValueError(  # pragma: no cover - the discriminator picked this type
+                f"profile {profile.name} is a {profile.transport} profile"
+            )
         return value
 
     @model_validator(mode="after")
-    def _backoff(self) -> Self:
+    def _check_device(self) -> Self:
         if self.backoff_initial > self.backoff_max:
             raise ValueError(
                 f"backoff_initial ({self.backoff_initial} s) must not exceed "
                 f"backoff_max ({self.backoff_max} s)"
             )
+        expected = ADDRESS_FORMS[self.loaded_profile.transport]
+        address = parse_any_address(self.address)
+        if not isinstance(address, expected.kinds):
+            raise ValueError(
+                f"address = {self.address!r}: profile {self.loaded_profile.name} is a "
+                f"{self.loaded_profile.transport} profile; give {expected.example}"
+            )
+        if self.simulation is not None:
+            known = {spec.channel for spec in self.loaded_profile.channels}
+            unknown = sorted(set(self.simulation.channels) - known)
+            if unknown:
+                raise ValueError(
+                    f"simulation names channels {unknown} that profile {self.profile} "
+                    f"lacks; valid: {', '.join(sorted(known))}"
+                )
         return self
+
+
+class ModbusDevice(_Device):
+    """A meter on Modbus (TCP, RTU on a serial line, RTU over TCP)."""
+
+    transports: ClassVar[frozenset[TransportKind]] = frozenset({"modbus"})
+
+    unit_id: int = Field(default=1, ge=0, le=247)
+    max_registers_per_read: int | None = Field(
+        default=None, ge=1, le=125, description="overrides the profile's, for this meter"
+    )
+    max_bits_per_read: int | None = Field(default=None, ge=1, le=2000)
+    gap_fill: int | None = Field(default=None, ge=0, le=124, description="[registers]")
+
+
+class SerialDevice(_Device):
+    """A meter on its own serial port: binary frames or ASCII lines."""
+
+    transports: ClassVar[frozenset[TransportKind]] = frozenset({"frame", "ascii"})
+
+
+class MqttDevice(_Device):
+    """A meter that publishes to an MQTT broker."""
+
+    transports: ClassVar[frozenset[TransportKind]] = frozenset({"mqtt"})
+
+
+@dataclass(frozen=True, slots=True)
+class _AddressForm:
+    kinds: tuple[type, ...]
+    example: str
+
+
+ADDRESS_FORMS: dict[TransportKind, _AddressForm] = {
+    "modbus": _AddressForm(
+        (TcpAddress, RtuOverTcpAddress, SerialAddress),
+        "a Modbus address (HOST:PORT, rtu://..., rtu+tcp://...)",
+    ),
+    "frame": _AddressForm((SerialPortAddress,), "serial:///dev/ttyUSB0?baudrate=9600"),
+    "ascii": _AddressForm((SerialPortAddress,), "serial:///dev/ttyUSB0?baudrate=9600"),
+    "mqtt": _AddressForm((MqttAddress,), "mqtt://HOST:1883 or mqtts://HOST:8883"),
+}
+
+
+def _device_tag(value: Any) -> str:
+    """Which device type validates ``value``: the one of its profile's transport.
+
+    A profile that cannot be loaded is tagged ``modbus``, whose ``profile`` validator
+    then reports the profile's own error at ``devices[N].profile``.
+    """
+    if isinstance(value, _Device):
+        return value.loaded_profile.transport
+    profile = value.get("profile") if isinstance(value, dict) else None
+    if not isinstance(profile, str):
+        return "modbus"
+    try:
+        return load_profile_cached(profile).transport
+    except ConfigError:
+        return "modbus"
+
+
+DeviceConfig = Annotated[
+    Annotated[ModbusDevice, Tag("modbus")]
+    | Annotated[SerialDevice, Tag("frame")]
+    | Annotated[SerialDevice, Tag("ascii")]
+    | Annotated[MqttDevice, Tag("mqtt")],
+    Discriminator(_device_tag),
+]
+"""One meter of a site: the device type of its profile's transport."""
+
+AnyDevice = ModbusDevice | SerialDevice | MqttDevice
+"""The device types, for annotations and ``isinstance``."""
 
 
 class StoresConfig(_Strict):
@@ -324,6 +444,25 @@ class SiteConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _profile_paths(cls, value: Any, info: ValidationInfo) -> Any:
+        """Take a relative profile path from the site file's folder (the ``base`` of
+        the validation context), not from the working directory: a service started by
+        systemd runs in ``/``."""
+        base = (info.context or {}).get("base")
+        if base is None or not isinstance(value, list):
+            return value
+        resolved = []
+        for item in value:
+            profile = item.get("profile") if isinstance(item, dict) else None
+            if isinstance(profile, str) and looks_like_path(profile):
+                path = Path(profile).expanduser()
+                if not path.is_absolute():
+                    item = {**item, "profile": str(Path(base) / path)}
+            resolved.append(item)
+        return resolved
+
     @field_validator("standards")
     @classmethod
     def _standards(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -343,17 +482,6 @@ class SiteConfig(_Strict):
                 'an alert route has kind = "mqtt" but the site has no [mqtt] table; add '
                 '[mqtt] with host = "..." or remove the route'
             )
-        for device in self.devices:
-            if device.simulation is None:
-                continue
-            profile = load_profile(device.profile)
-            known = {spec.channel for spec in profile.channels}
-            unknown = sorted(set(device.simulation.channels) - known)
-            if unknown:
-                raise ValueError(
-                    f"device {device.id}: simulation names channels {unknown} that profile "
-                    f"{device.profile} lacks; valid: {', '.join(sorted(known))}"
-                )
         return self
 
 
@@ -377,4 +505,5 @@ def load_site(name_or_path: str) -> tuple[str, SiteConfig]:
         raise ConfigError(
             source, [f"schema = {data.get('schema')!r}: this hazmon reads schema = {SITE_SCHEMA!r}"]
         )
-    return source, validate(SiteConfig, data, source)
+    base = path.resolve().parent if source == str(path) else None
+    return source, validate(SiteConfig, data, source, context={"base": base})

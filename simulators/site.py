@@ -29,8 +29,7 @@ from hazmon.config.addresses import (
     parse_address,
     parse_any_address,
 )
-from hazmon.config.profile import load_profile
-from hazmon.config.site import DeviceConfig, SiteConfig
+from hazmon.config.site import AnyDevice, ModbusDevice, SiteConfig
 from hazmon.simulators.errors import SimulatorError
 from hazmon.simulators.lifecycle import Served
 from hazmon.simulators.meter import SimulatedMeter
@@ -113,13 +112,11 @@ class SimulatedSite(Served):
         self.instruments: dict[str, FrameInstrument | AsciiInstrument | MqttPublisherMeter] = {}
         self.servers: list[SimulatorServer] = []
 
-    def _groups(self) -> dict[str, tuple[Address, list[DeviceConfig]]]:
+    def _groups(self) -> dict[str, tuple[Address, list[ModbusDevice]]]:
         """Simulated devices grouped by link, checking unit ids."""
-        groups: dict[str, tuple[Address, list[DeviceConfig]]] = {}
+        groups: dict[str, tuple[Address, list[ModbusDevice]]] = {}
         for device in self.site.devices:
-            if device.simulation is not None and not isinstance(
-                parse_any_address(device.address), SerialPortAddress | MqttAddress
-            ):
+            if device.simulation is not None and isinstance(device, ModbusDevice):
                 address = parse_address(device.address)
                 groups.setdefault(bus_key(address), (address, []))[1].append(device)
         for key, (_, devices) in groups.items():
@@ -174,7 +171,7 @@ class SimulatedSite(Served):
                 for device in devices:
                     assert device.simulation is not None  # grouped only if simulated
                     meter = SimulatedMeter(
-                        load_profile(device.profile), device.simulation, clock=self._clock
+                        device.loaded_profile, device.simulation, clock=self._clock
                     )
                     self.meters[device.id] = meter
                     units[device.unit_id] = meter
@@ -197,12 +194,12 @@ class SimulatedSite(Served):
             await self.stop()
             raise
 
-    async def _start_own_link(self, device: DeviceConfig) -> None:
+    async def _start_own_link(self, device: AnyDevice) -> None:
         """A frame, ASCII or MQTT device: its own pseudo-terminal, or its publisher."""
         address = parse_any_address(device.address)
         if device.simulation is None or not isinstance(address, SerialPortAddress | MqttAddress):
             return
-        profile = load_profile(device.profile)
+        profile = device.loaded_profile
         server: PtySerialServer | MqttPublisherMeter
         if isinstance(address, MqttAddress):
             server = MqttPublisherMeter(

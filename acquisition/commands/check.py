@@ -13,7 +13,7 @@ from rich.table import Table
 
 from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands
-from hazmon.config.site import SiteConfig, load_site
+from hazmon.config.site import ModbusDevice, SiteConfig, load_site
 
 
 def register(commands: Subcommands) -> None:
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             device.id,
             device.profile,
             escape(device.address),
-            str(device.unit_id),
+            str(device.unit_id) if isinstance(device, ModbusDevice) else "—",
             f"{device.poll_interval:g}",
             str(device.calibration_due or "—"),
         )

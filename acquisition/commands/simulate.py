@@ -15,8 +15,7 @@ from hazmon.acquisition.commands.common import (
     positive_seconds,
     wait_for_stop,
 )
-from hazmon.config.profile import load_profile
-from hazmon.config.site import load_site
+from hazmon.config.site import ModbusDevice, load_site
 from hazmon.simulators.site import SimulatedSite
 
 
@@ -63,11 +62,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 table.add_column(heading)
             for device in site.devices:
                 if device.id in simulated.addresses:
-                    profile = load_profile(device.profile)
+                    profile = device.loaded_profile
                     table.add_row(
                         device.id,
                         simulated.addresses[device.id],
-                        str(device.unit_id) if profile.transport == "modbus" else "-",
+                        str(device.unit_id) if isinstance(device, ModbusDevice) else "-",
                         device.profile,
                         profile.instrument_class,
                         device.location,

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from rich.console import Console
 from rich.text import Text
 
 from hazmon.analysis.limits import LEVEL_NAMES
@@ -105,24 +104,6 @@ def level_transition_kind(previous: int, level: int) -> AlertKind:
     if level == 0:
         return "clear"
     return "escalate" if level > previous else "de-escalate"
-
-
-class ConsoleAlerts:
-    """Prints alerts as coloured lines; collects them for the summary.
-
-    Parameters
-    ----------
-    console
-        Where to print (the live view's console, so lines appear above the table).
-    """
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.alerts: list[Alert] = []
-
-    def __call__(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-        self.console.print(format_alert(alert))
 
 
 def format_alert(alert: Alert) -> Text:

@@ -41,40 +41,6 @@ def _waiting_row(channel: Channel, blank_columns: int) -> list[str]:
     )
 
 
-def render_table(pipeline: Pipeline, title: str = "hazmon live") -> Table:
-    """The latest reading of every channel the pipeline has seen."""
-    table = Table(title=title, expand=False)
-    for heading, justify in (
-        ("device", "left"),
-        ("channel", "left"),
-        ("value", "right"),
-        ("unit", "left"),
-        ("level", "center"),
-        ("quality", "left"),
-        ("age", "right"),
-    ):
-        table.add_column(heading, justify=justify)  # type: ignore[arg-type]
-    now = time.time_ns()
-    for number, channel in enumerate(pipeline.channels.channels):
-        latest = pipeline.latest.get(number)
-        if latest is None:
-            table.add_row(*_waiting_row(channel, blank_columns=1))
-            continue
-        level = min(latest.level, 3)
-        table.add_row(
-            channel.device,
-            channel.name or channel.quantity,
-            format_value(latest.value),
-            channel.unit,
-            Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),
-            Text(describe(latest.quality), style="" if latest.quality == 0 else "magenta"),
-            f"{(now - latest.ts) / 1e9:.1f} s",
-        )
-    return table
-
-
-# -- the service's view: trend, exposure so far, health, alert banner -------------------
-
 #: Quantities whose exposure (TWA, STEL) is shown: concentrations with OELs.
 EXPOSURE_QUANTITIES = frozenset(
     {"co", "h2s", "nh3", "cl2", "so2", "no2", "hcn", "hcl", "ph3", "benzene"}

@@ -1,4 +1,5 @@
-"""The asyncio poll loop: every device of a site polled on its own interval."""
+"""The asyncio poll loop: every device of a site polled on its own interval, each
+result handed to the service through one bounded queue (the backpressure)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from dataclasses import dataclass, field
 
 from hazmon.acquisition.alerts import COMM_QUANTITY, Alert, AlertSink
 from hazmon.acquisition.meters import SiteMeters, build_meters
-from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.site import DeviceConfig, SiteConfig
 from hazmon.drivers.base import PolledMeter, PollResult, StreamingMeter
@@ -77,19 +77,6 @@ def account(state: DeviceState, result: PollResult, asked: bool, alert_sink: Ale
             alert_sink(_comm_alert(state, now_ns, "comm_restored", "answering again"))
 
 
-def _result_handler(
-    state: DeviceState, pipeline: Pipeline, alert_sink: AlertSink
-) -> Callable[[PollResult, bool], None]:
-    """What to do with each result of a device: count, store and evaluate, alert on
-    communication faults and their recovery."""
-
-    def handle(result: PollResult, asked: bool) -> None:
-        pipeline.process(result.readings)
-        account(state, result, asked, alert_sink)
-
-    return handle
-
-
 async def consume_stream(
     meter: StreamingMeter,
     handle: Callable[[PollResult, bool], Awaitable[None] | None],
@@ -127,32 +114,6 @@ async def consume_stream(
             await aclose()
 
 
-async def poll_device(
-    state: DeviceState,
-    pipeline: Pipeline,
-    alert_sink: AlertSink,
-    stop: asyncio.Event,
-    *,
-    start_at: float | None = None,
-) -> None:
-    """Poll one device at its interval until ``stop`` is set.
-
-    The schedule is fixed-rate (see :func:`hazmon.drivers.schedule.poll_on_schedule`);
-    a silent device is set aside with jittered exponential backoff while the others
-    keep their schedule.
-    """
-
-    handle = _result_handler(state, pipeline, alert_sink)
-    if isinstance(state.meter, StreamingMeter):
-        await consume_stream(state.meter, handle, stop)
-        return
-    assert isinstance(state.meter, PolledMeter)
-    backoff = Backoff(state.config.backoff_initial, state.config.backoff_max)
-    await poll_on_schedule(
-        state.meter, state.config.poll_interval, handle, stop, backoff=backoff, start_at=start_at
-    )
-
-
 def _comm_alert(state: DeviceState, now_ns: int, kind: str, message: str) -> Alert:
     return Alert(
         ts=now_ns,
@@ -167,26 +128,6 @@ def _comm_alert(state: DeviceState, now_ns: int, kind: str, message: str) -> Ale
         message=message,
     )
 
-
-async def run_pollers(
-    states: list[DeviceState], pipeline: Pipeline, alert_sink: AlertSink, stop: asyncio.Event
-) -> None:
-    """Poll every device in one TaskGroup until ``stop`` is set.
-
-    The devices' first polls are spread over their intervals, so that a site of
-    hundreds of meters does not send every request in the same instant.
-    """
-    loop = asyncio.get_running_loop()
-    starts = spread_phases(loop.time(), [state.config.poll_interval for state in states])
-    async with asyncio.TaskGroup() as group:
-        for state, start_at in zip(states, starts, strict=True):
-            group.create_task(
-                poll_device(state, pipeline, alert_sink, stop, start_at=start_at),
-                name=state.config.id,
-            )
-
-
-# -- the service's scheduler: results go through a bounded queue -------------------------
 
 ResultQueue = asyncio.Queue[Readings | None]
 
@@ -232,11 +173,14 @@ async def poll_into_queue(
     )
 
 
-async def run_pollers_queued(
+async def run_pollers(
     states: list[DeviceState], queue: ResultQueue, alert_sink: AlertSink, stop: asyncio.Event
 ) -> None:
-    """Poll every device into ``queue`` in one TaskGroup until ``stop`` is set; first
-    polls spread over the intervals (see :func:`run_pollers`)."""
+    """Poll every device into ``queue`` in one TaskGroup until ``stop`` is set.
+
+    The devices' first polls are spread over their intervals, so that a site of
+    hundreds of meters does not send every request in the same instant.
+    """
     loop = asyncio.get_running_loop()
     starts = spread_phases(loop.time(), [state.config.poll_interval for state in states])
     async with asyncio.TaskGroup() as group:

@@ -48,7 +48,7 @@ from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
 from hazmon.acquisition.live import ExposureSoFar, LiveState, render_view
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
-from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers_queued
+from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
@@ -207,220 +207,291 @@ def build_routes(
     return routes
 
 
-async def run_service(
-    site: SiteConfig, console: Console, options: ServiceOptions
-) -> ServiceSummary:
-    """Run ``site`` until ``options.duration`` [s] passes, SIGINT/SIGTERM or ``options.stop``.
+class SiteService:
+    """The acquisition service of one site: build once, then :meth:`run`.
+
+    The constructor only reads the config (no I/O). :meth:`run` enters every resource —
+    stores, register, spool, broker connection, meters' links, the live display —
+    through one :class:`contextlib.AsyncExitStack`, so whatever was opened is closed,
+    in reverse order, however the run ends.
 
     Raises
     ------
     ConfigError
         A secret the config names is missing from the environment.
     """
-    stores = site.stores
-    database = options.database or resolve_path(options.base, stores.sqlite)
-    channels = ChannelTable()
-    states, meters = build_devices(site, channels, options.addresses)
-    health = HealthRecorder(site.name, states, channels)
-    rules = rules_by_quantity(site.standards)
-    contexts = {
-        device.id: HazardContext(
-            enterprise=site.enterprise, location=device.location or device.id, source=site.source
-        )
-        for device in site.devices
-    }
-    connection: MqttConnection | None = None
-    if site.mqtt is not None:
-        connection = MqttConnection(mqtt_settings(site.mqtt))
-    routes = build_routes(site, console, connection)
-    manager = AlertManager(site.name, site.alerts, routes)
 
-    local = SqliteTimeSeries(database)
-    remote: LineProtocolTimeSeries | None = None
-    if stores.line_protocol_url:
-        spool = resolve_path(options.base, stores.spool)
+    def __init__(self, site: SiteConfig, console: Console, options: ServiceOptions) -> None:
+        self.site = site
+        self.console = console
+        self.options = options
+        stores = site.stores
+        self.database = options.database or resolve_path(options.base, stores.sqlite)
+        self.channels = ChannelTable()
+        self.states, self.meters = build_devices(site, self.channels, options.addresses)
+        self.health = HealthRecorder(site.name, self.states, self.channels)
+        self.connection: MqttConnection | None = None
+        if site.mqtt is not None:
+            self.connection = MqttConnection(mqtt_settings(site.mqtt))
+        self.routes = build_routes(site, console, self.connection)
+        self.manager = AlertManager(site.name, site.alerts, self.routes)
+        self.register_url = (
+            secret_from_env(stores.hazard_register_env, "[stores]", "hazard_register_env")
+            or stores.hazard_register
+            or f"sqlite:///{self.database}"
+        )
+        self.stop = options.stop or asyncio.Event()
+        self.queue: ResultQueue = asyncio.Queue(site.service.queue_size)
+        self.health_readings = 0
+        self.pipeline: Pipeline | None = None
+        self.remote: LineProtocolTimeSeries | None = None
+        self.publisher: ReadingPublisher | None = None
+        self.message_spool: MessageSpool | None = None
+        self.spooled_messages = 0
+
+    # -- resources -------------------------------------------------------------------
+
+    def _remote_store(self) -> LineProtocolTimeSeries | None:
+        stores = self.site.stores
+        if not stores.line_protocol_url:
+            return None
+        spool = resolve_path(self.options.base, stores.spool)
         if stores.line_protocol_kind == "victoria_metrics":
-            remote = LineProtocolTimeSeries.victoria_metrics(stores.line_protocol_url, spool)
-        else:
-            token = secret_from_env(stores.influx_token_env, "[stores]", "influx_token_env")
-            remote = LineProtocolTimeSeries.influxdb(
-                stores.line_protocol_url,
-                token or "",
-                stores.influx_org,
-                stores.influx_bucket,
-                spool,
-            )
-    timeseries: TimeSeriesStore = local if remote is None else TeeTimeSeries(local, remote)
-    register_url = (
-        secret_from_env(stores.hazard_register_env, "[stores]", "hazard_register_env")
-        or stores.hazard_register
-        or f"sqlite:///{database}"
-    )
-    register = HazardRegister(register_url)
-    local.open()
-    if remote is not None:
-        remote.open()
-    register.open()
-    pipeline = Pipeline(
-        channels,
-        rules,
-        timeseries,
-        register,
-        contexts,
-        manager,
-        limit_rows=effective_limit_rows(site.limits),
-        settings=EvaluationSettings.from_site(site.limits),
-    )
-    exposure = ExposureSoFar(channels)
-    pipeline.observers.append(exposure.update)
-    publisher: ReadingPublisher | None = None
-    message_spool: MessageSpool | None = None
-    if connection is not None and site.mqtt is not None and site.mqtt.publish_readings:
-        message_spool = MessageSpool(resolve_path(options.base, site.mqtt.spool))
-        message_spool.open()
-        publisher = ReadingPublisher(connection, message_spool, channels)
-        pipeline.observers.append(publisher.add)
-    stop = options.stop or asyncio.Event()
-    queue: ResultQueue = asyncio.Queue(site.service.queue_size)
-    live_state = LiveState(pipeline, manager, states, exposure, title=f"hazmon — {site.enterprise}")
-    health_readings = 0
-    summary_routes: dict[str, tuple[int, int, int]] = {}
-    try:
-        if connection is not None:
-            try:
-                # Short: a kit without network must start polling at once.
-                await connection.connect(timeout=3.0)
-            except Exception as error:  # the kit works offline; paho keeps trying
-                log.warning(
-                    "MQTT %s: %s; continuing, reconnecting in the background",
-                    connection.address,
-                    error,
-                )
-            await connection.subscribe(alert_topic(site.name, "ack", "#"), qos=1)
-
-        async def produce() -> None:
-            nonlocal health_readings
-
-            async def record_health() -> None:
-                nonlocal health_readings
-                while not stop.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), site.service.health_interval)
-                    batch = health.readings()
-                    health_readings += len(batch)
-                    await queue.put(batch)
-
-            async with asyncio.TaskGroup() as producers:
-                producers.create_task(run_pollers_queued(states, queue, manager, stop))
-                producers.create_task(record_health())
-            await queue.put(None)  # everything polled is queued: the consumer may end
-
-        async def consume() -> None:
-            while True:
-                first = await queue.get()
-                if first is None:
-                    return
-                batches = [first]
-                ended = False
-                while len(batches) < MAX_BATCH_ITEMS and not queue.empty():
-                    item = queue.get_nowait()
-                    if item is None:
-                        ended = True
-                        break
-                    batches.append(item)
-                readings = Readings.concat(batches)
-                pipeline.process(readings)
-                if ended:
-                    return
-                # Let pollers run between batches even when the queue never empties.
-                await asyncio.sleep(0)
-
-        async def listen() -> None:
-            assert connection is not None
-            async for message in connection.messages():
-                if not manager.handle_ack_message(message.topic, message.payload):
-                    log.info("ignored message on %s", message.topic)
-
-        async def tick() -> None:
-            connections = connection.connections if connection is not None else 0
-            while True:
-                await asyncio.sleep(1.0)
-                manager.tick()
-                if connection is not None and connection.connections != connections:
-                    # A reconnection: the broker may have lost the retained states.
-                    connections = connection.connections
-                    manager.republish_states()
-
-        display = Live(
-            render_view(live_state), console=console, refresh_per_second=4, transient=False
+            return LineProtocolTimeSeries.victoria_metrics(stores.line_protocol_url, spool)
+        token = secret_from_env(stores.influx_token_env, "[stores]", "influx_token_env")
+        return LineProtocolTimeSeries.influxdb(
+            stores.line_protocol_url, token or "", stores.influx_org, stores.influx_bucket, spool
         )
-        with display if options.live else contextlib.nullcontext():
 
-            async def refresh() -> None:
-                while not stop.is_set():
-                    display.update(render_view(live_state))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=0.25)
-                display.update(render_view(live_state))
+    async def _open(self, stack: contextlib.AsyncExitStack) -> Pipeline:
+        """Open stores, register, spool and broker; return the pipeline."""
+        site = self.site
+        stack.push_async_callback(self.meters.close)
+        local = stack.enter_context(SqliteTimeSeries(self.database))
+        self.remote = self._remote_store()
+        timeseries: TimeSeriesStore = local
+        if self.remote is not None:
+            remote = self.remote
+            remote.open()
+            stack.callback(remote.close, timeout=site.service.shutdown_timeout)
+            timeseries = TeeTimeSeries(local, remote)
+        register = stack.enter_context(HazardRegister(self.register_url))
+        pipeline = Pipeline(
+            self.channels,
+            rules_by_quantity(site.standards),
+            timeseries,
+            register,
+            {
+                device.id: HazardContext(
+                    enterprise=site.enterprise,
+                    location=device.location or device.id,
+                    source=site.source,
+                )
+                for device in site.devices
+            },
+            self.manager,
+            limit_rows=effective_limit_rows(site.limits),
+            settings=EvaluationSettings.from_site(site.limits),
+        )
+        # Events still open when the run ends are recorded before the register closes.
+        stack.callback(pipeline.close)
+        if self.connection is not None:
+            connection = self.connection
+            stack.push_async_callback(connection.close)
+            if site.mqtt is not None and site.mqtt.publish_readings:
+                spool = MessageSpool(resolve_path(self.options.base, site.mqtt.spool))
+                spool.open()
+                stack.callback(self._close_spool, spool)
+                self.message_spool = spool
+                self.publisher = ReadingPublisher(connection, spool, self.channels)
+                pipeline.observers.append(self.publisher.add)
+            await self._connect(connection)
+        return pipeline
 
-            async with asyncio.TaskGroup() as group:
-                background = [group.create_task(route.run()) for route in routes]
-                background.append(group.create_task(tick()))
-                if connection is not None:
-                    background.append(group.create_task(listen()))
-                publisher_task = None
-                if publisher is not None and site.mqtt is not None:
-                    publisher_task = group.create_task(publisher.run(site.mqtt.publish_interval))
-                    background.append(publisher_task)
-                if options.manager_ready is not None:
-                    options.manager_ready.set()
-                async with asyncio.TaskGroup() as acquisition:
-                    acquisition.create_task(produce())
-                    acquisition.create_task(consume())
-                    acquisition.create_task(wait_for_stop(stop, options.duration))
-                    if options.live:
-                        acquisition.create_task(refresh())
-                # Acquisition is over and every result went through the pipeline.
-                pipeline.close()
-                timeout = site.service.shutdown_timeout
-                # The publisher's own loop must not race the flush for the spool.
-                if publisher_task is not None and publisher is not None:
-                    publisher_task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await publisher_task
-                    await publisher.flush(timeout)
-                await manager.drain(timeout)
-                for task in background:
-                    task.cancel()
-    finally:
-        pipeline.close()
-        await meters.close()
-        register.close()
-        if remote is not None:
-            remote.close(timeout=site.service.shutdown_timeout)
-        local.close()
-        summary_routes = {
-            route.name: (route.delivered, route.failed, route.dropped) for route in routes
-        }
-        spooled_messages = message_spool.pending() if message_spool is not None else 0
-        if message_spool is not None:
-            message_spool.close()
-        if connection is not None:
-            await connection.close()
-    spooled_batches = 0
-    if remote is not None:
-        remote.outbox.open()
-        spooled_batches = remote.outbox.pending()[0]
-        remote.outbox.close()
-    return ServiceSummary(
-        stats=pipeline.stats,
-        alerts=manager.received,
-        alerts_delivered=manager.delivered,
-        database=database,
-        devices=states,
-        routes=summary_routes,
-        readings_published=publisher.published_messages if publisher is not None else 0,
-        spooled_messages=spooled_messages,
-        spooled_store_batches=spooled_batches,
-        health_readings=health_readings,
+    def _close_spool(self, spool: MessageSpool) -> None:
+        self.spooled_messages = spool.pending()
+        spool.close()
+
+    async def _connect(self, connection: MqttConnection) -> None:
+        try:
+            # Short: a kit without network must start polling at once.
+            await connection.connect(timeout=3.0)
+        except Exception as error:  # the kit works offline; paho keeps trying
+            log.warning(
+                "MQTT %s: %s; continuing, reconnecting in the background",
+                connection.address,
+                error,
+            )
+        await connection.subscribe(alert_topic(self.site.name, "ack", "#"), qos=1)
+
+    # -- tasks -----------------------------------------------------------------------
+
+    async def _record_health(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), self.site.service.health_interval)
+            batch = self.health.readings()
+            self.health_readings += len(batch)
+            await self.queue.put(batch)
+
+    async def _produce(self) -> None:
+        async with asyncio.TaskGroup() as producers:
+            producers.create_task(run_pollers(self.states, self.queue, self.manager, self.stop))
+            producers.create_task(self._record_health())
+        await self.queue.put(None)  # everything polled is queued: the consumer may end
+
+    async def _consume(self, pipeline: Pipeline) -> None:
+        while True:
+            first = await self.queue.get()
+            if first is None:
+                return
+            batches = [first]
+            ended = False
+            while len(batches) < MAX_BATCH_ITEMS and not self.queue.empty():
+                item = self.queue.get_nowait()
+                if item is None:
+                    ended = True
+                    break
+                batches.append(item)
+            pipeline.process(Readings.concat(batches))
+            if ended:
+                return
+            # Let pollers run between batches even when the queue never empties.
+            await asyncio.sleep(0)
+
+    async def _listen(self, connection: MqttConnection) -> None:
+        async for message in connection.messages():
+            if not self.manager.handle_ack_message(message.topic, message.payload):
+                log.info("ignored message on %s", message.topic)
+
+    async def _tick(self) -> None:
+        connection = self.connection
+        connections = connection.connections if connection is not None else 0
+        while True:
+            await asyncio.sleep(1.0)
+            self.manager.tick()
+            if connection is not None and connection.connections != connections:
+                # A reconnection: the broker may have lost the retained states.
+                connections = connection.connections
+                self.manager.republish_states()
+
+    async def _refresh(self, display: Live, state: LiveState) -> None:
+        while not self.stop.is_set():
+            display.update(render_view(state))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=0.25)
+        display.update(render_view(state))
+
+    # -- the run ---------------------------------------------------------------------
+
+    async def run(self) -> ServiceSummary:
+        """Run until ``options.duration`` [s] passes, SIGINT/SIGTERM or ``options.stop``.
+
+        Shutdown order: acquisition ends and every queued result goes through the
+        pipeline; open events are recorded; the publisher and the routes get
+        ``[service] shutdown_timeout`` to deliver; then the stack closes what it
+        opened, in reverse.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            pipeline = self.pipeline = await self._open(stack)
+            exposure = ExposureSoFar(self.channels)
+            pipeline.observers.append(exposure.update)
+            live_state = LiveState(
+                pipeline,
+                self.manager,
+                self.states,
+                exposure,
+                title=f"hazmon — {self.site.enterprise}",
+            )
+            display = Live(render_view(live_state), console=self.console, refresh_per_second=4)
+            if self.options.live:
+                stack.enter_context(display)
+            await self._serve(pipeline, display, live_state)
+        return self._summary(pipeline)
+
+    async def _serve(self, pipeline: Pipeline, display: Live, live_state: LiveState) -> None:
+        timeout = self.site.service.shutdown_timeout
+        async with asyncio.TaskGroup() as group:
+            background = [group.create_task(route.run()) for route in self.routes]
+            background.append(group.create_task(self._tick()))
+            if self.connection is not None:
+                background.append(group.create_task(self._listen(self.connection)))
+            publisher_task = None
+            if self.publisher is not None and self.site.mqtt is not None:
+                publisher_task = group.create_task(
+                    self.publisher.run(self.site.mqtt.publish_interval)
+                )
+                background.append(publisher_task)
+            if self.options.manager_ready is not None:
+                self.options.manager_ready.set()
+            async with asyncio.TaskGroup() as acquisition:
+                acquisition.create_task(self._produce())
+                acquisition.create_task(self._consume(pipeline))
+                acquisition.create_task(wait_for_stop(self.stop, self.options.duration))
+                if self.options.live:
+                    acquisition.create_task(self._refresh(display, live_state))
+            # Acquisition is over and every result went through the pipeline.
+            pipeline.close()
+            # The publisher's own loop must not race the flush for the spool.
+            if publisher_task is not None and self.publisher is not None:
+                publisher_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await publisher_task
+                await self.publisher.flush(timeout)
+            await self.manager.drain(timeout)
+            for task in background:
+                task.cancel()
+
+    def _summary(self, pipeline: Pipeline) -> ServiceSummary:
+        spooled_batches = 0
+        if self.remote is not None:
+            self.remote.outbox.open()
+            spooled_batches = self.remote.outbox.pending()[0]
+            self.remote.outbox.close()
+        return ServiceSummary(
+            stats=pipeline.stats,
+            alerts=self.manager.received,
+            alerts_delivered=self.manager.delivered,
+            database=self.database,
+            devices=self.states,
+            routes={
+                route.name: (route.delivered, route.failed, route.dropped) for route in self.routes
+            },
+            readings_published=(
+                self.publisher.published_messages if self.publisher is not None else 0
+            ),
+            spooled_messages=self.spooled_messages,
+            spooled_store_batches=spooled_batches,
+            health_readings=self.health_readings,
+        )
+
+
+async def run_service(
+    site: SiteConfig, console: Console, options: ServiceOptions
+) -> ServiceSummary:
+    """Run ``site`` (see :class:`SiteService`); ``hazmon run`` and ``hazmon demo``.
+
+    Raises
+    ------
+    ConfigError
+        A secret the config names is missing from the environment.
+    """
+    return await SiteService(site, console, options).run()
+
+
+def print_summary(console: Console, summary: ServiceSummary) -> None:
+    """The closing lines of a run, as ``hazmon run`` and ``hazmon demo`` print them."""
+    stats = summary.stats
+    console.print(
+        f"\n[bold]Summary[/]: {stats.readings} readings stored ({stats.flagged} flagged, "
+        f"{summary.health_readings} health), {stats.events} events, {stats.hazards} hazards, "
+        f"{summary.alerts} alerts ({summary.alerts_delivered} delivered)."
     )
+    for name, (delivered, failed, dropped) in summary.routes.items():
+        console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
+    if summary.spooled_messages or summary.spooled_store_batches:
+        console.print(
+            f"  still spooled for the next start: {summary.spooled_messages} MQTT messages, "
+            f"{summary.spooled_store_batches} store batches"
+        )
+    console.print(f"Database: {summary.database}")

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, Subcommands, positive_seconds
-from hazmon.acquisition.session import run_session
+from hazmon.acquisition.service import ServiceOptions, print_summary, run_service
 from hazmon.config.site import load_site
 from hazmon.simulators.site import SimulatedSite
 
@@ -23,9 +23,10 @@ def register(commands: Subcommands) -> None:
         "demo",
         help=SUMMARIES["demo"],
         description=(
-            "Start the demo site's simulated gas detectors in-process, poll them over Modbus "
-            "TCP, show a live table and alerts, store readings, events and hazard records in "
-            "SQLite, and print a summary. Runs until Ctrl-C unless --duration is given."
+            "Start the demo site's simulated meters in-process and run the site on them "
+            "exactly as `hazmon run` would: poll, show a live table and alerts, store "
+            "readings, health, events and hazard records in SQLite, and print a summary. "
+            "Runs until Ctrl-C unless --duration is given."
         ),
     )
     parser.add_argument(
@@ -66,21 +67,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 f"[bold]hazmon demo[/]: {len(simulated.addresses)} simulated meters of site "
                 f"{site.name!r} ({source}); writing to {database}"
             )
-            summary = await run_session(
-                site,
-                database,
-                console,
+            # The demo is `hazmon run` on the simulated site: the same service.
+            options = ServiceOptions(
                 duration=args.duration,
                 addresses=simulated.addresses,
                 live=not args.no_live,
+                database=database,
             )
-        stats = summary.stats
-        console.print(
-            f"\n[bold]Summary[/]: {stats.readings} readings stored "
-            f"({stats.flagged} with a quality flag), {stats.events} events, "
-            f"{stats.hazards} hazards created (pending_review), {summary.alerts} alerts."
-        )
-        console.print(f"Database: {database}")
+            summary = await run_service(site, console, options)
+        print_summary(console, summary)
 
     asyncio.run(main())
     return EXIT_OK

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands, positive_seconds
-from hazmon.acquisition.service import ServiceOptions, run_service
+from hazmon.acquisition.service import ServiceOptions, print_summary, run_service
 from hazmon.config.site import load_site
 
 
@@ -51,18 +51,5 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"[bold]hazmon run[/]: site {site.name!r} ({source}), {len(site.devices)} devices"
     )
     summary = asyncio.run(run_service(site, console, options))
-    stats = summary.stats
-    console.print(
-        f"\n[bold]Summary[/]: {stats.readings} readings stored ({stats.flagged} flagged, "
-        f"{summary.health_readings} health), {stats.events} events, {stats.hazards} hazards, "
-        f"{summary.alerts} alerts ({summary.alerts_delivered} delivered)."
-    )
-    for name, (delivered, failed, dropped) in summary.routes.items():
-        console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
-    if summary.spooled_messages or summary.spooled_store_batches:
-        console.print(
-            f"  still spooled for the next start: {summary.spooled_messages} MQTT messages, "
-            f"{summary.spooled_store_batches} store batches"
-        )
-    console.print(f"Database: {summary.database}")
+    print_summary(console, summary)
     return EXIT_PARTIAL if summary.devices_in_fault else EXIT_OK

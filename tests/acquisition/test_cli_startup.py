@@ -178,8 +178,10 @@ def test_ctrl_c_while_a_command_imports_its_modules_prints_one_line(
 def test_ctrl_c_while_a_command_waits_prints_one_line(silent_meter: socket.socket) -> None:
     watched = Watched(silent_meter)
     connection, _ = silent_meter.accept()  # the request is on its way: the command waits
-    connection.close()
-    watched.interrupt_and_check()
+    # Kept open until the command has ended: a closed link would end it on its own (exit
+    # 1, "no reply") before SIGINT arrived on a loaded machine.
+    with connection:
+        watched.interrupt_and_check()
 
 
 @pytest.mark.parametrize("step", range(12))

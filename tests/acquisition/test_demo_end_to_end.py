@@ -1,5 +1,8 @@
 """The demo pipeline end to end: simulated site → Modbus TCP → analysis → SQLite.
 
+``hazmon demo`` is ``hazmon run`` on the simulated site: these tests run the one
+service (:func:`hazmon.acquisition.service.run_service`) as the demo does.
+
 The demo site's scenario runs on a clock four times faster than the wall clock, so a
 few seconds cover the leak (past A2 and back) and the oxygen dip.
 """
@@ -14,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from hazmon.acquisition.session import SessionSummary, run_session
+from hazmon.acquisition.service import ServiceOptions, ServiceSummary, run_service
 from hazmon.analysis.readings import Channel
 from hazmon.config.site import SiteConfig, load_site
 from hazmon.simulators.site import SimulatedSite
@@ -30,23 +33,42 @@ def _fast_demo_site() -> SiteConfig:
     return site.model_copy(update={"devices": devices})
 
 
-def _run(database: Path, console: Console, duration: float) -> SessionSummary:
+#: Alert lines that end the run: the leak and the oxygen dip have each left A2, so both
+#: of their events are closed and recorded.
+UNTIL = ("gd-tank-farm/lel A2 → ", "gd-pump-house/o2 A2 → ")
+#: Longest wait for them [s of wall time]; the scenario repeats every 7.5 s at SPEED.
+DEADLINE_S = 120.0
+
+
+def _run(database: Path, console: Console) -> ServiceSummary:
+    """Run the demo site until both events have closed (a signal, not a fixed time: on
+    a loaded machine polls come late, and the scenario repeats until they catch it)."""
     site = _fast_demo_site()
     origin = time.monotonic()
 
     def fast_clock() -> float:
         return origin + SPEED * (time.monotonic() - origin)
 
-    async def main() -> SessionSummary:
+    async def main() -> ServiceSummary:
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            deadline = time.monotonic() + DEADLINE_S
+            while time.monotonic() < deadline:
+                output = console.export_text(clear=False)
+                if all(line in output for line in UNTIL):
+                    break
+                await asyncio.sleep(0.1)
+            stop.set()
+
         async with SimulatedSite(site, free_ports=True, clock=fast_clock) as simulated:
-            return await run_session(
-                site,
-                database,
-                console,
-                duration=duration,
-                addresses=simulated.addresses,
-                live=False,
+            options = ServiceOptions(
+                addresses=simulated.addresses, live=False, database=database, stop=stop
             )
+            watcher = asyncio.create_task(watch())
+            summary = await run_service(site, console, options)
+            await watcher
+            return summary
 
     return asyncio.run(main())
 
@@ -54,15 +76,15 @@ def _run(database: Path, console: Console, duration: float) -> SessionSummary:
 def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path: Path) -> None:
     database = tmp_path / "demo.db"
     console = Console(record=True, width=200)
-    summary = _run(database, console, duration=3.5)
+    summary = _run(database, console)
     output = console.export_text()
 
-    # Every meter was polled (3 meters × 4 channels × a few polls): the count of polls in
-    # 3.5 s of wall time depends on the machine's load, so no more is asked of it.
+    # Every meter was polled (3 meters × 4 channels × a few polls): the count of polls
+    # depends on the machine's load, so no more is asked of it.
     assert summary.stats.readings >= 3 * 4 * 3
     assert "ALARM" in output
+    assert all(line in output for line in UNTIL)
     assert "gd-tank-farm/lel" in output
-    assert "A1 → A2" in output
 
     with HazardRegister(f"sqlite:///{database}") as register:
         hazards = register.hazards()
@@ -76,7 +98,9 @@ def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path
     assert "gd-tank-farm" in str(record["finding"])
     evidence = record["evidence"]
     assert isinstance(evidence, list)
-    assert len(evidence) == 1
+    # One excursion, or more when a loaded machine needed a second cycle of the scenario
+    # to see the oxygen dip: they attach to the one hazard of the condition.
+    assert len(evidence) >= 1
     window = evidence[0]
     assert window["name"] == "lel"  # the profile's channel name is the evidence's channel
 
@@ -105,6 +129,16 @@ def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path
     assert event_level == 2
     assert peak == np.nanmax(value)
 
+    # The demo is the service: each meter's health is stored beside its readings.
+    with sqlite3.connect(database) as connection:
+        health_devices = {
+            device
+            for (device,) in connection.execute(
+                "SELECT DISTINCT device FROM channels WHERE quantity LIKE 'health.%'"
+            )
+        }
+    assert "gd-tank-farm" in health_devices
+
     # The oxygen dip below 19.5 %vol is an A2 event on the lower side.
     oxygen = [hazard for hazard in hazards if hazard["rule_id"] == "gbt50493.oxygen"]
     assert len(oxygen) == 1
@@ -126,10 +160,14 @@ def test_a_silent_meter_is_flagged_not_dropped(tmp_path: Path) -> None:
     site = site.model_copy(update={"devices": [device]})
     database = tmp_path / "silent.db"
     console = Console(record=True, width=200)
-    summary = asyncio.run(run_session(site, database, console, duration=1.0, live=False))
+    options = ServiceOptions(duration=1.0, live=False, database=database)
+    summary = asyncio.run(run_service(site, console, options))
     assert summary.devices_in_fault == ("gd-unplugged",)
     assert "COMM FAULT" in console.export_text()
     with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT value, quality FROM readings").fetchall()
+        rows = connection.execute(
+            "SELECT value, quality FROM readings JOIN channels ON channels.id = channel_id "
+            "WHERE quantity NOT LIKE 'health.%'"
+        ).fetchall()
     assert len(rows) >= 4 * 3
     assert all(value is None and quality & 0b11 for value, quality in rows)

@@ -162,7 +162,7 @@ def _build_own_link(
             warmup=device.warmup_seconds,
             silence_timeout=silence,
             connect_timeout=max(device.timeout, 2.0),
-            reconnect_min=device.backoff_initial,
+            reconnect_initial=device.backoff_initial,
             reconnect_max=device.backoff_max,
         )
         meters.streaming.append((device, mqtt_meter))

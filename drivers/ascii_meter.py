@@ -12,9 +12,7 @@ number (``----``, ``OL``) reads NaN with ``SENSOR_FAULT``.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -27,10 +25,9 @@ from hazmon.config.quality import Quality
 from hazmon.drivers.base import PollResult
 from hazmon.drivers.channel_values import ChannelMapper
 from hazmon.drivers.errors import TransportConnectionError
-from hazmon.drivers.schedule import Backoff
-from hazmon.drivers.serial_link import SerialLink
-
-log = logging.getLogger(__name__)
+from hazmon.drivers.serial_link import SerialLink, SerialStreamLink
+from hazmon.drivers.stream import Decoded, Rejected, item_result, stream_results
+from hazmon.retry import Backoff
 
 
 def ascii_section(profile: Profile) -> AsciiSection:
@@ -67,8 +64,34 @@ def parse_line(
     return {f.channel: _number(match.group(f.group_name)) for f in section.fields}
 
 
-def _terminator(text: str) -> bytes:
-    return text.encode("ascii")
+class AsciiLineFramer:
+    """The pure framer of a text meter: one line (without its terminator) in, its
+    values or a rejection out.
+
+    Attributes
+    ----------
+    rejected_lines
+        Lines the pattern did not match (each a COMM_ERROR row, logged).
+    """
+
+    def __init__(self, section: AsciiSection) -> None:
+        self.section = section
+        self.pattern = re.compile(section.pattern)
+        self.rejected_lines = 0
+
+    def feed(self, chunk: bytes) -> list[Decoded | Rejected]:
+        """The values of a line; nothing for an empty line (CR LF sent as two
+        terminators)."""
+        if not chunk.strip():
+            return []
+        # Line noise may carry bytes no codec maps: replaced, the pattern still searches.
+        text = chunk.decode(self.section.encoding, errors="replace")
+        values = parse_line(self.section, text, self.pattern)
+        if values is None:
+            self.rejected_lines += 1
+            message = f"line {text[:80]!r} does not match the profile's pattern"
+            return [Rejected(message, Quality.COMM_ERROR)]
+        return [Decoded(values)]
 
 
 class _AsciiMeter:
@@ -83,36 +106,24 @@ class _AsciiMeter:
     ) -> None:
         self.link = link
         self.section = ascii_section(profile)
-        self.pattern = re.compile(self.section.pattern)
+        self.framer = AsciiLineFramer(self.section)
         self.mapper = ChannelMapper(
-            profile,
-            channel_numbers,
-            calibration_due=calibration_due,
-            warmup=profile.calibration.warmup_seconds if warmup is None else warmup,
+            profile, channel_numbers, calibration_due=calibration_due, warmup=warmup
         )
         self.channel_numbers = self.mapper.channel_numbers
-        self.terminator = _terminator(self.section.terminator)
-        self.rejected_lines = 0
+        self.terminator = self.section.terminator.encode("ascii")
 
     @property
     def label(self) -> str:
         """The port, for messages."""
         return self.link.label
 
-    def _decode(self, raw_line: bytes, timestamp: int) -> PollResult:
-        # Line noise may carry bytes no codec maps: replaced, the pattern still searches.
-        text = raw_line.decode(self.section.encoding, errors="replace")
-        values = parse_line(self.section, text, self.pattern)
-        if values is None:
-            self.rejected_lines += 1
-            message = f"{self.label}: line {text[:80]!r} does not match the profile's pattern"
-            log.warning("%s", message)
-            return PollResult(
-                self.mapper.failed(Quality.COMM_ERROR, timestamp), None, (message,), ()
-            )
-        return PollResult(self.mapper.readings(values, timestamp), None, (), ())
+    @property
+    def rejected_lines(self) -> int:
+        """Lines the pattern did not match."""
+        return self.framer.rejected_lines
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close the port."""
         self.link.close()
 
@@ -134,6 +145,8 @@ class AsciiLineMeter(_AsciiMeter):
         No line for this long gives a row of COMM_TIMEOUT.
     warmup : [s]
         Readings this soon after the port opens get WARMUP; the profile's by default.
+    reconnect_initial, reconnect_max : [s]
+        Backoff between attempts to open a failed port again.
     """
 
     def __init__(
@@ -155,32 +168,17 @@ class AsciiLineMeter(_AsciiMeter):
             raise ValueError(f'profile {profile.name} is mode "{self.section.mode}", not "stream"')
         self.silence_timeout = silence_timeout
         self._backoff = Backoff(reconnect_initial, reconnect_max)
+        self._stream_link = SerialStreamLink(link, terminator=self.terminator)
 
-    async def results(self) -> AsyncIterator[PollResult]:
+    def results(self) -> AsyncIterator[PollResult]:
         """A result per line; flagged rows for unreadable lines, silence, link faults."""
-        while True:
-            try:
-                if not self.link.is_open:
-                    await self.link.open()
-                    self.mapper.start_warmup()
-                    self._backoff.success()
-                line = await self.link.read_until(self.terminator, self.silence_timeout)
-            except TransportConnectionError as error:
-                self.link.close()
-                yield PollResult(
-                    self.mapper.failed(Quality.COMM_ERROR, time.time_ns()), None, (str(error),), ()
-                )
-                await asyncio.sleep(self._backoff.failure())
-                continue
-            if line is None:
-                message = f"{self.label}: no line within {self.silence_timeout} s"
-                yield PollResult(
-                    self.mapper.failed(Quality.COMM_TIMEOUT, time.time_ns()), None, (message,), ()
-                )
-                continue
-            if not line.strip():
-                continue  # an empty line between records (CR LF sent as two terminators)
-            yield self._decode(line, time.time_ns())
+        return stream_results(
+            self._stream_link,
+            self.framer,
+            self.mapper,
+            silence_timeout=self.silence_timeout,
+            backoff=self._backoff,
+        )
 
 
 class AsciiQueryMeter(_AsciiMeter):
@@ -224,17 +222,18 @@ class AsciiQueryMeter(_AsciiMeter):
                 self.mapper.start_warmup(timestamp)
             self.link.discard_input()  # a late answer to the previous poll
             await self.link.write(self.command)
-            line = await self.link.read_until(self.terminator, self.timeout)
-            while line is not None and not line.strip():
+            items: list[Decoded | Rejected] = []
+            while not items:
                 line = await self.link.read_until(self.terminator, self.timeout)
+                if line is None:
+                    break
+                items = self.framer.feed(line)
         except TransportConnectionError as error:
             self.link.close()
-            return PollResult(
-                self.mapper.failed(Quality.COMM_ERROR, timestamp), None, (str(error),), ()
-            )
-        if line is None:
+            return self.mapper.failure(Quality.COMM_ERROR, timestamp, str(error))
+        if not items:
             message = f"{self.label}: no answer to {self.section.command!r} within {self.timeout} s"
-            return PollResult(
-                self.mapper.failed(Quality.COMM_TIMEOUT, timestamp), None, (message,), ()
-            )
-        return self._decode(line, timestamp)
+            return self.mapper.failure(Quality.COMM_TIMEOUT, timestamp, message)
+        result = item_result(self.mapper, items[0], self.label, timestamp)
+        assert result is not None  # a line gives values or a COMM_ERROR row
+        return result

@@ -7,14 +7,15 @@ polled meter). Decoding is :mod:`hazmon.drivers.frames`; the port is
 
 Nothing is dropped silently: a frame failing its checksum gives a row per channel
 with NaN and ``CRC_ERROR``; a silent module gives ``COMM_TIMEOUT`` rows; a port that
-fails gives ``COMM_ERROR`` rows while it is opened again with backoff.
+fails gives ``COMM_ERROR`` rows while it is opened again with backoff. The stream
+meter is a framer (:class:`FrameFramer`) and a link handed to the one streaming loop,
+:func:`hazmon.drivers.stream.stream_results`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -33,10 +34,9 @@ from hazmon.drivers.frames import (
     Frame,
     FrameDecoder,
 )
-from hazmon.drivers.schedule import Backoff
-from hazmon.drivers.serial_link import SerialLink
-
-log = logging.getLogger(__name__)
+from hazmon.drivers.serial_link import SerialLink, SerialStreamLink
+from hazmon.drivers.stream import Decoded, Rejected, item_result, stream_results
+from hazmon.retry import Backoff
 
 
 def frame_section(profile: Profile) -> FrameSection:
@@ -57,8 +57,30 @@ def frame_values(section: FrameSection, frame: Frame) -> dict[str, float | None]
     return {f.channel: frame.values.get(f.field) for f in section.fields}
 
 
-def _result(readings_source: ChannelMapper, flag: Quality, message: str) -> PollResult:
-    return PollResult(readings_source.failed(flag, time.time_ns()), None, (message,), ())
+class FrameFramer:
+    """The pure framer of a frame module: bytes in, decoded frames and checksum
+    failures out, per the profile's field mapping.
+
+    Attributes
+    ----------
+    decoder
+        The frame decoder (its counters: checksum errors, skipped bytes).
+    """
+
+    def __init__(self, section: FrameSection) -> None:
+        self.section = section
+        self.decoder = FrameDecoder(section.format, section.gas_code)
+
+    def feed(self, chunk: bytes) -> list[Decoded | Rejected]:
+        """Frames completed by ``chunk``; a Rejected (CRC_ERROR row) per bad checksum."""
+        frames, bad = self.decoder.feed(chunk)
+        failed = f"{self.section.format} frame failed its checksum"
+        items: list[Decoded | Rejected] = [Rejected(failed, Quality.CRC_ERROR)] * bad
+        # An "answer" is a late answer to a question someone else asked.
+        items += [
+            Decoded(frame_values(self.section, frame)) for frame in frames if frame.kind != "answer"
+        ]
+        return items
 
 
 class FrameStreamMeter:
@@ -102,63 +124,33 @@ class FrameStreamMeter:
         self.link = link
         self.section = frame_section(profile)
         self.mapper = ChannelMapper(
-            profile,
-            channel_numbers,
-            calibration_due=calibration_due,
-            warmup=profile.calibration.warmup_seconds if warmup is None else warmup,
+            profile, channel_numbers, calibration_due=calibration_due, warmup=warmup
         )
         self.channel_numbers = self.mapper.channel_numbers
-        self.decoder = FrameDecoder(self.section.format, self.section.gas_code)
+        self.framer = FrameFramer(self.section)
+        self.decoder = self.framer.decoder
         self.silence_timeout = silence_timeout
         self._backoff = Backoff(reconnect_initial, reconnect_max)
+        # A module left in Q&A mode by another program would stay silent.
+        greeting = WINSEN_TO_ACTIVE_MODE if self.section.format == "winsen_ze" else None
+        self._stream_link = SerialStreamLink(link, greeting=greeting)
 
     @property
     def label(self) -> str:
         """The port, for messages."""
         return self.link.label
 
-    async def _open(self) -> None:
-        await self.link.open()
-        self.mapper.start_warmup()
-        if self.section.format == "winsen_ze":
-            # A module left in Q&A mode by another program would stay silent.
-            await self.link.write(WINSEN_TO_ACTIVE_MODE)
-
-    async def results(self) -> AsyncIterator[PollResult]:
+    def results(self) -> AsyncIterator[PollResult]:
         """Readings per valid frame; flagged rows for bad frames, silence and link faults."""
-        while True:
-            try:
-                if not self.link.is_open:
-                    await self._open()
-                    self._backoff.success()
-                data = await self.link.read_some(self.silence_timeout)
-            except TransportConnectionError as error:
-                self.link.close()
-                yield _result(self.mapper, Quality.COMM_ERROR, str(error))
-                await asyncio.sleep(self._backoff.failure())
-                continue
-            if not data:
-                yield _result(
-                    self.mapper,
-                    Quality.COMM_TIMEOUT,
-                    f"{self.label}: no frame within {self.silence_timeout} s",
-                )
-                continue
-            frames, bad = self.decoder.feed(data)
-            for _ in range(bad):
-                log.warning("%s: %s frame failed its checksum", self.label, self.section.format)
-                yield _result(self.mapper, Quality.CRC_ERROR, f"{self.label}: checksum error")
-            for frame in frames:
-                if frame.kind == "answer":
-                    continue  # a late answer to a question someone else asked
-                yield PollResult(
-                    self.mapper.readings(frame_values(self.section, frame), time.time_ns()),
-                    None,
-                    (),
-                    (),
-                )
+        return stream_results(
+            self._stream_link,
+            self.framer,
+            self.mapper,
+            silence_timeout=self.silence_timeout,
+            backoff=self._backoff,
+        )
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close the port."""
         self.link.close()
 
@@ -194,10 +186,7 @@ class WinsenQueryMeter:
         if self.section.format != "winsen_ze" or self.section.mode != "query":
             raise ValueError(f'profile {profile.name} is not format "winsen_ze", mode "query"')
         self.mapper = ChannelMapper(
-            profile,
-            channel_numbers,
-            calibration_due=calibration_due,
-            warmup=profile.calibration.warmup_seconds if warmup is None else warmup,
+            profile, channel_numbers, calibration_due=calibration_due, warmup=warmup
         )
         self.channel_numbers = self.mapper.channel_numbers
         self.timeout = timeout
@@ -225,25 +214,23 @@ class WinsenQueryMeter:
                 frames, bad = decoder.feed(await self.link.read_some(remaining))
                 answers = [frame for frame in frames if frame.kind == "answer"]
                 if answers:
-                    readings = self.mapper.readings(
-                        frame_values(self.section, answers[0]), timestamp
-                    )
-                    return PollResult(readings, None, (), ())
+                    decoded = Decoded(frame_values(self.section, answers[0]))
+                    return self._result(decoded, timestamp)
                 if bad:
                     self.checksum_errors += bad
-                    message = f"{self.label}: answer failed its checksum"
-                    log.warning("%s", message)
-                    return PollResult(
-                        self.mapper.failed(Quality.CRC_ERROR, timestamp), None, (message,), ()
-                    )
+                    failed = Rejected("answer failed its checksum", Quality.CRC_ERROR)
+                    return self._result(failed, timestamp)
         except TransportConnectionError as error:
             self.link.close()
-            return PollResult(
-                self.mapper.failed(Quality.COMM_ERROR, timestamp), None, (str(error),), ()
-            )
+            return self.mapper.failure(Quality.COMM_ERROR, timestamp, str(error))
         message = f"{self.label}: no answer within {self.timeout} s"
-        return PollResult(self.mapper.failed(Quality.COMM_TIMEOUT, timestamp), None, (message,), ())
+        return self.mapper.failure(Quality.COMM_TIMEOUT, timestamp, message)
 
-    def close(self) -> None:
+    def _result(self, item: Decoded | Rejected, timestamp: int) -> PollResult:
+        result = item_result(self.mapper, item, self.label, timestamp)
+        assert result is not None  # a Winsen answer is either values or a CRC_ERROR row
+        return result
+
+    async def close(self) -> None:
         """Close the port."""
         self.link.close()

@@ -195,3 +195,48 @@ class SerialLink:
                 self._loop.remove_reader(port.fileno())
         with contextlib.suppress(serial.SerialException, OSError):
             port.close()
+
+
+class SerialStreamLink:
+    """A :class:`SerialLink` as the link of the streaming loop
+    (:func:`hazmon.drivers.stream.stream_results`).
+
+    Parameters
+    ----------
+    link
+        The port (owned: one streaming module per port).
+    terminator
+        Hand over whole lines ending with it (returned without it); by default
+        whatever bytes arrived.
+    greeting
+        Bytes written at every opening (a command switching the module to upload).
+    """
+
+    def __init__(
+        self, link: SerialLink, *, terminator: bytes | None = None, greeting: bytes | None = None
+    ) -> None:
+        self.link = link
+        self.terminator = terminator
+        self.greeting = greeting
+
+    @property
+    def label(self) -> str:
+        """The port, for messages."""
+        return self.link.label
+
+    async def open(self) -> None:
+        """Open the port and send the greeting."""
+        await self.link.open()
+        if self.greeting is not None:
+            await self.link.write(self.greeting)
+
+    async def read(self, timeout: float) -> bytes | None:
+        """A line (with a terminator) or the bytes that arrived; None when none came
+        within ``timeout`` [s]."""
+        if self.terminator is not None:
+            return await self.link.read_until(self.terminator, timeout)
+        return await self.link.read_some(timeout) or None
+
+    async def close(self) -> None:
+        """Close the port."""
+        self.link.close()

@@ -128,6 +128,7 @@ def build_meters(
             device.unit_id,
             numbers,
             calibration_due=device.calibration_due,
+            warmup=device.warmup_seconds,
             timeout=device.timeout,
             max_registers=device.max_registers_per_read,
             max_bits=device.max_bits_per_read,

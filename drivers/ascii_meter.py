@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from hazmon.config.profile import AsciiSection, Profile
 from hazmon.config.quality import Quality
 from hazmon.drivers.base import PollResult
-from hazmon.drivers.channel_values import ChannelMapper
+from hazmon.drivers.channel_values import ChannelMapper, MappedMeter
 from hazmon.drivers.errors import TransportConnectionError
 from hazmon.drivers.serial_link import SerialLink, SerialStreamLink
 from hazmon.drivers.stream import Decoded, Rejected, item_result, stream_results
@@ -94,7 +94,7 @@ class AsciiLineFramer:
         return [Decoded(values)]
 
 
-class _AsciiMeter:
+class _AsciiMeter(MappedMeter):
     def __init__(
         self,
         link: SerialLink,

@@ -56,6 +56,8 @@ class ChannelMapper:
     out_of_order
         Readings (rows) older than the last accepted one of their channel, kept with
         ``OUT_OF_ORDER``.
+    warm_after_ns : [ns UTC]
+        Readings arriving before this get WARMUP (the last opening plus ``warmup``).
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class ChannelMapper:
         self.warmup = profile.calibration.warmup_seconds if warmup is None else warmup
         self.duplicates = 0
         self.out_of_order = 0
-        self._warm_after_ns = 0
+        self.warm_after_ns = 0
         # Every row of one call shares its timestamp, so the last accepted timestamp
         # of each channel is the meter's last: one number serves every channel.
         self._last_ns: int | None = None
@@ -100,13 +102,13 @@ class ChannelMapper:
             When it opened; now by default.
         """
         start = time.time_ns() if now_ns is None else now_ns
-        self._warm_after_ns = start + round(self.warmup * 1e9)
+        self.warm_after_ns = start + round(self.warmup * 1e9)
 
     def _meter_flags(self, arrived_ns: int) -> int:
         flags = 0
         if self.calibration_due is not None and dt.date.today() > self.calibration_due:
             flags |= int(Quality.CALIBRATION_DUE)
-        if arrived_ns < self._warm_after_ns:
+        if arrived_ns < self.warm_after_ns:
             flags |= int(Quality.WARMUP)
         return flags
 
@@ -203,3 +205,19 @@ class ChannelMapper:
     def failure(self, flag: Quality, ts_ns: int, message: str) -> PollResult:
         """A poll result of :meth:`failed` rows and the message saying why."""
         return PollResult(self.failed(flag, ts_ns), None, (message,), ())
+
+
+class MappedMeter:
+    """What every meter made on the one mapper shows of it: its counters."""
+
+    mapper: ChannelMapper
+
+    @property
+    def duplicates(self) -> int:
+        """Readings whose timestamp equals their channel's last (kept, counted)."""
+        return self.mapper.duplicates
+
+    @property
+    def out_of_order(self) -> int:
+        """Readings older than their channel's last (kept, flagged OUT_OF_ORDER)."""
+        return self.mapper.out_of_order

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from hazmon.config.profile import FrameSection, Profile
 from hazmon.config.quality import Quality
 from hazmon.drivers.base import PollResult
-from hazmon.drivers.channel_values import ChannelMapper
+from hazmon.drivers.channel_values import ChannelMapper, MappedMeter
 from hazmon.drivers.errors import TransportConnectionError
 from hazmon.drivers.frames import (
     WINSEN_QUESTION,
@@ -83,7 +83,7 @@ class FrameFramer:
         return items
 
 
-class FrameStreamMeter:
+class FrameStreamMeter(MappedMeter):
     """A module uploading frames on its own: PMS5003/7003, SDS011, Winsen active upload.
 
     Parameters
@@ -155,7 +155,7 @@ class FrameStreamMeter:
         self.link.close()
 
 
-class WinsenQueryMeter:
+class WinsenQueryMeter(MappedMeter):
     """A Winsen ZE module in question/answer mode: each poll sends the question
     ``FF 01 86 00 00 00 00 00 79`` and decodes the answer.
 

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from hazmon.config.profile import Profile, RegisterKind
 from hazmon.config.quality import Quality
 from hazmon.drivers.base import PollResult as PollResult  # re-exported: older imports
-from hazmon.drivers.channel_values import ChannelMapper
+from hazmon.drivers.channel_values import ChannelMapper, MappedMeter
 from hazmon.drivers.errors import (
     CrcError,
     DeviceException,
@@ -52,7 +52,7 @@ def _flag_for(error: TransportError) -> int:
     return int(Quality.COMM_ERROR)
 
 
-class ModbusMeter:
+class ModbusMeter(MappedMeter):
     """One meter (unit id) behind a Modbus transport.
 
     Parameters

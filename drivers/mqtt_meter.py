@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from hazmon.config.addresses import MqttAddress
 from hazmon.config.profile import MqttSection, Profile, mqtt_topic_matches
 from hazmon.drivers.base import PollResult
-from hazmon.drivers.channel_values import ChannelMapper
+from hazmon.drivers.channel_values import ChannelMapper, MappedMeter
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, MqttSettings
 from hazmon.drivers.stream import Decoded, Rejected, stream_results
 from hazmon.retry import Backoff
@@ -211,7 +211,7 @@ class MqttLink:
         await self.connection.close()
 
 
-class MqttMeter:
+class MqttMeter(MappedMeter):
     """One MQTT meter (or one sensor behind a gateway), a streaming meter.
 
     Parameters

@@ -20,6 +20,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Mapping
+from typing import TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -207,10 +208,44 @@ class ChannelMapper:
         return PollResult(self.failed(flag, ts_ns), None, (message,), ())
 
 
-class MappedMeter:
-    """What every meter made on the one mapper shows of it: its counters."""
+class MeterOptions(TypedDict, total=False):
+    """What a site says about a meter that the mapper needs.
 
-    mapper: ChannelMapper
+    Attributes
+    ----------
+    calibration_due
+        The unit's calibration due date; after it every reading gets CALIBRATION_DUE.
+    warmup : [s]
+        Readings arriving this soon after the link opens get WARMUP; the profile's
+        ``calibration.warmup_seconds`` by default (0 for a meter switched on before).
+    """
+
+    calibration_due: dt.date | None
+    warmup: float | None
+
+
+class MappedMeter:
+    """A meter made on the one mapper, and the mapper's counters it shows.
+
+    Parameters
+    ----------
+    profile
+        The meter model.
+    channel_numbers
+        Index of each profile channel (the transport section's fields, then the
+        derived channels) in the pipeline's channel table.
+    options
+        See :class:`MeterOptions`.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        channel_numbers: NDArray[np.int32],
+        **options: Unpack[MeterOptions],
+    ) -> None:
+        self.mapper = ChannelMapper(profile, channel_numbers, **options)
+        self.channel_numbers = self.mapper.channel_numbers
 
     @property
     def duplicates(self) -> int:

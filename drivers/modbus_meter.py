@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from hazmon.config.profile import Profile, RegisterKind
 from hazmon.config.quality import Quality
 from hazmon.drivers.base import PollResult as PollResult  # re-exported: older imports
-from hazmon.drivers.channel_values import ChannelMapper, MappedMeter
+from hazmon.drivers.channel_values import MappedMeter
 from hazmon.drivers.errors import (
     CrcError,
     DeviceException,
@@ -104,10 +104,7 @@ class ModbusMeter(MappedMeter):
             profile, max_gap=max_gap, max_registers=max_registers, max_bits=max_bits
         )
         self.device_id = device_id
-        self.mapper = ChannelMapper(
-            profile, channel_numbers, calibration_due=calibration_due, warmup=warmup
-        )
-        self.channel_numbers = self.mapper.channel_numbers
+        super().__init__(profile, channel_numbers, calibration_due=calibration_due, warmup=warmup)
         self._link_openings = 0
 
     @property

@@ -14,35 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.config.addresses import MqttAddress
 from hazmon.config.profile import MqttSection, Profile, mqtt_topic_matches
-from hazmon.drivers.base import PollResult
-from hazmon.drivers.channel_values import ChannelMapper, MappedMeter
+from hazmon.drivers.base import transport_section
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, MqttSettings
-from hazmon.drivers.stream import Decoded, Rejected, stream_results
-from hazmon.retry import Backoff
+from hazmon.drivers.stream import Decoded, Rejected, StreamMeter, StreamOptions
 
 _MISSING = object()
 
 
 def mqtt_section(profile: Profile) -> MqttSection:
-    """The profile's ``[mqtt]`` section.
-
-    Raises
-    ------
-    ValueError
-        For a profile of another transport.
-    """
-    if profile.mqtt is None:
-        raise ValueError(f"profile {profile.name} is a {profile.transport} profile, not [mqtt]")
-    return profile.mqtt
+    """The profile's ``[mqtt]`` section; ValueError for another transport's profile."""
+    return transport_section(profile, profile.mqtt, "mqtt")
 
 
 def lookup_path(document: Any, path: str) -> Any:
@@ -211,7 +200,7 @@ class MqttLink:
         await self.connection.close()
 
 
-class MqttMeter(MappedMeter):
+class MqttMeter(StreamMeter[MqttMessage]):
     """One MQTT meter (or one sensor behind a gateway), a streaming meter.
 
     Parameters
@@ -225,19 +214,19 @@ class MqttMeter(MappedMeter):
         the persistent session (client id ``hazmon-<device_id>``).
     channel_numbers
         Index of each profile channel in the pipeline's channel table.
-    calibration_due
-        After this date every reading gets CALIBRATION_DUE.
-    silence_timeout : [s]
-        No message for this long gives a row of COMM_TIMEOUT.
     connect_timeout : [s]
         How long one attempt to reach the broker may take before a COMM_ERROR row.
     client_id
         Overrides the client id (the session is kept under it).
-    warmup : [s]
-        Readings arriving this soon after the connection opens get WARMUP (whatever
-        time their payload carries); the profile's by default.
-    reconnect_initial, reconnect_max : [s]
-        Backoff between attempts to connect again after the broker was lost.
+    options
+        See :class:`~hazmon.drivers.stream.StreamOptions`: calibration due date,
+        warm-up (judged by when a reading arrives, whatever time its payload
+        carries), silence (no message; 10 s by default) timeout, reconnection backoff.
+
+    Attributes
+    ----------
+    payloads
+        The payload framer: its counts of messages and of malformed payloads.
     """
 
     def __init__(
@@ -247,63 +236,26 @@ class MqttMeter(MappedMeter):
         device_id: str,
         channel_numbers: NDArray[np.int32],
         *,
-        calibration_due: dt.date | None = None,
-        silence_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         client_id: str | None = None,
-        warmup: float | None = None,
-        reconnect_initial: float = 0.5,
-        reconnect_max: float = 30.0,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        self.section = mqtt_section(profile)
+        section = mqtt_section(profile)
         self.device_id = device_id
-        self.topic_filter = device_topic(self.section.topic, device_id)
-        self.mapper = ChannelMapper(
-            profile, channel_numbers, calibration_due=calibration_due, warmup=warmup
+        self.topic_filter = device_topic(section.topic, device_id)
+        settings = MqttSettings(
+            host=address.host,
+            port=address.port,
+            tls=address.tls,
+            client_id=client_id or f"hazmon-{device_id}",
+            clean_start=False,
+            session_expiry=section.session_expiry,
+            reconnect_initial=options.get("reconnect_initial", 0.5),
+            reconnect_max=options.get("reconnect_max", 30.0),
         )
-        self.channel_numbers = self.mapper.channel_numbers
-        self.silence_timeout = silence_timeout
-        self.connection = MqttConnection(
-            MqttSettings(
-                host=address.host,
-                port=address.port,
-                tls=address.tls,
-                client_id=client_id or f"hazmon-{device_id}",
-                clean_start=False,
-                session_expiry=self.section.session_expiry,
-                reconnect_initial=reconnect_initial,
-                reconnect_max=reconnect_max,
-            )
-        )
-        self.framer = MqttFramer(self.section, self.topic_filter)
-        self._link = MqttLink(self.connection, self.topic_filter, self.section.qos, connect_timeout)
-        self._backoff = Backoff(reconnect_initial, reconnect_max)
-
-    @property
-    def label(self) -> str:
-        """Broker and topic filter, for messages."""
-        return self._link.label
-
-    @property
-    def malformed(self) -> int:
-        """Payloads refused (not JSON, no channel), each logged with its topic."""
-        return self.framer.malformed
-
-    @property
-    def messages(self) -> int:
-        """Messages received on the meter's topic filter."""
-        return self.framer.messages
-
-    def results(self) -> AsyncIterator[PollResult]:
-        """Readings per message; flagged rows while the broker or the meter is silent."""
-        return stream_results(
-            self._link,
-            self.framer,
-            self.mapper,
-            silence_timeout=self.silence_timeout,
-            backoff=self._backoff,
-        )
-
-    async def close(self) -> None:
-        """Disconnect (the broker keeps the session for ``session_expiry``)."""
-        await self.connection.close()
+        self.connection = MqttConnection(settings)
+        self.payloads = MqttFramer(section, self.topic_filter)
+        link = MqttLink(self.connection, self.topic_filter, section.qos, connect_timeout)
+        options.setdefault("silence_timeout", 10.0)
+        super().__init__(link, self.payloads, profile, channel_numbers, **options)
+        self.section = section

@@ -22,11 +22,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, Unpack
 
+import numpy as np
+from numpy.typing import NDArray
+
+from hazmon.config.profile import Profile
 from hazmon.config.quality import Quality
 from hazmon.drivers.base import PollResult
-from hazmon.drivers.channel_values import ChannelMapper
+from hazmon.drivers.channel_values import ChannelMapper, MappedMeter, MeterOptions
 from hazmon.drivers.errors import TransportError
 from hazmon.retry import Backoff
 
@@ -178,3 +182,77 @@ async def stream_results(
             deadline = loop.time() + silence_timeout
             message = f"{link.label}: nothing within {silence_timeout} s"
             yield mapper.failure(Quality.COMM_TIMEOUT, time.time_ns(), message)
+
+
+class StreamOptions(MeterOptions, total=False):
+    """What a site says about a streaming meter, besides :class:`MeterOptions`.
+
+    Attributes
+    ----------
+    silence_timeout : [s]
+        No reading for this long gives a row of COMM_TIMEOUT; 5 s by default.
+    reconnect_initial, reconnect_max : [s]
+        Backoff between attempts to open a failed link again; 0.5 s doubling to
+        30 s by default.
+    """
+
+    silence_timeout: float
+    reconnect_initial: float
+    reconnect_max: float
+
+
+class StreamMeter(MappedMeter, Generic[ChunkT]):
+    """A streaming meter: its link and framer, read by :func:`stream_results`.
+
+    Parameters
+    ----------
+    link
+        Where the chunks come from.
+    framer
+        What decodes them.
+    profile, channel_numbers
+        As for :class:`~hazmon.drivers.channel_values.MappedMeter`.
+    options
+        See :class:`StreamOptions`.
+    """
+
+    def __init__(
+        self,
+        link: StreamLink[ChunkT],
+        framer: Framer[ChunkT],
+        profile: Profile,
+        channel_numbers: NDArray[np.int32],
+        **options: Unpack[StreamOptions],
+    ) -> None:
+        super().__init__(
+            profile,
+            channel_numbers,
+            calibration_due=options.get("calibration_due"),
+            warmup=options.get("warmup"),
+        )
+        self.stream_link = link
+        self.framer = framer
+        self.silence_timeout = options.get("silence_timeout", 5.0)
+        self.backoff = Backoff(
+            options.get("reconnect_initial", 0.5), options.get("reconnect_max", 30.0)
+        )
+
+    @property
+    def label(self) -> str:
+        """Where the meter is, for messages."""
+        return self.stream_link.label
+
+    def results(self) -> AsyncIterator[PollResult]:
+        """Readings as they come; flagged rows for rejected chunks, silence and link
+        faults (see :func:`stream_results`)."""
+        return stream_results(
+            self.stream_link,
+            self.framer,
+            self.mapper,
+            silence_timeout=self.silence_timeout,
+            backoff=self.backoff,
+        )
+
+    async def close(self) -> None:
+        """Close the link."""
+        await self.stream_link.close()

@@ -163,10 +163,12 @@ async def stream_results(
             if not opened:
                 await link.open()
                 opened = True
-                backoff.success()
                 mapper.start_warmup()
                 deadline = loop.time() + silence_timeout
             chunk = await link.read(max(0.0, deadline - loop.time()))
+            # Only a link that also reads is back: one failing at its first read
+            # (a port that opens, then errors) keeps backing off.
+            backoff.success()
         except TransportError as error:
             opened = False
             await link.close()

@@ -1,7 +1,8 @@
 """The one mapper and the one streaming loop, end to end on real links.
 
 - A Modbus generic-4gas meter gets WARMUP for its warm-up after its link opened
-  (a real Modbus TCP simulator), like every other transport.
+  (a real Modbus TCP simulator), like every other transport, and again from the
+  poll that opens a dropped link anew.
 - A Modbus profile with a ``[[derived]]`` channel is polled and its derived channel
   stored (the mapper computes it; the store keeps it).
 - A serial stream meter whose port is missing or goes away gives COMM_ERROR rows,
@@ -136,6 +137,43 @@ def test_modbus_meter_is_warming_up_after_its_link_opened() -> None:
         assert result.readings.value[0] == pytest.approx(12.0)
     for result in warm:
         np.testing.assert_array_equal(result.readings.quality, [0] * 4)
+
+
+def test_modbus_warmup_starts_again_when_the_link_opens_again() -> None:
+    config = site(
+        [
+            {
+                "id": "gas-1",
+                "profile": "generic-4gas",
+                "address": "127.0.0.1:15022",
+                "warmup_seconds": 30.0,
+                "simulation": {"channels": {"lel": {"baseline": 3.0}}},
+            }
+        ]
+    )
+
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        async with SimulatedSite(config, free_ports=True) as simulated:
+            meters = build_meters(config, ChannelTable(), simulated.addresses)
+            ((_device, meter),) = meters.polled
+            assert isinstance(meter, ModbusMeter)
+            polls, flags, warm_after = [], [], []
+            try:
+                for _ in range(2):
+                    for _ in range(2):
+                        polls.append(time.time_ns())
+                        result = await meter.poll(polls[-1])
+                        flags.append(int(result.readings.quality[0]))
+                        warm_after.append(meter.mapper.warm_after_ns)
+                    meter.transport.close()  # the link drops; the next poll opens it again
+            finally:
+                await meters.close()
+        return polls, flags, warm_after
+
+    polls, flags, warm_after = run(main())
+    assert flags == [WARMUP] * 4
+    # Counted from the poll that opened the link, then from the one that reopened it.
+    assert warm_after == [polls[0] + 30 * S] * 2 + [polls[2] + 30 * S] * 2
 
 
 DERIVED_PROFILE = """

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +38,7 @@ from rich.text import Text
 from hazmon.acquisition.alerts import Alert, format_alert
 from hazmon.config.site import AlertsConfig
 from hazmon.drivers.mqtt_adapter import MqttConnection
+from hazmon.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,8 @@ class WebhookRoute(QueuedRoute):
     retries
         Attempts after the first, for network errors, 5xx and 429 answers.
     backoff_initial, backoff_max : [s]
-        Retry waits double from ``backoff_initial`` up to ``backoff_max``, jittered.
+        Retry waits double from ``backoff_initial`` up to ``backoff_max``, jittered
+        (:class:`hazmon.retry.Backoff`, the one backoff).
     """
 
     def __init__(
@@ -367,7 +368,7 @@ class WebhookRoute(QueuedRoute):
 
     async def deliver(self, notice: Notice) -> None:
         body = json.dumps(notice.payload()).encode()
-        delay = self.backoff_initial
+        backoff = Backoff(self.backoff_initial, self.backoff_max)
         for attempt in range(self.retries + 1):
             self.attempts += 1
             try:
@@ -377,9 +378,9 @@ class WebhookRoute(QueuedRoute):
             except WebhookError as error:
                 if not error.retry or attempt == self.retries:
                     raise
-                log.info("alert route %s: %s; retrying in ≤ %.1f s", self.name, error, delay)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self.backoff_max)
+                delay = backoff.failure()
+                log.info("alert route %s: %s; retrying in %.1f s", self.name, error, delay)
+            await asyncio.sleep(delay)
 
 
 class AlertManager:

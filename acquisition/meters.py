@@ -128,6 +128,7 @@ def build_meters(
             device.unit_id,
             numbers,
             calibration_due=device.calibration_due,
+            warmup=device.warmup_seconds,
             timeout=device.timeout,
             max_registers=device.max_registers_per_read,
             max_bits=device.max_bits_per_read,
@@ -162,7 +163,7 @@ def _build_own_link(
             warmup=device.warmup_seconds,
             silence_timeout=silence,
             connect_timeout=max(device.timeout, 2.0),
-            reconnect_min=device.backoff_initial,
+            reconnect_initial=device.backoff_initial,
             reconnect_max=device.backoff_max,
         )
         meters.streaming.append((device, mqtt_meter))

@@ -12,38 +12,18 @@ number (``----``, ``OL``) reads NaN with ``SENSOR_FAULT``.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import logging
 import re
-import time
-from collections.abc import AsyncIterator
-
-import numpy as np
-from numpy.typing import NDArray
 
 from hazmon.config.profile import AsciiSection, Profile
 from hazmon.config.quality import Quality
-from hazmon.drivers.base import PollResult
-from hazmon.drivers.channel_values import ChannelMapper
-from hazmon.drivers.errors import TransportConnectionError
-from hazmon.drivers.schedule import Backoff
-from hazmon.drivers.serial_link import SerialLink
-
-log = logging.getLogger(__name__)
+from hazmon.drivers.base import transport_section
+from hazmon.drivers.serial_link import SerialQueryMeter, SerialStreamMeter
+from hazmon.drivers.stream import Decoded, Framer, Rejected
 
 
 def ascii_section(profile: Profile) -> AsciiSection:
-    """The profile's ``[ascii]`` section.
-
-    Raises
-    ------
-    ValueError
-        For a profile of another transport.
-    """
-    if profile.ascii is None:
-        raise ValueError(f"profile {profile.name} is a {profile.transport} profile, not [ascii]")
-    return profile.ascii
+    """The profile's ``[ascii]`` section; ValueError for another transport's profile."""
+    return transport_section(profile, profile.ascii, "ascii")
 
 
 def _number(text: str | None) -> float | None:
@@ -67,174 +47,84 @@ def parse_line(
     return {f.channel: _number(match.group(f.group_name)) for f in section.fields}
 
 
-def _terminator(text: str) -> bytes:
-    return text.encode("ascii")
+class AsciiLineFramer:
+    """The pure framer of a text meter: one line (without its terminator) in, its
+    values or a rejection out.
 
+    Attributes
+    ----------
+    rejected_lines
+        Lines the pattern did not match (each a COMM_ERROR row, logged).
+    """
 
-class _AsciiMeter:
-    def __init__(
-        self,
-        link: SerialLink,
-        profile: Profile,
-        channel_numbers: NDArray[np.int32],
-        *,
-        calibration_due: dt.date | None,
-        warmup: float | None,
-    ) -> None:
-        self.link = link
-        self.section = ascii_section(profile)
-        self.pattern = re.compile(self.section.pattern)
-        self.mapper = ChannelMapper(
-            profile,
-            channel_numbers,
-            calibration_due=calibration_due,
-            warmup=profile.calibration.warmup_seconds if warmup is None else warmup,
-        )
-        self.channel_numbers = self.mapper.channel_numbers
-        self.terminator = _terminator(self.section.terminator)
+    def __init__(self, section: AsciiSection) -> None:
+        self.section = section
+        self.pattern = re.compile(section.pattern)
         self.rejected_lines = 0
 
-    @property
-    def label(self) -> str:
-        """The port, for messages."""
-        return self.link.label
-
-    def _decode(self, raw_line: bytes, timestamp: int) -> PollResult:
+    def feed(self, chunk: bytes) -> list[Decoded | Rejected]:
+        """The values of a line; nothing for an empty line (CR LF sent as two
+        terminators)."""
+        if not chunk.strip():
+            return []
         # Line noise may carry bytes no codec maps: replaced, the pattern still searches.
-        text = raw_line.decode(self.section.encoding, errors="replace")
+        text = chunk.decode(self.section.encoding, errors="replace")
         values = parse_line(self.section, text, self.pattern)
         if values is None:
             self.rejected_lines += 1
-            message = f"{self.label}: line {text[:80]!r} does not match the profile's pattern"
-            log.warning("%s", message)
-            return PollResult(
-                self.mapper.failed(Quality.COMM_ERROR, timestamp), None, (message,), ()
-            )
-        return PollResult(self.mapper.readings(values, timestamp), None, (), ())
-
-    def close(self) -> None:
-        """Close the port."""
-        self.link.close()
+            message = f"line {text[:80]!r} does not match the profile's pattern"
+            return [Rejected(message, Quality.COMM_ERROR)]
+        return [Decoded(values)]
 
 
-class AsciiLineMeter(_AsciiMeter):
-    """A meter printing a line per measurement (``mode = "stream"``).
+class AsciiLineMeter(SerialStreamMeter):
+    """A meter printing a line per measurement. Built as
+    :class:`~hazmon.drivers.serial_link.SerialStreamMeter` is, with an ``[ascii]``
+    profile in ``mode = "stream"``; the silence timeout is for lines.
 
-    Parameters
+    Attributes
     ----------
-    link
-        Its serial port.
-    profile
-        An ``[ascii]`` profile in ``mode = "stream"``.
-    channel_numbers
-        Index of each profile channel in the pipeline's channel table.
-    calibration_due
-        After this date every reading gets CALIBRATION_DUE.
-    silence_timeout : [s]
-        No line for this long gives a row of COMM_TIMEOUT.
-    warmup : [s]
-        Readings this soon after the port opens get WARMUP; the profile's by default.
+    lines
+        The line framer (its count of rejected lines).
     """
 
-    def __init__(
-        self,
-        link: SerialLink,
-        profile: Profile,
-        channel_numbers: NDArray[np.int32],
-        *,
-        calibration_due: dt.date | None = None,
-        silence_timeout: float = 5.0,
-        warmup: float | None = None,
-        reconnect_initial: float = 0.5,
-        reconnect_max: float = 30.0,
-    ) -> None:
-        super().__init__(
-            link, profile, channel_numbers, calibration_due=calibration_due, warmup=warmup
-        )
+    def framing(self, profile: Profile) -> tuple[Framer[bytes], bytes | None, bytes | None]:
+        """The line framer and the profile's terminator; no greeting."""
+        self.section = ascii_section(profile)
         if self.section.mode != "stream":
             raise ValueError(f'profile {profile.name} is mode "{self.section.mode}", not "stream"')
-        self.silence_timeout = silence_timeout
-        self._backoff = Backoff(reconnect_initial, reconnect_max)
-
-    async def results(self) -> AsyncIterator[PollResult]:
-        """A result per line; flagged rows for unreadable lines, silence, link faults."""
-        while True:
-            try:
-                if not self.link.is_open:
-                    await self.link.open()
-                    self.mapper.start_warmup()
-                    self._backoff.success()
-                line = await self.link.read_until(self.terminator, self.silence_timeout)
-            except TransportConnectionError as error:
-                self.link.close()
-                yield PollResult(
-                    self.mapper.failed(Quality.COMM_ERROR, time.time_ns()), None, (str(error),), ()
-                )
-                await asyncio.sleep(self._backoff.failure())
-                continue
-            if line is None:
-                message = f"{self.label}: no line within {self.silence_timeout} s"
-                yield PollResult(
-                    self.mapper.failed(Quality.COMM_TIMEOUT, time.time_ns()), None, (message,), ()
-                )
-                continue
-            if not line.strip():
-                continue  # an empty line between records (CR LF sent as two terminators)
-            yield self._decode(line, time.time_ns())
+        self.lines = AsciiLineFramer(self.section)
+        return self.lines, self.section.terminator.encode("ascii"), None
 
 
-class AsciiQueryMeter(_AsciiMeter):
+class AsciiQueryMeter(SerialQueryMeter):
     """A meter answering a command (``mode = "query"``): each poll sends ``command``
-    and parses the answer line.
+    and parses the answer line. Built as
+    :class:`~hazmon.drivers.serial_link.SerialQueryMeter` is; the answer is awaited
+    the profile's ``timeout`` by default.
 
-    Parameters
+    Attributes
     ----------
-    link, profile, channel_numbers, calibration_due, warmup
-        As for :class:`AsciiLineMeter`; the profile is in ``mode = "query"``.
-    timeout : [s]
-        How long to wait for the answer; the profile's ``timeout`` by default.
+    lines
+        The line framer (its count of rejected lines).
     """
 
-    def __init__(
-        self,
-        link: SerialLink,
-        profile: Profile,
-        channel_numbers: NDArray[np.int32],
-        *,
-        calibration_due: dt.date | None = None,
-        timeout: float | None = None,
-        warmup: float | None = None,
-    ) -> None:
-        super().__init__(
-            link, profile, channel_numbers, calibration_due=calibration_due, warmup=warmup
-        )
+    def prepare(self, profile: Profile) -> float:
+        """Check the profile is an ASCII query profile; its timeout by default."""
+        self.section = ascii_section(profile)
         if self.section.mode != "query" or self.section.command is None:
             raise ValueError(f'profile {profile.name} is mode "{self.section.mode}", not "query"')
-        self.command = (self.section.command + self.section.command_terminator).encode(
+        self.lines = AsciiLineFramer(self.section)
+        self.terminator = self.section.terminator.encode("ascii")
+        self.question = (self.section.command + self.section.command_terminator).encode(
             self.section.encoding
         )
-        self.timeout = self.section.timeout if timeout is None else timeout
+        return self.section.timeout
 
-    async def poll(self, now_ns: int | None = None) -> PollResult:
-        """Send the command once and parse the answer."""
-        timestamp = time.time_ns() if now_ns is None else now_ns
-        try:
-            if not self.link.is_open:
-                await self.link.open()
-                self.mapper.start_warmup(timestamp)
-            self.link.discard_input()  # a late answer to the previous poll
-            await self.link.write(self.command)
-            line = await self.link.read_until(self.terminator, self.timeout)
-            while line is not None and not line.strip():
-                line = await self.link.read_until(self.terminator, self.timeout)
-        except TransportConnectionError as error:
-            self.link.close()
-            return PollResult(
-                self.mapper.failed(Quality.COMM_ERROR, timestamp), None, (str(error),), ()
-            )
-        if line is None:
-            message = f"{self.label}: no answer to {self.section.command!r} within {self.timeout} s"
-            return PollResult(
-                self.mapper.failed(Quality.COMM_TIMEOUT, timestamp), None, (message,), ()
-            )
-        return self._decode(line, timestamp)
+    async def answer(self) -> Decoded | Rejected | None:
+        """The first line that is not empty, parsed."""
+        while (line := await self.link.read_until(self.terminator, self.timeout)) is not None:
+            items = self.lines.feed(line)
+            if items:
+                return items[0]
+        return None

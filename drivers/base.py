@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Readings
+from hazmon.config.profile import Profile
 from hazmon.config.quality import Quality
+
+SectionT = TypeVar("SectionT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,16 @@ class StreamingMeter(Protocol):
         """Readings as they arrive, until the caller stops iterating; link faults are
         yielded as flagged rows, reconnection is the meter's own business."""
         ...
+
+
+def transport_section(profile: Profile, section: SectionT | None, name: str) -> SectionT:
+    """The profile's ``[name]`` section (``section``, read from it by the caller).
+
+    Raises
+    ------
+    ValueError
+        For a profile of another transport.
+    """
+    if section is None:
+        raise ValueError(f"profile {profile.name} is a {profile.transport} profile, not [{name}]")
+    return section

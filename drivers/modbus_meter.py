@@ -1,5 +1,10 @@
 """A Modbus meter: one poll reads its register map and returns ``Readings``.
 
+The register map decoder gives raw values and the link's and status word's flags;
+the one mapper of every transport (:class:`hazmon.drivers.channel_values.ChannelMapper`)
+applies scale, range, derived channels, warm-up and calibration. Warm-up starts when
+the meter's link opens (the transport connects, or connects again).
+
 Every poll returns one reading per profile field, whatever happened: a field that
 could not be read keeps its row with a NaN value and the quality flag that says why
 (timeout, link error, CRC error, device exception). Nothing is dropped silently.
@@ -20,10 +25,10 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from hazmon.analysis.readings import Readings
 from hazmon.config.profile import Profile, RegisterKind
 from hazmon.config.quality import Quality
 from hazmon.drivers.base import PollResult as PollResult  # re-exported: older imports
+from hazmon.drivers.channel_values import MappedMeter
 from hazmon.drivers.errors import (
     CrcError,
     DeviceException,
@@ -47,7 +52,7 @@ def _flag_for(error: TransportError) -> int:
     return int(Quality.COMM_ERROR)
 
 
-class ModbusMeter:
+class ModbusMeter(MappedMeter):
     """One meter (unit id) behind a Modbus transport.
 
     Parameters
@@ -59,9 +64,12 @@ class ModbusMeter:
     device_id
         Modbus unit id.
     channel_numbers
-        For each profile field, its index in the pipeline's channel table.
+        For each profile channel (the fields, then the derived channels), its index in
+        the pipeline's channel table.
     calibration_due
         The unit's calibration due date; after it every reading gets CALIBRATION_DUE.
+    warmup : [s]
+        Readings this soon after the link opens get WARMUP; the profile's by default.
     timeout : [s]
         This meter's reply timeout; the transport's by default.
     max_registers, max_bits, max_gap
@@ -80,6 +88,7 @@ class ModbusMeter:
         channel_numbers: NDArray[np.int32],
         *,
         calibration_due: dt.date | None = None,
+        warmup: float | None = None,
         timeout: float | None = None,
         max_registers: int | None = None,
         max_bits: int | None = None,
@@ -95,12 +104,8 @@ class ModbusMeter:
             profile, max_gap=max_gap, max_registers=max_registers, max_bits=max_bits
         )
         self.device_id = device_id
-        if len(channel_numbers) != len(self.decoder.fields):
-            raise ValueError(
-                f"{len(channel_numbers)} channel numbers for {len(self.decoder.fields)} fields"
-            )
-        self.channel_numbers = np.asarray(channel_numbers, dtype=np.int32)
-        self.calibration_due = calibration_due
+        super().__init__(profile, channel_numbers, calibration_due=calibration_due, warmup=warmup)
+        self._link_openings = 0
 
     @property
     def label(self) -> str:
@@ -138,17 +143,13 @@ class ModbusMeter:
                 continue
             data.append(registers)
             flags.append(0)
+        if self.transport.connections != self._link_openings:
+            # The link opened (or opened again) for this poll: the sensor may just
+            # have been powered with it, so warm-up counts from here.
+            self._link_openings = self.transport.connections
+            self.mapper.start_warmup(timestamp)
         decoded = self.decoder.decode(data, flags)
-        quality = decoded.quality
-        if self.calibration_due is not None and dt.date.today() > self.calibration_due:
-            quality = quality | np.uint16(Quality.CALIBRATION_DUE)
-        count = len(self.channel_numbers)
-        readings = Readings(
-            ts=np.full(count, timestamp, dtype=np.int64),
-            channel=self.channel_numbers.copy(),
-            value=decoded.value,
-            quality=quality.astype(np.uint16),
-        )
+        readings = self.mapper.readings(decoded.values(), timestamp, flags=decoded.field_flags())
         return PollResult(readings, decoded.status_word, tuple(errors), tuple(codes), decoded.texts)
 
     async def _read_block(self, kind: RegisterKind, address: int, count: int) -> list[int]:

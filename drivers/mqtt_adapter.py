@@ -47,8 +47,10 @@ class MqttSettings:
     clean_start
         False keeps the session (subscriptions and queued QoS 1 messages) across
         reconnects, for ``session_expiry`` [s] (MQTT 5).
-    keepalive, reconnect_min, reconnect_max : [s]
-        Keep-alive interval, and the reconnect backoff paho applies (doubling).
+    keepalive, reconnect_initial, reconnect_max : [s]
+        Keep-alive interval, and the reconnect delays paho applies by itself while
+        the client runs (doubling). A meter reading with :meth:`MqttConnection.receive`
+        reconnects by the streaming loop's backoff instead.
     manual_ack
         Acknowledge QoS 1 messages only when :meth:`MqttConnection.ack` is called
         (after they are stored), not on receipt: a process killed in between gets
@@ -66,7 +68,7 @@ class MqttSettings:
     clean_start: bool = True
     session_expiry: int = 0
     keepalive: int = 30
-    reconnect_min: float = 0.5
+    reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
     manual_ack: bool = False
 
@@ -109,6 +111,7 @@ class MqttConnection:
         self._queue: asyncio.Queue[MqttMessage] | None = None
         self._connected = threading.Event()
         self._connect_waiters: list[asyncio.Future[None]] = []
+        self._loss_waiters: list[asyncio.Future[MqttMessage | None]] = []
         self._subscriptions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._pending: dict[int, asyncio.Future[None]] = {}
@@ -145,7 +148,7 @@ class MqttConnection:
             context = ssl.create_default_context(cafile=settings.ca_file)
             client.tls_set_context(context)
         client.reconnect_delay_set(
-            min_delay=max(1, round(settings.reconnect_min)),
+            min_delay=max(1, round(settings.reconnect_initial)),
             max_delay=max(1, round(settings.reconnect_max)),
         )
         if settings.manual_ack:
@@ -277,6 +280,41 @@ class MqttConnection:
         while True:
             yield await self._queue.get()
 
+    async def receive(self, timeout: float) -> MqttMessage | None:
+        """The next received message, or None when none came within ``timeout`` [s].
+
+        Messages already received are handed over first, even after the connection
+        was lost.
+
+        Raises
+        ------
+        TransportConnectionError
+            The connection is down (or went down while waiting) and nothing is queued:
+            the caller closes and connects again when it sees fit.
+        """
+        assert self._queue is not None, "connect() first"
+        assert self._loop is not None, "connect() first"
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if not self.connected:
+            raise TransportConnectionError(f"{self.address}: {self._last_error or 'not connected'}")
+        getter: asyncio.Future[MqttMessage | None] = asyncio.ensure_future(self._queue.get())
+        lost: asyncio.Future[MqttMessage | None] = self._loop.create_future()
+        self._loss_waiters.append(lost)
+        try:
+            await asyncio.wait({getter, lost}, timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            # A message taken by the getter is returned, never dropped by cancelling.
+            if not getter.done():
+                getter.cancel()
+            if lost in self._loss_waiters:
+                self._loss_waiters.remove(lost)
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        if lost.done():
+            raise TransportConnectionError(f"{self.address}: {self._last_error}")
+        return None
+
     def get_nowait(self) -> MqttMessage | None:
         """The next received message, or None when none is waiting."""
         if self._queue is None or self._queue.empty():
@@ -325,7 +363,8 @@ class MqttConnection:
     ) -> None:
         self._connected.clear()
         self._last_error = f"disconnected: {reason_code}"
-        log.info("%s disconnected (%s); paho reconnects", self.address, reason_code)
+        log.info("%s disconnected (%s)", self.address, reason_code)
+        self._call(self._lose_waiters)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         self.messages_received += 1
@@ -354,6 +393,12 @@ class MqttConnection:
         waiters, self._connect_waiters = self._connect_waiters, []
         for waiter in waiters:
             _resolve(waiter)
+
+    def _lose_waiters(self) -> None:
+        waiters, self._loss_waiters = self._loss_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _fail_waiters(self, reason: str) -> None:
         waiters, self._connect_waiters = self._connect_waiters, []

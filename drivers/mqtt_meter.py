@@ -2,51 +2,36 @@
 
 :func:`decode_payload` is pure: JSON bytes in, channel values and timestamp out, or
 the reason the payload was refused. :class:`MqttMeter` subscribes (QoS 1, persistent
-session, paho's reconnect with backoff, all through
-:mod:`hazmon.drivers.mqtt_adapter`) and turns each message into readings. A malformed
-payload is counted and logged with its topic, never fatal.
+session, through :mod:`hazmon.drivers.mqtt_adapter`) and hands its messages to the one
+streaming loop (:func:`hazmon.drivers.stream.stream_results`), which reconnects with
+the one backoff after a lost broker. A malformed payload is counted and logged with
+its topic, never fatal. Readings carry the payload's timestamp; warm-up is judged by
+when they arrived, so a backlog kept by the persistent session is not warming up.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
-import logging
 import math
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.config.addresses import MqttAddress
 from hazmon.config.profile import MqttSection, Profile, mqtt_topic_matches
-from hazmon.config.quality import Quality
-from hazmon.drivers.base import PollResult
-from hazmon.drivers.channel_values import ChannelMapper
-from hazmon.drivers.errors import TransportError
-from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
-
-log = logging.getLogger(__name__)
+from hazmon.drivers.base import transport_section
+from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, MqttSettings
+from hazmon.drivers.stream import Decoded, Rejected, StreamMeter, StreamOptions
 
 _MISSING = object()
 
 
 def mqtt_section(profile: Profile) -> MqttSection:
-    """The profile's ``[mqtt]`` section.
-
-    Raises
-    ------
-    ValueError
-        For a profile of another transport.
-    """
-    if profile.mqtt is None:
-        raise ValueError(f"profile {profile.name} is a {profile.transport} profile, not [mqtt]")
-    return profile.mqtt
+    """The profile's ``[mqtt]`` section; ValueError for another transport's profile."""
+    return transport_section(profile, profile.mqtt, "mqtt")
 
 
 def lookup_path(document: Any, path: str) -> Any:
@@ -142,7 +127,80 @@ def device_topic(template: str, device_id: str) -> str:
     return template.replace("{device}", device_id)
 
 
-class MqttMeter:
+class MqttFramer:
+    """The pure framer of an MQTT meter: a message in, its values (stamped with the
+    payload's time) or a counted rejection out.
+
+    Attributes
+    ----------
+    messages
+        Messages on the meter's topic filter.
+    malformed
+        Payloads refused (not JSON, no channel), each logged with its topic.
+    """
+
+    def __init__(self, section: MqttSection, topic_filter: str) -> None:
+        self.section = section
+        self.topic_filter = topic_filter
+        self.messages = 0
+        self.malformed = 0
+
+    def feed(self, chunk: MqttMessage) -> list[Decoded | Rejected]:
+        """The values of one message; nothing for a topic the meter does not follow."""
+        if not mqtt_topic_matches(self.topic_filter, chunk.topic):
+            return []  # a subscription left in the persistent session
+        self.messages += 1
+        outcome = decode_payload(self.section, chunk.payload)
+        if outcome.values is None:
+            self.malformed += 1
+            return [Rejected(f"malformed payload on {chunk.topic}: {outcome.error}", None)]
+        ts_ns = chunk.received_ns if outcome.ts_ns is None else outcome.ts_ns
+        return [Decoded(outcome.values, ts_ns, arrived_ns=chunk.received_ns)]
+
+
+class MqttLink:
+    """An MQTT session as the link of the streaming loop: opening connects and
+    subscribes, reading takes the next message, a lost connection is a link error.
+
+    Parameters
+    ----------
+    connection
+        The broker connection (its persistent session keeps messages while it is
+        closed between attempts).
+    topic_filter, qos
+        The subscription.
+    connect_timeout : [s]
+        How long one attempt to connect may take.
+    """
+
+    def __init__(
+        self, connection: MqttConnection, topic_filter: str, qos: int, connect_timeout: float
+    ) -> None:
+        self.connection = connection
+        self.topic_filter = topic_filter
+        self.qos = qos
+        self.connect_timeout = connect_timeout
+
+    @property
+    def label(self) -> str:
+        """Broker and topic filter, for messages."""
+        return f"{self.connection.address} {self.topic_filter}"
+
+    async def open(self) -> None:
+        """Connect and subscribe."""
+        await self.connection.connect(timeout=self.connect_timeout)
+        await self.connection.subscribe(self.topic_filter, qos=self.qos)
+
+    async def read(self, timeout: float) -> MqttMessage | None:
+        """The next message, or None after ``timeout`` [s]."""
+        return await self.connection.receive(timeout)
+
+    async def close(self) -> None:
+        """Disconnect (the broker keeps the session)."""
+        await self.connection.close()
+
+
+class MqttMeter(StreamMeter[MqttMessage]):
     """One MQTT meter (or one sensor behind a gateway), a streaming meter.
 
     Parameters
@@ -156,23 +214,19 @@ class MqttMeter:
         the persistent session (client id ``hazmon-<device_id>``).
     channel_numbers
         Index of each profile channel in the pipeline's channel table.
-    calibration_due
-        After this date every reading gets CALIBRATION_DUE.
-    silence_timeout : [s]
-        No message for this long gives a row of COMM_TIMEOUT.
     connect_timeout : [s]
-        How long to wait for the broker before flagging a COMM_ERROR row (paho keeps
-        trying meanwhile, with its backoff).
+        How long one attempt to reach the broker may take before a COMM_ERROR row.
     client_id
         Overrides the client id (the session is kept under it).
-    warmup : [s]
-        Readings this soon after the first connection get WARMUP; the profile's by
-        default.
+    options
+        See :class:`~hazmon.drivers.stream.StreamOptions`: calibration due date,
+        warm-up (judged by when a reading arrives, whatever time its payload
+        carries), silence (no message; 10 s by default) timeout, reconnection backoff.
 
     Attributes
     ----------
-    malformed
-        Payloads refused (not JSON, no channel), each logged with its topic.
+    payloads
+        The payload framer: its counts of messages and of malformed payloads.
     """
 
     def __init__(
@@ -182,98 +236,26 @@ class MqttMeter:
         device_id: str,
         channel_numbers: NDArray[np.int32],
         *,
-        calibration_due: dt.date | None = None,
-        silence_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         client_id: str | None = None,
-        warmup: float | None = None,
-        reconnect_min: float = 0.5,
-        reconnect_max: float = 30.0,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        self.section = mqtt_section(profile)
+        section = mqtt_section(profile)
         self.device_id = device_id
-        self.topic_filter = device_topic(self.section.topic, device_id)
-        self.mapper = ChannelMapper(
-            profile,
-            channel_numbers,
-            calibration_due=calibration_due,
-            warmup=profile.calibration.warmup_seconds if warmup is None else warmup,
+        self.topic_filter = device_topic(section.topic, device_id)
+        settings = MqttSettings(
+            host=address.host,
+            port=address.port,
+            tls=address.tls,
+            client_id=client_id or f"hazmon-{device_id}",
+            clean_start=False,
+            session_expiry=section.session_expiry,
+            reconnect_initial=options.get("reconnect_initial", 0.5),
+            reconnect_max=options.get("reconnect_max", 30.0),
         )
-        self.channel_numbers = self.mapper.channel_numbers
-        self.silence_timeout = silence_timeout
-        self.connect_timeout = connect_timeout
-        self.connection = MqttConnection(
-            MqttSettings(
-                host=address.host,
-                port=address.port,
-                tls=address.tls,
-                client_id=client_id or f"hazmon-{device_id}",
-                clean_start=False,
-                session_expiry=self.section.session_expiry,
-                reconnect_min=reconnect_min,
-                reconnect_max=reconnect_max,
-            )
-        )
-        self.malformed = 0
-        self.messages = 0
-
-    @property
-    def label(self) -> str:
-        """Broker and topic filter, for messages."""
-        return f"{self.connection.address} {self.topic_filter}"
-
-    def decode(self, topic: str, payload: bytes, received_ns: int) -> PollResult | None:
-        """Readings from one message, or None (counted, logged) when it is refused."""
-        outcome = decode_payload(self.section, payload)
-        if outcome.values is None:
-            self.malformed += 1
-            log.warning("%s: malformed payload on %s: %s", self.device_id, topic, outcome.error)
-            return None
-        timestamp = outcome.ts_ns if outcome.ts_ns is not None else received_ns
-        return PollResult(self.mapper.readings(outcome.values, timestamp), None, (), ())
-
-    async def results(self) -> AsyncIterator[PollResult]:
-        """Readings per message; flagged rows while the broker or the meter is silent."""
-        connection = self.connection
-        while True:
-            try:
-                await connection.connect(timeout=self.connect_timeout)
-                break
-            except TransportError as error:
-                yield PollResult(
-                    self.mapper.failed(Quality.COMM_ERROR, time.time_ns()), None, (str(error),), ()
-                )
-        self.mapper.start_warmup()
-        await connection.subscribe(self.topic_filter, qos=self.section.qos)
-        messages = connection.messages()
-        # One pending read at a time, kept across silences: cancelling a read of the
-        # adapter's message generator would finish the generator for good.
-        pending: asyncio.Future[Any] | None = None
-        try:
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({pending}, timeout=self.silence_timeout)
-                if not done:
-                    state = "connected" if connection.connected else "broker unreachable"
-                    text = f"{self.label}: no message within {self.silence_timeout} s ({state})"
-                    flag = Quality.COMM_TIMEOUT if connection.connected else Quality.COMM_ERROR
-                    yield PollResult(self.mapper.failed(flag, time.time_ns()), None, (text,), ())
-                    continue
-                message = pending.result()
-                pending = None
-                if not mqtt_topic_matches(self.topic_filter, message.topic):
-                    continue  # a subscription left in the persistent session
-                self.messages += 1
-                result = self.decode(message.topic, message.payload, message.received_ns)
-                if result is not None:
-                    yield result
-        finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await pending
-
-    async def close(self) -> None:
-        """Disconnect (the broker keeps the session for ``session_expiry``)."""
-        await self.connection.close()
+        self.connection = MqttConnection(settings)
+        self.payloads = MqttFramer(section, self.topic_filter)
+        link = MqttLink(self.connection, self.topic_filter, section.qos, connect_timeout)
+        options.setdefault("silence_timeout", 10.0)
+        super().__init__(link, self.payloads, profile, channel_numbers, **options)
+        self.section = section

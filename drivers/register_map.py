@@ -1,4 +1,10 @@
-"""Decoding Modbus register maps (profiles) into readings.
+"""Decoding Modbus register maps (profiles) into raw values and flags.
+
+:class:`RegisterMapDecoder` plans the read requests and turns the registers read into
+one *raw* value per field (word decoding, byte order, decimal point) and the flags the
+link and the meter set on it (a failed block, a sentinel value, a status bit). Scale,
+offset, range, derived channels, warm-up and calibration are applied afterwards by
+:class:`hazmon.drivers.channel_values.ChannelMapper`, the one mapper of every transport.
 
 Byte order is named by where the value's bytes land in the registers, A being the
 most significant byte: ``ABCD`` is the Modbus default (big-endian, high word
@@ -24,7 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hazmon.config.catalogue import load_catalogue
 from hazmon.config.profile import (
     BIT_KINDS,
     REGISTER_COUNT,
@@ -196,19 +201,32 @@ def plan_reads(
 
 @dataclass(frozen=True, slots=True)
 class DecodedPoll:
-    """Values and quality flags of one poll, one entry per profile field."""
+    """Raw values and flags of one poll, one entry per profile field."""
 
-    value: NDArray[np.float64]
-    """[canonical unit of each field's quantity]; NaN where the field could not be read."""
-    quality: NDArray[np.uint16]
+    raw: NDArray[np.float64]
+    """The decoded numbers after the decimal point, before scale and offset [profile
+    unit / scale]; NaN where the field could not be read or held a sentinel."""
+    flags: NDArray[np.uint16]
+    """What the link (a failed block), the value (a sentinel, an unusable decimal point,
+    a NaN float) and the meter's status bits say about each field."""
     status_word: int | None
     """The raw status register, when the profile has one and it was read."""
     texts: dict[str, str] = field(default_factory=dict)
     """The profile's string fields that were read, by name."""
+    channels: tuple[str, ...] = ()
+    """The fields' channel names, in the order of ``raw`` and ``flags``."""
+
+    def values(self) -> dict[str, float | None]:
+        """Channel → raw value, for the one mapper's ``readings``."""
+        return dict(zip(self.channels, self.raw.tolist(), strict=True))
+
+    def field_flags(self) -> dict[str, int]:
+        """Channel → flags of the field, for the mapper's ``flags``."""
+        return dict(zip(self.channels, self.flags.tolist(), strict=True))
 
 
 class RegisterMapDecoder:
-    """Turns the blocks read from a meter into values and quality flags.
+    """Turns the blocks read from a meter into raw values and quality flags.
 
     Parameters
     ----------
@@ -232,22 +250,6 @@ class RegisterMapDecoder:
         self.profile = profile
         modbus = profile.modbus_map
         self.fields: tuple[ModbusField, ...] = tuple(modbus.fields)
-        catalogue = load_catalogue()
-        conversions = [catalogue.conversion(f.quantity, f.unit) for f in self.fields]
-        self._scale = np.array(
-            [f.scale * c.scale for f, c in zip(self.fields, conversions, strict=True)]
-        )
-        self._offset = np.array(
-            [f.offset * c.scale + c.offset for f, c in zip(self.fields, conversions, strict=True)]
-        )
-        low = [f.range[0] if f.range else -np.inf for f in self.fields]
-        high = [f.range[1] if f.range else np.inf for f in self.fields]
-        self._range_low = np.array(
-            [lo * c.scale + c.offset for lo, c in zip(low, conversions, strict=True)]
-        )
-        self._range_high = np.array(
-            [hi * c.scale + c.offset for hi, c in zip(high, conversions, strict=True)]
-        )
         status = modbus.status
         spans: list[tuple[RegisterKind, int, int]] = [
             (f.register_kind, f.address, f.register_count) for f in self.fields
@@ -307,7 +309,7 @@ class RegisterMapDecoder:
         return data[start : start + count], number
 
     def decode(self, block_data: list[list[int] | None], block_errors: list[int]) -> DecodedPoll:
-        """Decode one poll.
+        """Decode one poll into raw values and the flags of each field.
 
         Parameters
         ----------
@@ -354,11 +356,9 @@ class RegisterMapDecoder:
                 quality[number] |= np.uint16(Quality[hit.flag])
                 continue
             raw[number] = value
-        value_array = raw * decimal * self._scale + self._offset
-        with np.errstate(invalid="ignore"):
-            quality[value_array > self._range_high] |= np.uint16(Quality.OVER_RANGE)
-            quality[value_array < self._range_low] |= np.uint16(Quality.UNDER_RANGE)
-        quality[~np.isfinite(value_array) & (quality == 0)] |= np.uint16(Quality.SENSOR_FAULT)
+        raw *= decimal
+        # A float register holding NaN or inf: the meter's own way of saying "no value".
+        quality[~np.isfinite(raw) & (quality == 0)] |= np.uint16(Quality.SENSOR_FAULT)
         status_word: int | None = None
         status = self.profile.modbus_map.status
         if status is not None:
@@ -373,4 +373,10 @@ class RegisterMapDecoder:
             words, _ = self._words(block_data, text.register_kind, text.address, text.length)
             if words is not None:
                 texts[text.name] = decode_string(words, text.order)
-        return DecodedPoll(value=value_array, quality=quality, status_word=status_word, texts=texts)
+        return DecodedPoll(
+            raw=raw,
+            flags=quality,
+            status_word=status_word,
+            texts=texts,
+            channels=tuple(self.channels),
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,43 +20,7 @@ import numpy as np
 from hazmon.analysis.readings import Readings
 from hazmon.config.quality import Quality
 from hazmon.drivers.base import PolledMeter, PollResult
-
-
-class Backoff:
-    """Jittered exponential backoff.
-
-    The ``n``-th consecutive failure waits a time drawn uniformly from
-    ``[d / 2, d]`` with ``d = min(maximum, initial * 2 ** (n - 1))`` ("equal jitter").
-
-    Parameters
-    ----------
-    initial : [s]
-        Nominal wait after the first failure.
-    maximum : [s]
-        Longest nominal wait.
-    rng
-        Random source; seeded in tests.
-    """
-
-    def __init__(
-        self, initial: float = 2.0, maximum: float = 60.0, *, rng: random.Random | None = None
-    ) -> None:
-        if not 0 < initial <= maximum:
-            raise ValueError(f"backoff needs 0 < initial ({initial}) <= maximum ({maximum})")
-        self.initial = initial
-        self.maximum = maximum
-        self.failures = 0
-        self._rng = rng or random.Random()
-
-    def failure(self) -> float:
-        """Record a failure; return how long to wait before trying again [s]."""
-        self.failures += 1
-        nominal = min(self.maximum, self.initial * 2.0 ** (self.failures - 1))
-        return self._rng.uniform(nominal / 2, nominal)
-
-    def success(self) -> None:
-        """Record a success: the next failure starts from ``initial`` again."""
-        self.failures = 0
+from hazmon.retry import Backoff as Backoff  # re-exported: the pollers build it from here
 
 
 def set_aside_result(meter: PolledMeter, now_ns: int, retry_in: float) -> PollResult:

@@ -13,11 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
+from typing import Unpack
 
+import numpy as np
 import serial
+from numpy.typing import NDArray
 
 from hazmon.config.addresses import SerialPortAddress, format_any_address
+from hazmon.config.profile import Profile
+from hazmon.config.quality import Quality
+from hazmon.drivers.base import PollResult
+from hazmon.drivers.channel_values import MappedMeter, MeterOptions
 from hazmon.drivers.errors import TransportConnectionError
+from hazmon.drivers.stream import (
+    Decoded,
+    Framer,
+    Rejected,
+    StreamMeter,
+    StreamOptions,
+    item_result,
+)
 
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 _READ_CHUNK = 4096
@@ -195,3 +211,174 @@ class SerialLink:
                 self._loop.remove_reader(port.fileno())
         with contextlib.suppress(serial.SerialException, OSError):
             port.close()
+
+
+class SerialStreamLink:
+    """A :class:`SerialLink` as the link of the streaming loop
+    (:func:`hazmon.drivers.stream.stream_results`).
+
+    Parameters
+    ----------
+    link
+        The port (owned: one streaming module per port).
+    terminator
+        Hand over whole lines ending with it (returned without it); by default
+        whatever bytes arrived.
+    greeting
+        Bytes written at every opening (a command switching the module to upload).
+    """
+
+    def __init__(
+        self, link: SerialLink, *, terminator: bytes | None = None, greeting: bytes | None = None
+    ) -> None:
+        self.link = link
+        self.terminator = terminator
+        self.greeting = greeting
+
+    @property
+    def label(self) -> str:
+        """The port, for messages."""
+        return self.link.label
+
+    async def open(self) -> None:
+        """Open the port and send the greeting."""
+        await self.link.open()
+        if self.greeting is not None:
+            await self.link.write(self.greeting)
+
+    async def read(self, timeout: float) -> bytes | None:
+        """A line (with a terminator) or the bytes that arrived; None when none came
+        within ``timeout`` [s]."""
+        if self.terminator is not None:
+            return await self.link.read_until(self.terminator, timeout)
+        return await self.link.read_some(timeout) or None
+
+    async def close(self) -> None:
+        """Close the port."""
+        self.link.close()
+
+
+class SerialStreamMeter(StreamMeter[bytes]):
+    """A streaming meter on its own serial port; a subclass says how its bytes are
+    framed (:meth:`framing`).
+
+    Parameters
+    ----------
+    link
+        Its serial port (owned: one module per port).
+    profile
+        Its profile, of the transport the subclass reads.
+    channel_numbers
+        Index of each profile channel in the pipeline's channel table.
+    options
+        See :class:`~hazmon.drivers.stream.StreamOptions`: calibration due date,
+        warm-up, silence timeout, reconnection backoff.
+    """
+
+    def __init__(
+        self,
+        link: SerialLink,
+        profile: Profile,
+        channel_numbers: NDArray[np.int32],
+        **options: Unpack[StreamOptions],
+    ) -> None:
+        framer, terminator, greeting = self.framing(profile)
+        stream_link = SerialStreamLink(link, terminator=terminator, greeting=greeting)
+        super().__init__(stream_link, framer, profile, channel_numbers, **options)
+        self.link = link
+
+    def framing(self, profile: Profile) -> tuple[Framer[bytes], bytes | None, bytes | None]:
+        """The framer, the line terminator (None: bytes as they come) and the greeting
+        written at each opening (None: nothing) for ``profile``.
+
+        Raises
+        ------
+        ValueError
+            For a profile this meter cannot read.
+        """
+        raise NotImplementedError  # pragma: no cover - every subclass says
+
+
+class SerialQueryMeter(MappedMeter):
+    """A polled meter on its own serial port: each poll writes ``question`` and reads
+    the answer. A subclass checks its profile and gives the default reply timeout
+    (:meth:`prepare`), sets ``question`` (and ``greeting``, written at each opening)
+    and reads the answer (:meth:`answer`).
+
+    Parameters
+    ----------
+    link
+        Its serial port.
+    profile, channel_numbers, options
+        As for :class:`~hazmon.drivers.channel_values.MappedMeter`.
+    timeout : [s]
+        How long to wait for the answer; the subclass's default when None.
+    """
+
+    def __init__(
+        self,
+        link: SerialLink,
+        profile: Profile,
+        channel_numbers: NDArray[np.int32],
+        *,
+        timeout: float | None = None,
+        **options: Unpack[MeterOptions],
+    ) -> None:
+        super().__init__(profile, channel_numbers, **options)
+        self.link = link
+        self.greeting: bytes | None = None
+        self.question = b""
+        default = self.prepare(profile)
+        self.timeout = default if timeout is None else timeout
+
+    def prepare(self, profile: Profile) -> float:
+        """Check ``profile``, keep what polling needs; return the default timeout [s].
+
+        Raises
+        ------
+        ValueError
+            For a profile this meter cannot read.
+        """
+        raise NotImplementedError  # pragma: no cover - every subclass says
+
+    async def answer(self) -> Decoded | Rejected | None:
+        """Read the answer to the question just written, within ``self.timeout``;
+        None when none came. A rejection must flag a row."""
+        raise NotImplementedError  # pragma: no cover - every subclass says
+
+    @property
+    def label(self) -> str:
+        """The port, for messages."""
+        return self.link.label
+
+    async def poll(self, now_ns: int | None = None) -> PollResult:
+        """Ask once; a missing, corrupted or unreadable answer gives flagged rows.
+
+        Parameters
+        ----------
+        now_ns : [ns UTC]
+            Timestamp for the readings; the time the poll started by default.
+        """
+        timestamp = time.time_ns() if now_ns is None else now_ns
+        try:
+            if not self.link.is_open:
+                await self.link.open()
+                self.mapper.start_warmup(timestamp)
+                if self.greeting is not None:
+                    await self.link.write(self.greeting)
+            self.link.discard_input()  # a late answer to an earlier question
+            await self.link.write(self.question)
+            item = await self.answer()
+        except TransportConnectionError as error:
+            self.link.close()
+            return self.mapper.failure(Quality.COMM_ERROR, timestamp, str(error))
+        if item is None:
+            message = f"{self.label}: no answer to {self.question!r} within {self.timeout} s"
+            return self.mapper.failure(Quality.COMM_TIMEOUT, timestamp, message)
+        result = item_result(self.mapper, item, self.label, timestamp)
+        assert result is not None  # an answer gives values or a flagged row
+        return result
+
+    async def close(self) -> None:
+        """Close the port."""
+        self.link.close()

@@ -101,8 +101,10 @@ async def _poll(
     transport = open_transport(address, timeout=reply_timeout)
     try:
         await transport.connect()
-        channels = np.arange(len(profile.modbus_map.fields), dtype=np.int32)
-        result = await ModbusMeter(transport, profile, unit_id, channels).poll()
+        channels = np.arange(len(profile.channels), dtype=np.int32)
+        # One look at a meter that is running: hazmon did not see it switched on, and
+        # WARMUP on every `hazmon read` would hide what the meter itself says.
+        result = await ModbusMeter(transport, profile, unit_id, channels, warmup=0).poll()
     finally:
         transport.close()
     return result.readings.value, result.readings.quality, result.errors

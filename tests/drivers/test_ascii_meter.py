@@ -91,7 +91,7 @@ def test_query_transcript_over_a_pseudo_terminal() -> None:
             result = await meter.poll()
         finally:
             loop.remove_reader(master)
-            meter.close()
+            await meter.close()
         assert bytes(heard) == b"MEAS?\r\n"
         assert result.errors == ()
         assert result.readings.value[0] == pytest.approx(12.3)
@@ -119,7 +119,7 @@ def test_query_without_answer_is_a_timeout_row() -> None:
             timeout=0.1,
         )
         result = await meter.poll()
-        meter.close()
+        await meter.close()
         assert result.errors
         assert "no answer" in result.errors[0]
         assert result.readings.quality[0] & Quality.COMM_TIMEOUT

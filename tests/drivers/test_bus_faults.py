@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from hazmon.config.addresses import parse_address
-from hazmon.config.profile import load_profile
+from hazmon.config.profile import Calibration, load_profile
 from hazmon.config.quality import Quality
 from hazmon.config.site import ChannelScenario, FaultInjection, FaultKind, Simulation
 from hazmon.drivers.modbus_adapter import ModbusTransport, open_transport
@@ -29,7 +29,10 @@ from hazmon.simulators.meter import SimulatedMeter
 from hazmon.simulators.rtu import PtyRtuServer, RtuOverTcpServer
 
 T = TypeVar("T")
-FOUR_GAS = load_profile("generic-4gas")
+#: The profile asks 60 s of warm-up; these meters were on before their link opened.
+FOUR_GAS = load_profile("generic-4gas").model_copy(
+    update={"calibration": Calibration(warmup_seconds=0)}
+)
 INTERVAL = 0.5  # [s] every meter's poll interval
 TIMEOUT = 0.25  # [s] every meter's reply timeout: a loaded machine still answers in it
 HEALTHY_POLLS = 4  # polls of each healthy meter before the test stops

@@ -21,7 +21,7 @@ from typing import Any, Self, TypeVar
 import numpy as np
 import pytest
 
-from hazmon.config.profile import Profile, load_profile
+from hazmon.config.profile import Calibration, Profile, load_profile
 from hazmon.config.quality import Quality
 from hazmon.config.site import ChannelScenario, Simulation, StatusFault
 from hazmon.drivers.errors import TransportConnectionError
@@ -41,7 +41,10 @@ FAULT = int(Quality.SENSOR_FAULT)
 WARMUP = int(Quality.WARMUP)
 CAL_DUE = int(Quality.CALIBRATION_DUE)
 
-FOUR_GAS = load_profile("generic-4gas")
+#: The profile asks 60 s of warm-up; these meters were on before their link opened.
+FOUR_GAS = load_profile("generic-4gas").model_copy(
+    update={"calibration": Calibration(warmup_seconds=0)}
+)
 #: Baselines [profile unit] and the resolution each field's encoding can carry.
 BASELINES = {"lel": 12.3, "o2": 20.9, "co": 7.0, "h2s": 1.25}
 RESOLUTION = {"lel": 0.1, "o2": 0.1, "co": 1.0, "h2s": 1e-6}
@@ -444,7 +447,7 @@ def test_custom_profile_input_registers_several_blocks(tmp_path: Path) -> None:
 def test_constructor_checks_channel_numbers_and_does_no_io() -> None:
     async def main() -> None:
         transport = ModbusTcpTransport("127.0.0.1", closed_port(), timeout=SHORT_TIMEOUT)
-        with pytest.raises(ValueError, match="3 channel numbers for 4 fields"):
+        with pytest.raises(ValueError, match="3 channel numbers for the 4 channels"):
             ModbusMeter(transport, FOUR_GAS, 1, CHANNELS[:3])
         driver = ModbusMeter(transport, FOUR_GAS, 1, CHANNELS)
         assert not transport.connected

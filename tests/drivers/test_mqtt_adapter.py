@@ -114,7 +114,7 @@ def test_shared_subscription_splits_messages_between_members(mqtt_broker: Any) -
 
 def test_reconnects_and_resubscribes_after_a_broker_restart(mqtt_broker: Any) -> None:
     async def scenario() -> None:
-        settings = MqttSettings("127.0.0.1", mqtt_broker.port, reconnect_min=1, reconnect_max=1)
+        settings = MqttSettings("127.0.0.1", mqtt_broker.port, reconnect_initial=1, reconnect_max=1)
         async with MqttConnection(settings) as subscriber:
             await subscriber.subscribe("t/#")
             mqtt_broker.stop()

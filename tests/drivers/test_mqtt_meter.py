@@ -189,14 +189,14 @@ def test_malformed_json_is_counted_and_the_meter_goes_on(mqtt_broker: Any) -> No
             try:
                 async for result in meter.results():
                     good += not result.errors
-                    if good >= 2 and meter.malformed >= 2:
+                    if good >= 2 and meter.payloads.malformed >= 2:
                         return meter
             finally:
                 await meters.close()
         raise AssertionError("unreachable")
 
     meter = asyncio.run(asyncio.wait_for(main(), 20))
-    assert meter.malformed >= 2
+    assert meter.payloads.malformed >= 2
 
 
 def test_readings_resume_after_the_broker_restarts(mqtt_broker: Any) -> None:

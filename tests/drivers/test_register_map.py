@@ -9,12 +9,15 @@ code under test.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from hazmon.config.profile import Profile, RegisterKind, load_profile
 from hazmon.config.quality import Quality
+from hazmon.drivers.channel_values import ChannelMapper
 from hazmon.drivers.register_map import (
     ReadBlock,
     RegisterMapDecoder,
@@ -23,6 +26,24 @@ from hazmon.drivers.register_map import (
 )
 
 Span = tuple[RegisterKind, int, int]
+
+
+class Mapped(NamedTuple):
+    value: NDArray[np.float64]
+    quality: NDArray[np.uint16]
+    status_word: int | None
+
+
+def mapped(
+    decoder: RegisterMapDecoder, blocks: list[list[int] | None], errors: list[int]
+) -> Mapped:
+    """Decode a poll and map it as a Modbus meter does (the one mapper)."""
+    decoded = decoder.decode(blocks, errors)
+    numbers = np.arange(len(decoder.profile.channels), dtype=np.int32)
+    mapper = ChannelMapper(decoder.profile, numbers, warmup=0)
+    readings = mapper.readings(decoded.values(), 0, flags=decoded.field_flags())
+    return Mapped(readings.value, readings.quality, decoded.status_word)
+
 
 OK = int(Quality.OK)
 OVER = int(Quality.OVER_RANGE)
@@ -276,7 +297,7 @@ def test_four_gas_reads_in_one_block(four_gas: RegisterMapDecoder) -> None:
 
 def test_four_gas_scale_and_values(four_gas: RegisterMapDecoder) -> None:
     # lel 123 → 12.3 %LEL; o2 209 → 20.9 %vol; co 35 ppm; h2s 5.5 ppm (0x40B00000 CDAB)
-    decoded = four_gas.decode([four_gas_image(123, 209, 35, (0x0000, 0x40B0))], [0])
+    decoded = mapped(four_gas, [four_gas_image(123, 209, 35, (0x0000, 0x40B0))], [0])
     np.testing.assert_allclose(decoded.value, [12.3, 20.9, 35.0, 5.5], rtol=0, atol=1e-12)
     np.testing.assert_array_equal(decoded.quality, [OK, OK, OK, OK])
     assert decoded.quality.dtype == np.uint16
@@ -286,7 +307,7 @@ def test_four_gas_scale_and_values(four_gas: RegisterMapDecoder) -> None:
 def test_four_gas_range_flags(four_gas: RegisterMapDecoder) -> None:
     # lel 1001 → 100.1 > 100: OVER; o2 300 → 30.0 is the edge: OK;
     # co 0xFFFF → -1 < 0: UNDER; h2s -1.5 (0xBFC00000 CDAB) < 0: UNDER
-    decoded = four_gas.decode([four_gas_image(1001, 300, 0xFFFF, (0x0000, 0xBFC0))], [0])
+    decoded = mapped(four_gas, [four_gas_image(1001, 300, 0xFFFF, (0x0000, 0xBFC0))], [0])
     np.testing.assert_allclose(decoded.value, [100.1, 30.0, -1.0, -1.5], rtol=0, atol=1e-12)
     np.testing.assert_array_equal(decoded.quality, [OVER, OK, UNDER, UNDER])
 
@@ -310,7 +331,7 @@ def test_four_gas_range_flags(four_gas: RegisterMapDecoder) -> None:
 def test_four_gas_status_bits(
     four_gas: RegisterMapDecoder, status: int, expected: list[int]
 ) -> None:
-    decoded = four_gas.decode([four_gas_image(100, 209, 5, (0, 0), status=status)], [0])
+    decoded = mapped(four_gas, [four_gas_image(100, 209, 5, (0, 0), status=status)], [0])
     np.testing.assert_array_equal(decoded.quality, expected)
     assert decoded.status_word == status
     # The values are decoded as usual whatever the status says.
@@ -321,7 +342,7 @@ def test_four_gas_status_bits(
 def test_four_gas_failed_block_gives_nan_and_the_flag(
     four_gas: RegisterMapDecoder, flag: int
 ) -> None:
-    decoded = four_gas.decode([None], [flag])
+    decoded = mapped(four_gas, [None], [flag])
     assert decoded.value.shape == (4,)
     assert np.isnan(decoded.value).all()
     np.testing.assert_array_equal(decoded.quality, [flag] * 4)  # not SENSOR_FAULT as well
@@ -330,7 +351,7 @@ def test_four_gas_failed_block_gives_nan_and_the_flag(
 
 def test_four_gas_nan_float_is_sensor_fault(four_gas: RegisterMapDecoder) -> None:
     # h2s NaN = 0x7FC00000, CDAB → [0x0000, 0x7FC0]
-    decoded = four_gas.decode([four_gas_image(100, 209, 5, (0x0000, 0x7FC0))], [0])
+    decoded = mapped(four_gas, [four_gas_image(100, 209, 5, (0x0000, 0x7FC0))], [0])
     assert np.isnan(decoded.value[3])
     np.testing.assert_array_equal(decoded.quality, [OK, OK, OK, FAULT])
 
@@ -428,8 +449,8 @@ def test_custom_profile_converts_units(custom_profile: Profile) -> None:
     # temp 2931 × 0.1 K = 293.1 K → 19.95 °C
     # o2 209000 ppm (float32 0x484C1A00, DCBA → [0x001A, 0x4C48]) → 20.9 %vol
     # co 12500 = 0x000030D4 (BADC → [0x0000, 0xD430]) - 500 ppb = 12000 ppb → 12 ppm
-    decoded = decoder.decode(
-        custom_blocks(250, 2931, (0x001A, 0x4C48), (0x0000, 0xD430), 0), [0, 0, 0, 0]
+    decoded = mapped(
+        decoder, custom_blocks(250, 2931, (0x001A, 0x4C48), (0x0000, 0xD430), 0), [0, 0, 0, 0]
     )
     np.testing.assert_allclose(decoded.value, [25.0, 19.95, 20.9, 12.0], rtol=0, atol=1e-9)
     np.testing.assert_array_equal(decoded.quality, [OK, OK, OK, OK])
@@ -439,11 +460,11 @@ def test_custom_profile_converts_units(custom_profile: Profile) -> None:
 def test_custom_profile_range_in_profile_unit(custom_profile: Profile) -> None:
     decoder = RegisterMapDecoder(custom_profile)
     # lel 1001 × 0.001 = 1.001 LEL > 1 LEL → OVER; temp 3800 → 380 K > 373.15 K → OVER
-    decoded = decoder.decode(custom_blocks(1001, 3800, (0, 0), (0x0000, 0xF401), 0), [0, 0, 0, 0])
+    decoded = mapped(decoder, custom_blocks(1001, 3800, (0, 0), (0x0000, 0xF401), 0), [0, 0, 0, 0])
     np.testing.assert_allclose(decoded.value[:2], [100.1, 106.85], rtol=0, atol=1e-9)
     np.testing.assert_array_equal(decoded.quality[:2], [OVER, OVER])
     # temp -500 (0xFE0C) → -50 K is below 233.15 K → UNDER
-    decoded = decoder.decode(custom_blocks(0, 0xFE0C, (0, 0), (0, 0), 0), [0, 0, 0, 0])
+    decoded = mapped(decoder, custom_blocks(0, 0xFE0C, (0, 0), (0, 0), 0), [0, 0, 0, 0])
     assert decoded.quality[1] == UNDER
 
 
@@ -451,7 +472,7 @@ def test_custom_profile_one_failed_block_leaves_the_others(custom_profile: Profi
     decoder = RegisterMapDecoder(custom_profile)
     blocks = custom_blocks(250, 2931, (0x001A, 0x4C48), (0x0000, 0xD430), 1 | 1 << 15)
     blocks[2] = None  # the o2 read timed out
-    decoded = decoder.decode(blocks, [0, 0, TIMEOUT, 0])
+    decoded = mapped(decoder, blocks, [0, 0, TIMEOUT, 0])
     assert np.isnan(decoded.value[2])
     np.testing.assert_allclose(decoded.value[[0, 1, 3]], [25.0, 19.95, 12.0], rtol=0, atol=1e-9)
     np.testing.assert_array_equal(
@@ -464,7 +485,7 @@ def test_custom_profile_failed_status_block(custom_profile: Profile) -> None:
     decoder = RegisterMapDecoder(custom_profile)
     blocks = custom_blocks(250, 2931, (0x001A, 0x4C48), (0x0000, 0xD430), 0)
     blocks[3] = None
-    decoded = decoder.decode(blocks, [0, 0, 0, EXCEPTION])
+    decoded = mapped(decoder, blocks, [0, 0, 0, EXCEPTION])
     assert decoded.status_word is None
     np.testing.assert_array_equal(decoded.quality, [OK, OK, OK, OK])
     np.testing.assert_allclose(decoded.value, [25.0, 19.95, 20.9, 12.0], rtol=0, atol=1e-9)

@@ -18,6 +18,7 @@ from hazmon.config.site import load_site
 from hazmon.drivers.modbus_meter import ModbusMeter, PollResult
 from hazmon.simulators.site import SimulatedSite
 
+# The meters were on before hazmon opened their links: no warm-up (the profile asks 60 s).
 SITE = """
 schema = "hazmon.site/1"
 name = "field"
@@ -29,6 +30,7 @@ profile = "generic-4gas"
 address = "rtu:///dev/ttyUSB0?baudrate=19200&parity=E"
 unit_id = 1
 timeout = 0.2
+warmup_seconds = 0
 [devices.simulation]
 channels.lel = { baseline = 5.0 }
 
@@ -39,6 +41,7 @@ address = "rtu:///dev/ttyUSB0?baudrate=19200&parity=E"
 unit_id = 2
 timeout = 0.2
 max_registers_per_read = 2
+warmup_seconds = 0
 [devices.simulation]
 channels.lel = { baseline = 6.0 }
 faults = [ { kind = "exception", code = 4, start = 0, duration = 1e6 } ]
@@ -48,6 +51,7 @@ id = "gateway-7"
 profile = "generic-4gas"
 address = "rtu+tcp://127.0.0.1:4001"
 unit_id = 7
+warmup_seconds = 0
 [devices.simulation]
 channels.lel = { baseline = 7.0 }
 
@@ -56,6 +60,7 @@ id = "tcp-9"
 profile = "generic-4gas"
 address = "127.0.0.1:15029"
 unit_id = 9
+warmup_seconds = 0
 [devices.simulation]
 channels.lel = { baseline = 9.0 }
 """

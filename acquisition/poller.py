@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from hazmon.acquisition.alerts import COMM_QUANTITY, Alert, AlertSink
 from hazmon.acquisition.meters import SiteMeters, build_meters
 from hazmon.analysis.readings import ChannelTable, Readings
+from hazmon.config.quality import Quality
 from hazmon.config.site import DeviceConfig, SiteConfig
 from hazmon.drivers.base import PolledMeter, PollResult, StreamingMeter
 from hazmon.drivers.schedule import Backoff, poll_on_schedule, spread_phases
@@ -129,6 +133,8 @@ def _comm_alert(state: DeviceState, now_ns: int, kind: str, message: str) -> Ale
     )
 
 
+log = logging.getLogger(__name__)
+
 ResultQueue = asyncio.Queue[Readings | None]
 
 
@@ -148,12 +154,38 @@ async def poll_into_queue(
     queue is full the poller waits (backpressure) and the polls that could not happen
     in time are skipped, rather than results piling up in memory without bound.
     Streaming meters are read the same way (the queue's wait slows their reader).
+
+    A driver that raises (a bug, or input no check foresaw) ends neither this device
+    nor the service: the failure is a COMM_ERROR row per channel and a communication
+    alert, and the device is polled again after the backoff.
     """
 
     async def hand_over(result: PollResult, asked: bool) -> None:
         account(state, result, asked, alert_sink)
         await queue.put(result.readings)
 
+    backoff = Backoff(state.config.backoff_initial, state.config.backoff_max)
+    while not stop.is_set():
+        try:
+            await _acquire(state, hand_over, stop, backoff, start_at)
+            return
+        except Exception as error:
+            log.warning("%s: driver error %s: %s", state.config.id, type(error).__name__, error)
+            log.debug("driver error of %s", state.config.id, exc_info=True)
+            await hand_over(_driver_failure(state, error), True)
+        start_at = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff.failure())
+
+
+async def _acquire(
+    state: DeviceState,
+    hand_over: Callable[[PollResult, bool], Awaitable[None]],
+    stop: asyncio.Event,
+    backoff: Backoff,
+    start_at: float | None,
+) -> None:
+    """Read one device until ``stop``: its stream, or its polls on their schedule."""
     if isinstance(state.meter, StreamingMeter):
         await consume_stream(state.meter, hand_over, stop)
         return
@@ -167,10 +199,24 @@ async def poll_into_queue(
         state.config.poll_interval,
         hand_over,
         stop,
-        backoff=Backoff(state.config.backoff_initial, state.config.backoff_max),
+        backoff=backoff,
         start_at=start_at,
         on_skip=count_skipped,
     )
+
+
+def _driver_failure(state: DeviceState, error: Exception) -> PollResult:
+    """A COMM_ERROR row per channel for a driver that raised ``error``."""
+    numbers = np.asarray(state.meter.channel_numbers, dtype=np.int32)
+    count = len(numbers)
+    readings = Readings(
+        ts=np.full(count, time.time_ns(), dtype=np.int64),
+        channel=numbers.copy(),
+        value=np.full(count, np.nan),
+        quality=np.full(count, int(Quality.COMM_ERROR), dtype=np.uint16),
+    )
+    message = f"driver error {type(error).__name__}: {error}"[:300]
+    return PollResult(readings, None, (message,), ())
 
 
 async def run_pollers(

@@ -73,6 +73,27 @@ def resolve_path(base: Path | None, text: str) -> Path:
     return path if path.is_absolute() or base is None else base / path
 
 
+def check_writable_file(path: Path, key: str, source: str) -> None:
+    """Refuse, before anything starts, a database or spool file that cannot be written.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key`` (``--db``, ``[stores] sqlite`` …), the path, why and what to do.
+    """
+    problem = ""
+    if path.is_dir():
+        problem = "is a folder; give a file name inside it"
+    elif not path.parent.is_dir():
+        problem = f"its folder {path.parent} does not exist; create it or give another path"
+    elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        problem = "cannot be read and written by this user; fix its permissions"
+    elif not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        problem = f"cannot be created: {path.parent} is not writable by this user"
+    if problem:
+        raise ConfigError(source, [f"{key} = {str(path)!r}: {problem}"])
+
+
 def secret_from_env(variable: str | None, source: str, key: str) -> str | None:
     """The value of environment ``variable`` (None when unset or no variable named).
 
@@ -227,6 +248,15 @@ class SiteService:
         self.options = options
         stores = site.stores
         self.database = options.database or resolve_path(options.base, stores.sqlite)
+        check_writable_file(
+            self.database, "--db" if options.database else "[stores] sqlite", f"site {site.name}"
+        )
+        if stores.line_protocol_url:
+            spool = resolve_path(options.base, stores.spool)
+            check_writable_file(spool, "[stores] spool", f"site {site.name}")
+        if site.mqtt is not None and site.mqtt.publish_readings:
+            spool = resolve_path(options.base, site.mqtt.spool)
+            check_writable_file(spool, "[mqtt] spool", f"site {site.name}")
         self.channels = ChannelTable()
         self.states, self.meters = build_devices(site, self.channels, options.addresses)
         self.health = HealthRecorder(site.name, self.states, self.channels)

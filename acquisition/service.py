@@ -46,7 +46,7 @@ from hazmon.acquisition.alert_routes import (
 )
 from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
-from hazmon.acquisition.live import ExposureSoFar, LiveState, render_view
+from hazmon.acquisition.live import LiveState, render_view
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers_queued
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
@@ -271,8 +271,6 @@ async def run_service(
         limit_rows=effective_limit_rows(site.limits),
         settings=EvaluationSettings.from_site(site.limits),
     )
-    exposure = ExposureSoFar(channels)
-    pipeline.observers.append(exposure.update)
     publisher: ReadingPublisher | None = None
     message_spool: MessageSpool | None = None
     if connection is not None and site.mqtt is not None and site.mqtt.publish_readings:
@@ -282,7 +280,7 @@ async def run_service(
         pipeline.observers.append(publisher.add)
     stop = options.stop or asyncio.Event()
     queue: ResultQueue = asyncio.Queue(site.service.queue_size)
-    live_state = LiveState(pipeline, manager, states, exposure, title=f"hazmon — {site.enterprise}")
+    live_state = LiveState(pipeline, manager, states, title=f"hazmon — {site.enterprise}")
     health_readings = 0
     summary_routes: dict[str, tuple[int, int, int]] = {}
     try:

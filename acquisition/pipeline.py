@@ -133,6 +133,17 @@ class Pipeline:
         A2 by default) whose condition has cleared clears at its next reading."""
         self.evaluator.acknowledge(channel)
 
+    def acknowledged(self, alert: Alert) -> None:
+        """An alert was acknowledged (``AlertManager.on_acknowledge``): acknowledge
+        the alarms of its channel."""
+        for number, channel in enumerate(self.channels.channels):
+            if (channel.device, channel.name, channel.quantity) == (
+                alert.device,
+                alert.channel,
+                alert.quantity,
+            ):
+                self.acknowledge(number)
+
     def process(self, readings: Readings) -> None:
         """Evaluate, store and alert on one batch; record the events that closed."""
         if len(readings) == 0:

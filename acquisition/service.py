@@ -271,6 +271,7 @@ async def run_service(
         limit_rows=effective_limit_rows(site.limits),
         settings=EvaluationSettings.from_site(site.limits),
     )
+    manager.on_acknowledge.append(pipeline.acknowledged)  # releases latched alarms
     publisher: ReadingPublisher | None = None
     message_spool: MessageSpool | None = None
     if connection is not None and site.mqtt is not None and site.mqtt.publish_readings:

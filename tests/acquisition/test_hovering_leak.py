@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from hazmon.acquisition.alert_routes import AlertManager
 from hazmon.acquisition.alerts import Alert
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.config.site import AlertsConfig
 from hazmon.config.standards import SiteLimits, rules_by_quantity
 from hazmon.store.hazards import HazardContext, HazardRegister
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
@@ -105,3 +107,33 @@ def test_minimum_duration_ignores_a_brief_spike(tmp_path: Path) -> None:
     assert alerts == []
     assert hazards == []
     assert pipeline.stats.events == 0
+
+
+def test_an_acknowledgement_through_the_alert_manager_releases_the_latch(
+    tmp_path: Path,
+) -> None:
+    # As in ``hazmon run``: acks (MQTT or console) reach the AlertManager, which tells
+    # the pipeline; the latched A2 then clears with the condition.
+    database = tmp_path / "manager.db"
+    with SqliteTimeSeries(database) as store:
+        register = HazardRegister(f"sqlite:///{database}")
+        register.open()
+        manager = AlertManager("s", AlertsConfig(), [])
+        pipeline = Pipeline(
+            ChannelTable([LEL]),
+            rules_by_quantity(("gbt50493-2019",)),
+            store,
+            register,
+            {},
+            manager,
+        )
+        manager.on_acknowledge.append(pipeline.acknowledged)
+        pipeline.process(Readings.from_columns([0], [0], [53.0]))
+        pipeline.process(Readings.from_columns([SECOND], [0], [10.0]))
+        assert pipeline.latest[0].level == 2  # latched
+        (active,) = manager.active()
+        assert manager.acknowledge(active.key, "operator")
+        pipeline.process(Readings.from_columns([2 * SECOND], [0], [10.0]))
+        register.close()
+    assert pipeline.latest[0].level == 0
+    assert manager.active() == []

@@ -37,6 +37,10 @@ SENSOR_FLAGS = int(
 
 #: Readings before and after an event that its hazard's evidence window includes [ns].
 EVIDENCE_MARGIN_NS = 5_000_000_000
+#: Polls gathered before the evaluator accounts them (levels are judged at once): its
+#: cost hardly depends on a chunk's size, and a hazard record may wait this long.
+ACCOUNT_EVERY_S = 2.0
+ACCOUNT_ROWS = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +116,9 @@ class Pipeline:
         self.contexts = dict(contexts)
         self.alert_sink = alert_sink
         self.levels = LevelTracker()
-        self.evaluator = StreamingEvaluator(self._plan())
+        self.evaluator = StreamingEvaluator(
+            self._plan(), flush_rows=ACCOUNT_ROWS, flush_s=ACCOUNT_EVERY_S
+        )
         self.stats = PipelineStats()
         self.latest: dict[int, LatestReading] = {}
         self._sensor_flags: dict[int, int] = {}

@@ -29,6 +29,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -1363,6 +1364,15 @@ def _numbered_results(
     return results
 
 
+def _last_of_runs(channel: NDArray[np.int32]) -> NDArray[np.bool_]:
+    """True at the last row of each channel's run (rows sorted by channel)."""
+    last = np.empty(len(channel), bool)
+    np.not_equal(channel[1:], channel[:-1], out=last[:-1])
+    if len(last):
+        last[-1] = True
+    return last
+
+
 def _sorted_columns(
     readings: Readings,
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
@@ -1544,15 +1554,34 @@ class StreamingEvaluator:
     pipeline owns one: :meth:`update` gives each reading's alarm level,
     :meth:`take_events` the events that closed, :meth:`snapshot` the figures so far.
 
-    A chunk's readings are accounted when the next reading of their channel arrives
-    (only then is their hold known), so an event closes one reading after the one
-    that ended it; levels are judged at once.
+    Levels are judged at once, chunk by chunk. The rest (holds, minute bins, windows,
+    shifts, events) costs about the same for one reading as for thousands, so a live
+    feed of small chunks is accounted in larger ones: chunks wait until ``flush_rows``
+    readings or ``flush_s`` of reading time have gathered, or until :meth:`snapshot`
+    or :meth:`finish` (the results do not depend on it). A reading is accounted when
+    the next reading of its channel is (only then is its hold known), so an event
+    closes one reading after the one that ended it, once that reading is accounted.
+
+    Parameters
+    ----------
+    plan
+        What applies to each channel.
+    flush_rows
+        Readings gathered before they are accounted (1: every chunk at once).
+    flush_s : [s]
+        Reading time gathered before it is accounted.
     """
 
-    def __init__(self, plan: ChannelPlan) -> None:
+    def __init__(self, plan: ChannelPlan, *, flush_rows: int = 1, flush_s: float = 0.0) -> None:
         self.plan = plan
+        self.flush_rows = flush_rows
+        self.flush_ns = round(flush_s * NS_PER_S)
         self._accumulator = _Accumulator(plan)
         count = len(plan)
+        #: Newest reading time judged per channel (accounted or waiting) [ns]; −1: none.
+        self._newest_ts = np.full(count, -1, np.int64)
+        self._waiting: list[tuple[NDArray[Any], ...]] = []
+        self._waiting_rows = 0
         self._has_pending = np.zeros(count, bool)
         self._pending_ts = np.zeros(count, np.int64)
         self._pending_value = np.zeros(count)
@@ -1567,8 +1596,11 @@ class StreamingEvaluator:
     def grow(self, plan: ChannelPlan) -> None:
         """Carry on with ``plan``: the same channels first, then new ones (a device
         came online); the new channels start with nothing fed."""
+        self._flush()
         old = len(self.plan)
-        fresh = StreamingEvaluator(plan)
+        fresh = StreamingEvaluator(
+            plan, flush_rows=self.flush_rows, flush_s=self.flush_ns / NS_PER_S
+        )
         fresh._accumulator = self._accumulator.grown(plan)
         for name, value in vars(self).items():
             if isinstance(value, np.ndarray):
@@ -1591,8 +1623,7 @@ class StreamingEvaluator:
         if count == 0:
             return BatchLevels(np.zeros(0, np.uint8), np.ones(0, bool))
         channel = readings.channel
-        with np.errstate(invalid="ignore"):
-            late = self._has_pending.take(channel) & (readings.ts < self._pending_ts.take(channel))
+        late = readings.ts < self._newest_ts.take(channel)
         level = np.zeros(count, np.uint8)
         if late.any():
             level[late] = evaluate_levels(readings.value[late], channel[late], self.plan.limits)[0]
@@ -1626,12 +1657,44 @@ class StreamingEvaluator:
             return np.zeros(0, np.uint8)
         self._snapshot = None
         judged = self._accumulator.levels(ts, channel, value)
-        with_value = ~np.isnan(value)
+        last = _last_of_runs(channel)
+        self._newest_ts[channel[last]] = ts[last]
         # The shown level of a channel is that of its newest reading with a value.
-        shown = np.flatnonzero(with_value)
+        shown = np.flatnonzero(~np.isnan(value))
         if len(shown):
-            shown = shown[np.r_[channel[shown][1:] != channel[shown][:-1], True]]
+            shown = shown[_last_of_runs(channel[shown])]
             self._level[channel[shown]] = judged.level[shown]
+        self._waiting.append((ts, channel, value, judged.condition, judged.side))
+        self._waiting_rows += len(ts)
+        span = int(ts.max()) - int(self._waiting[0][0].min())
+        if self._waiting_rows >= self.flush_rows or span >= self.flush_ns:
+            self._flush()
+        return judged.level
+
+    def _flush(self) -> None:
+        """Account the waiting chunks (judged, in time order per channel) as one."""
+        if not self._waiting:
+            return
+        if len(self._waiting) == 1:
+            ts, channel, value, condition, side = self._waiting[0]
+        else:
+            columns = [np.concatenate(parts) for parts in zip(*self._waiting, strict=True)]
+            # Each chunk is sorted by channel, then time, and the chunks are in time
+            # order per channel: a stable sort by channel alone orders them all.
+            order = np.argsort(columns[1], kind="stable")
+            ts, channel, value, condition, side = (column[order] for column in columns)
+        self._waiting, self._waiting_rows = [], 0
+        self._account(ts, channel, value, condition, side)
+
+    def _account(
+        self,
+        ts: NDArray[np.int64],
+        channel: NDArray[np.int32],
+        value: NDArray[np.float64],
+        condition: NDArray[np.uint8],
+        side: NDArray[np.int8],
+    ) -> None:
+        """Hold, bin and fold judged readings sorted by channel, then time."""
         pending = np.flatnonzero(self._has_pending).astype(np.int32)
         # The carried readings go before the chunk's rows of their channel (they are
         # earlier): a merge by position, not a sort.
@@ -1639,8 +1702,8 @@ class StreamingEvaluator:
         all_ts = np.insert(ts, at, self._pending_ts[pending])
         all_channel = np.insert(channel, at, pending)
         all_value = np.insert(value, at, self._pending_value[pending])
-        condition = np.insert(judged.condition, at, self._pending_condition[pending])
-        side = np.insert(judged.side, at, self._pending_side[pending])
+        condition = np.insert(condition, at, self._pending_condition[pending])
+        side = np.insert(side, at, self._pending_side[pending])
         carried = np.insert(np.zeros(len(ts), bool), at, True)
         previous, following = neighbour_times(all_ts, all_channel)
         first = np.r_[True, all_channel[1:] != all_channel[:-1]]
@@ -1670,11 +1733,11 @@ class StreamingEvaluator:
         final = merged.minute < boundary[merged.channel]
         self._accumulator.add_bins(merged.take(final))
         self._open_bins = merged.take(~final)
-        return judged.level
 
     def take_events(self) -> list[Event]:
-        """The events that closed since the last call (by start time, then channel);
-        they are not repeated in :meth:`finish`'s results."""
+        """The events that closed since the last call (by start time, then channel),
+        as far as readings are accounted; they are not repeated in :meth:`finish`'s
+        results."""
         closed = sorted(
             self._accumulator.closed_events, key=lambda event: (event.start_ts, event.channel)
         )
@@ -1689,6 +1752,7 @@ class StreamingEvaluator:
         between polls costs one evaluation a poll.
         """
         if self._snapshot is None:
+            self._flush()
             twin = copy.copy(self)
             twin._accumulator = self._accumulator.copy()
             for name, value in vars(self).items():
@@ -1706,6 +1770,7 @@ class StreamingEvaluator:
 
     def _close(self) -> list[Event]:
         """Hold the last readings, close days, runs and events; return the events."""
+        self._flush()
         pending = np.flatnonzero(self._has_pending).astype(np.int32)
         ts = self._pending_ts[pending]
         previous = self._previous_ts[pending]
@@ -1727,6 +1792,7 @@ class StreamingEvaluator:
 
     def state_bytes_per_channel(self) -> float:
         """Memory of the streaming state divided by the number of channels [bytes]."""
+        self._flush()
         own = sum(
             array.nbytes
             for array in (

@@ -76,9 +76,13 @@ def _event_key(event: Event) -> tuple[object, ...]:
 
 
 def _feed(
-    plan: ChannelPlan, readings: Readings, cuts: list[int], ack_at: set[int]
+    plan: ChannelPlan,
+    readings: Readings,
+    cuts: list[int],
+    ack_at: set[int],
+    flush: tuple[int, float] = (1, 0.0),
 ) -> tuple[np.ndarray, list[Event], StreamingEvaluator]:
-    evaluator = StreamingEvaluator(plan)
+    evaluator = StreamingEvaluator(plan, flush_rows=flush[0], flush_s=flush[1])
     levels, events = [], []
     for number, part in enumerate(np.split(np.arange(len(readings)), cuts)):
         if number in ack_at:
@@ -89,15 +93,19 @@ def _feed(
 
 
 @settings(max_examples=60, deadline=None)
-@given(streams())
+@given(
+    streams(),
+    st.tuples(st.sampled_from([1, 5, 40, 100_000]), st.sampled_from([0.0, 3.0, 60.0, 1e9])),
+)
 def test_any_batch_split_gives_the_levels_events_and_figures_of_one_batch(
-    stream: tuple[Readings, list[int]],
+    stream: tuple[Readings, list[int]], flush: tuple[int, float]
 ) -> None:
     readings, cuts = stream
     plan = _plan()
     # Noise has no set points here: judged reading by reading; the others carry state.
     assert plan.stateful.tolist() == [True, True, True, False]
-    level, events, split = _feed(plan, readings, cuts, set())
+    # Chunks accounted as they come or gathered first (as the live pipeline does).
+    level, events, split = _feed(plan, readings, cuts, set(), flush)
     whole_level, whole_events, whole = _feed(plan, readings, [], set())
     np.testing.assert_array_equal(level, whole_level)
     # The figures the live view shows, before the stream ends.

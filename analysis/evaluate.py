@@ -643,6 +643,8 @@ class _Accumulator:
     alarm_carry: AlarmCarry = field(init=False)
     #: Per channel: the operator acknowledged its alarms since its last reading.
     acknowledged: NDArray[np.bool_] = field(init=False)
+    #: Per channel, the values at or above (below) which a set point is within reach.
+    _near: tuple[NDArray[np.float64], NDArray[np.float64]] = field(init=False)
     closed_events: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -691,6 +693,14 @@ class _Accumulator:
         width = 1 if policy is None else policy.thresholds.shape[1]
         self.alarm_carry = AlarmCarry.initial(count, width)
         self.acknowledged = np.zeros(count, bool)
+        self._near = (
+            _near_set_points(policy)
+            if policy is not None
+            else (
+                np.full(count, np.inf),
+                np.full(count, -np.inf),
+            )
+        )
 
     def copy(self) -> _Accumulator:
         """An independent copy of the state (the plan is shared: it never changes)."""
@@ -711,7 +721,7 @@ class _Accumulator:
         carry_shape = grown.alarm_carry.on.shape
         for name in self.__slots__:
             value = getattr(self, name)
-            if name in ("plan", "alarm_carry"):
+            if name in ("plan", "alarm_carry", "_near"):  # the new plan's own
                 continue
             if isinstance(value, np.ndarray):
                 getattr(grown, name)[:old] = value
@@ -719,6 +729,26 @@ class _Accumulator:
                 setattr(grown, name, value)
         grown.alarm_carry = self.alarm_carry.padded(*carry_shape)
         return grown
+
+    def _involved(
+        self, rows: NDArray[np.intp], channel: NDArray[np.int32], value: NDArray[np.float64]
+    ) -> NDArray[np.intp]:
+        """The rows of ``rows`` whose channel's alarm state can change in this chunk.
+
+        A channel with nothing on, raised or latched whose readings all stay clear of
+        every set point by more than its band keeps that state and level 0: only the
+        other channels (a few, on a working site) need the state machine.
+        """
+        carry = self.alarm_carry
+        busy = np.asarray((carry.on | carry.active | carry.unacknowledged).any(axis=1), bool)
+        near_above, near_below = self._near
+        rows_channel = channel[rows]
+        with np.errstate(invalid="ignore"):
+            near = (value[rows] >= near_above.take(rows_channel)) | (
+                value[rows] < near_below.take(rows_channel)
+            )
+        busy[rows_channel[near]] = True
+        return np.asarray(rows[busy.take(rows_channel)], np.intp)
 
     def levels(
         self, ts: NDArray[np.int64], channel: NDArray[np.int32], value: NDArray[np.float64]
@@ -738,10 +768,16 @@ class _Accumulator:
         rows = np.flatnonzero(plan.stateful.take(channel))
         if len(rows) == 0:
             return AlarmLevels(level, condition, side, self.alarm_carry)
+        stateful_rows = rows
+        rows = self._involved(rows, channel, value)
         sub_channel = channel[rows]
-        first = np.r_[True, sub_channel[1:] != sub_channel[:-1]]
+        first = np.ones(len(rows), bool)
+        np.not_equal(sub_channel[1:], sub_channel[:-1], out=first[1:])
+        # An acknowledgement counts at the channel's next reading (and is then spent).
         acknowledged = first & self.acknowledged.take(sub_channel)
-        self.acknowledged[sub_channel[first]] = False
+        self.acknowledged[channel[stateful_rows]] = False
+        if len(rows) == 0:
+            return AlarmLevels(level, condition, side, self.alarm_carry)
         state = alarm_levels(
             ts[rows], sub_channel, value[rows], plan.policy, acknowledged, self.alarm_carry
         )
@@ -1307,6 +1343,17 @@ def _level_clause(rule: LimitRule, level: int) -> str:
 
 def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
     return [result for _number, result in _numbered_results(acc, events)]
+
+
+def _near_set_points(
+    policy: AlarmPolicy,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per channel: the lowest ``threshold − band`` of its upper set points and the
+    highest ``threshold + band`` of its lower ones (±inf where it has none)."""
+    with np.errstate(invalid="ignore"):
+        above = np.where(policy.direction > 0, policy.thresholds - policy.hysteresis, np.inf)
+        below = np.where(policy.direction < 0, policy.thresholds + policy.hysteresis, -np.inf)
+    return above.min(axis=1, initial=np.inf), below.max(axis=1, initial=-np.inf)
 
 
 def _numbered_results(

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hazmon.analysis.alarms import alarm_levels
 from hazmon.analysis.evaluate import (
     ChannelPlan,
     EvaluationSettings,
@@ -20,6 +21,7 @@ from hazmon.analysis.evaluate import (
 )
 from hazmon.analysis.events import Event
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.analysis.sampling import channel_time_order
 from hazmon.config.standards import SiteLimits, effective_limit_rows, rules_by_quantity
 
 S = 1_000_000_000
@@ -108,6 +110,15 @@ def test_any_batch_split_gives_the_levels_events_and_figures_of_one_batch(
     level, events, split = _feed(plan, readings, cuts, set(), flush)
     whole_level, whole_events, whole = _feed(plan, readings, [], set())
     np.testing.assert_array_equal(level, whole_level)
+    # … and those of the state machine run over the whole record on every channel
+    # (the evaluator skips channels whose state cannot change: same levels).
+    order = channel_time_order(readings.ts, readings.channel)
+    assert plan.policy is not None
+    reference = alarm_levels(
+        readings.ts[order], readings.channel[order], readings.value[order], plan.policy
+    ).level
+    reference[np.isnan(readings.value[order])] = 0
+    np.testing.assert_array_equal(whole_level[order], reference)
     # The figures the live view shows, before the stream ends.
     one, other = split.snapshot(), whole.snapshot()
     np.testing.assert_array_equal(one.level, other.level)

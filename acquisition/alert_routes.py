@@ -418,6 +418,8 @@ class AlertManager:
         self.rate_limited = 0
         self.history: deque[Alert] = deque(maxlen=HISTORY_SIZE)
         """The latest alerts received, in order (bounded: a service runs for months)."""
+        self.on_acknowledge: list[Callable[[Alert], None]] = []
+        """Called with each new acknowledgement (the pipeline releases latched alarms)."""
 
     def active(self) -> list[AlertState]:
         """Active states, most severe first, for the banner."""
@@ -566,6 +568,8 @@ class AlertManager:
         )
         for route in self.routes:
             route.offer(notice)
+        for listener in self.on_acknowledge:
+            listener(ack)
         return True
 
     def handle_ack_message(self, topic: str, payload: bytes) -> bool:

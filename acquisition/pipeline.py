@@ -3,21 +3,26 @@
 drivers → ``Pipeline.process`` → analysis (levels, transitions, events) → store
 (readings; events and hazard records) → alerts. One pipeline serves every device of
 a site; it is synchronous and called from the poll loop.
+
+The evaluation is ``hazmon analyze``'s own: the pipeline feeds every batch to one
+:class:`~hazmon.analysis.evaluate.StreamingEvaluator`, whose levels (hysteresis,
+minimum duration and latching applied) the store keeps and alerts follow, whose
+closed events become hazard records, and whose :meth:`snapshot` the live view shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.acquisition.alerts import Alert, AlertSink, level_transition_kind
 from hazmon.analysis.alarms import LevelTracker
-from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings
-from hazmon.analysis.events import Event, EventTracker
-from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
+from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings, StreamingEvaluator
+from hazmon.analysis.events import Event
+from hazmon.analysis.limits import LimitTable
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.quality import Quality, describe
 from hazmon.config.standards import LimitRow, LimitRule
@@ -32,6 +37,10 @@ SENSOR_FLAGS = int(
 
 #: Readings before and after an event that its hazard's evidence window includes [ns].
 EVIDENCE_MARGIN_NS = 5_000_000_000
+#: Polls gathered before the evaluator accounts them (levels are judged at once): its
+#: cost hardly depends on a chunk's size, and a hazard record may wait this long.
+ACCOUNT_EVERY_S = 2.0
+ACCOUNT_ROWS = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +82,15 @@ class Pipeline:
     alert_sink
         Called with every alert.
     hazard_level
-        Level whose events become hazard records (2, A2).
+        Lowest level of the events that become hazard records; default the
+        settings' (A2, or A1 where the site's ``[limits] a1_is_hazard``).
     limit_rows, settings
         The limit rows in force (:func:`hazmon.config.standards.effective_limit_rows`)
-        and the site's evaluation settings. With them, a channel whose quantity has no
-        alarm set point (a leak detector, an insulation tester, a thickness gauge) is
-        judged live against its strictest instantaneous limit, as ``hazmon analyze``
-        judges it; without them only the set-point rules apply.
+        and the site's evaluation settings (hysteresis, minimum duration, latching,
+        holding ...), as ``hazmon analyze`` uses them. With the rows, a channel whose
+        quantity has no alarm set point (a leak detector, an insulation tester, a
+        thickness gauge) is judged live against its strictest instantaneous limit;
+        without them only the set-point rules apply.
     """
 
     def __init__(
@@ -91,52 +102,73 @@ class Pipeline:
         contexts: Mapping[str, HazardContext],
         alert_sink: AlertSink,
         *,
-        hazard_level: int = ALARM,
+        hazard_level: int | None = None,
         limit_rows: Sequence[LimitRow] | None = None,
         settings: EvaluationSettings | None = None,
     ) -> None:
         self.channels = channels
         self.rules = dict(rules)
-        self.limit_rows = None if limit_rows is None else tuple(limit_rows)
-        self.settings = settings
+        self.limit_rows = () if limit_rows is None else tuple(limit_rows)
+        self.settings = settings or EvaluationSettings()
+        self.hazard_level = self.settings.hazard_level if hazard_level is None else hazard_level
         self.timeseries = timeseries
         self.hazards = hazards
         self.contexts = dict(contexts)
         self.alert_sink = alert_sink
         self.levels = LevelTracker()
-        self.events = EventTracker(min_level=hazard_level)
+        self.evaluator = StreamingEvaluator(
+            self._plan(), flush_rows=ACCOUNT_ROWS, flush_s=ACCOUNT_EVERY_S
+        )
         self.stats = PipelineStats()
         self.latest: dict[int, LatestReading] = {}
-        self._limit_table = LimitTable.build([], self.rules)
         self._sensor_flags: dict[int, int] = {}
         self.observers: list[Callable[[Readings, NDArray[np.uint8]], None]] = []
         """Called with every batch and its levels after it is stored (live view, MQTT)."""
 
+    def _plan(self) -> ChannelPlan:
+        return ChannelPlan.build(self.channels.channels, self.limit_rows, self.rules, self.settings)
+
     def _limits(self) -> LimitTable:
-        # Channels are added as devices come online; rebuild only when the table grew.
-        if len(self._limit_table) != len(self.channels):
-            if self.limit_rows is None:
-                quantities = [channel.quantity for channel in self.channels.channels]
-                self._limit_table = LimitTable.build(quantities, self.rules)
-            else:
-                plan = ChannelPlan.build(
-                    self.channels.channels, self.limit_rows, self.rules, self.settings
-                )
-                self._limit_table = plan.limits
-        return self._limit_table
+        # Channels are added as devices come online; the evaluator grows with the table.
+        if len(self.evaluator.plan) != len(self.channels):
+            self.evaluator.grow(self._plan())
+        return self.evaluator.plan.limits
+
+    def acknowledge(self, channel: int) -> None:
+        """The operator acknowledged a channel's alarms: a latched alarm (combustible
+        A2 by default) whose condition has cleared clears at its next reading."""
+        self.evaluator.acknowledge(channel)
+
+    def acknowledged(self, alert: Alert) -> None:
+        """An alert was acknowledged (``AlertManager.on_acknowledge``): acknowledge
+        the alarms of its channel."""
+        for number, channel in enumerate(self.channels.channels):
+            if (channel.device, channel.name, channel.quantity) == (
+                alert.device,
+                alert.channel,
+                alert.quantity,
+            ):
+                self.acknowledge(number)
 
     def process(self, readings: Readings) -> None:
         """Evaluate, store and alert on one batch; record the events that closed."""
         if len(readings) == 0:
             return
         table = self._limits()
-        level, side = evaluate_levels(readings.value, readings.channel, table)
+        judged = self.evaluator.update(readings)
+        level = judged.level
         self.timeseries.write(readings, level, self.channels)
         self.stats.readings += len(readings)
         self.stats.flagged += int(np.count_nonzero(readings.quality))
         newest = self._remember_latest(readings, level)
 
-        transitions = self.levels.update(readings, level)
+        # A reading older than its channel's last is stored, not a transition.
+        in_order = np.flatnonzero(judged.accepted)
+        if len(in_order) == len(readings):
+            transitions = self.levels.update(readings, level)
+        else:
+            transitions = self.levels.update(readings.take(in_order), level[in_order])
+            transitions = replace(transitions, row=in_order[transitions.row])
         for row, channel_number, previous, current in zip(
             transitions.row.tolist(),
             transitions.channel.tolist(),
@@ -164,8 +196,11 @@ class Pipeline:
         self._sensor_alerts(readings, newest)
         for observer in self.observers:
             observer(readings, level)
-        closed, _opened = self.events.update(readings, level, side)
-        self._record(closed)
+        self._record(self._hazard_events(self.evaluator.take_events()))
+
+    def _hazard_events(self, events: list[Event]) -> list[Event]:
+        """The events that reached the hazard level (A1 events are reported, not filed)."""
+        return [event for event in events if event.max_level >= self.hazard_level]
 
     def _remember_latest(self, readings: Readings, level: np.ndarray) -> list[int]:
         """Keep each channel's newest reading; return the rows that are the newest."""
@@ -241,4 +276,5 @@ class Pipeline:
 
     def close(self) -> None:
         """Record the events still open (the stream ends): nothing is left unrecorded."""
-        self._record(self.events.flush())
+        self.evaluator.finish()
+        self._record(self._hazard_events(self.evaluator.take_events()))

@@ -46,7 +46,7 @@ from hazmon.acquisition.alert_routes import (
 )
 from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
-from hazmon.acquisition.live import ExposureSoFar, LiveState, render_view
+from hazmon.acquisition.live import LiveState, render_view
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
@@ -424,14 +424,10 @@ class SiteService:
         """
         async with contextlib.AsyncExitStack() as stack:
             pipeline = self.pipeline = await self._open(stack)
-            exposure = ExposureSoFar(self.channels)
-            pipeline.observers.append(exposure.update)
+            # An acknowledgement releases a latched alarm.
+            self.manager.on_acknowledge.append(pipeline.acknowledged)
             live_state = LiveState(
-                pipeline,
-                self.manager,
-                self.states,
-                exposure,
-                title=f"hazmon — {self.site.enterprise}",
+                pipeline, self.manager, self.states, title=f"hazmon — {self.site.enterprise}"
             )
             display = Live(render_view(live_state), console=self.console, refresh_per_second=4)
             if self.options.live:

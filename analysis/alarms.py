@@ -1,7 +1,7 @@
 """Alarm state per channel.
 
 :class:`LevelTracker` finds level transitions (what an alert is raised or cleared on);
-:func:`alarm_state` computes alarm levels with hysteresis, a minimum duration,
+:func:`alarm_levels` computes alarm levels with hysteresis, a minimum duration,
 latching and acknowledgement, vectorised over many channels.
 """
 
@@ -164,6 +164,18 @@ class AlarmCarry:
             np.zeros(shape, bool),
         )
 
+    def padded(self, channels: int, set_points: int) -> AlarmCarry:
+        """This state for a larger policy: the new channels and set points raise nothing."""
+        grown = AlarmCarry.initial(channels, set_points)
+        rows, columns = self.on.shape
+        for mine, theirs in zip(
+            (self.on, self.since_ns, self.active, self.unacknowledged),
+            (grown.on, grown.since_ns, grown.active, grown.unacknowledged),
+            strict=True,
+        ):
+            theirs[:rows, :columns] = mine
+        return grown
+
 
 def _fill_forward(
     marker: NDArray[np.bool_], channel_start_row: NDArray[np.intp]
@@ -174,15 +186,39 @@ def _fill_forward(
     return np.where(latest >= channel_start_row, latest, -1)
 
 
-def alarm_state(
+@dataclass(frozen=True, slots=True)
+class AlarmLevels:
+    """Levels of a batch of readings (sorted by channel, then time) and the carry.
+
+    Attributes
+    ----------
+    level : NDArray[np.uint8]
+        The alarm shown at each reading: the highest level raised by its condition or
+        latched (what alerts and the live view follow).
+    condition : NDArray[np.uint8]
+        The highest level whose condition holds (after hysteresis and the minimum
+        duration), latching aside: what events and hazards follow.
+    side : NDArray[np.int8]
+        +1 where ``condition`` comes from an upper set point, −1 from a lower one.
+    carry : AlarmCarry
+        State to pass with the next batch.
+    """
+
+    level: NDArray[np.uint8]
+    condition: NDArray[np.uint8]
+    side: NDArray[np.int8]
+    carry: AlarmCarry
+
+
+def alarm_levels(
     ts: NDArray[np.int64],
     channel: NDArray[np.int32],
     value: NDArray[np.float64],
     policy: AlarmPolicy,
     acknowledged: NDArray[np.bool_] | None = None,
     carry: AlarmCarry | None = None,
-) -> tuple[NDArray[np.uint8], AlarmCarry]:
-    """Alarm level of every reading, with hysteresis, minimum duration and latching.
+) -> AlarmLevels:
+    """Alarm and condition levels of every reading (hysteresis, minimum duration, latching).
 
     Vectorised: one pass of array operations per set-point column (a handful), with
     forward fills (``maximum.accumulate``) standing in for the state machine. Fed
@@ -203,13 +239,6 @@ def alarm_state(
         True where the operator acknowledged the channel's alarms at this reading.
     carry
         State after the previous batch (default: nothing raised).
-
-    Returns
-    -------
-    level : NDArray[np.uint8]
-        Highest level raised (or latched) at each reading.
-    carry : AlarmCarry
-        State to pass with the next batch.
     """
     count = len(value)
     channels, columns = policy.thresholds.shape
@@ -217,8 +246,12 @@ def alarm_state(
     on_out, since_out = carry.on.copy(), carry.since_ns.copy()
     active_out, unack_out = carry.active.copy(), carry.unacknowledged.copy()
     level = np.zeros(count, np.uint8)
+    condition = np.zeros(count, np.uint8)
+    side = np.zeros(count, np.int8)
     if count == 0:
-        return level, AlarmCarry(on_out, since_out, active_out, unack_out)
+        return AlarmLevels(
+            level, condition, side, AlarmCarry(on_out, since_out, active_out, unack_out)
+        )
     ack = np.zeros(count, bool) if acknowledged is None else acknowledged
     first = channel_starts_of(channel)
     start_row = np.maximum.accumulate(np.where(first, np.arange(count), 0))
@@ -263,14 +296,18 @@ def alarm_state(
         )
         unacknowledged = (activation_mark > -1.0) & (last_ack.astype(np.float64) < activation_mark)
         raised = active | (latch & unacknowledged)
-        level = np.where(raised, np.maximum(level, policy.levels[channel, column]), level)
+        column_level = policy.levels[channel, column]
+        level = np.where(raised, np.maximum(level, column_level), level)
+        stronger = active & (column_level > condition)
+        condition = np.where(stronger, column_level, condition)
+        side = np.where(stronger, direction, side)
         ends = rows[last]
         ch = channel[ends]
         on_out[ch, column] = on[ends]
         since_out[ch, column] = since[ends]
         active_out[ch, column] = active[ends]
         unack_out[ch, column] = (latch & unacknowledged)[ends]
-    return level, AlarmCarry(on_out, since_out, active_out, unack_out)
+    return AlarmLevels(level, condition, side, AlarmCarry(on_out, since_out, active_out, unack_out))
 
 
 def channel_starts_of(channel: NDArray[np.int32]) -> NDArray[np.bool_]:

@@ -25,13 +25,22 @@ The pipeline, per chunk and for every channel at once:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from hazmon.analysis.alarms import (
+    DEFAULT_LATCHING,
+    AlarmCarry,
+    AlarmLevels,
+    AlarmPolicy,
+    alarm_levels,
+)
 from hazmon.analysis.events import Event, EventTracker
 from hazmon.analysis.exposure import (
     CHINA_DAY_OFFSET_S,
@@ -43,7 +52,7 @@ from hazmon.analysis.exposure import (
     excursion_runs,
 )
 from hazmon.analysis.heat import wbgt_limit_row
-from hazmon.analysis.limits import ALARM, PRE_ALARM, LimitTable, evaluate_levels
+from hazmon.analysis.limits import ALARM, LEVEL_NAMES, PRE_ALARM, LimitTable, evaluate_levels
 from hazmon.analysis.noise import allowed_impulse_peak, energy_level, sound_energy
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.analysis.sampling import (
@@ -128,6 +137,15 @@ class EvaluationSettings:
         Pick the WBGT limit (GBZ 2.2-2007); without them WBGT has no verdict.
     temperature_class
         Ex temperature class for surface temperatures (``T1``–``T6``).
+    alarm_hysteresis : [canonical unit] per quantity
+        An upper set point's condition clears only below ``set point − band`` (a lower
+        one's at or above ``set point + band``); none by default.
+    alarm_min_duration_s : [s] per quantity
+        A condition must hold this long before its level is reached; none by default.
+    alarm_latching : levels per quantity
+        Levels whose alarm stays raised after the condition clears until acknowledged
+        (default: the combustible-gas ``lel`` A2 alarm). Latching changes the alarm
+        shown and alerted, not the events: an event follows the condition.
     """
 
     max_gap_s: float = 300.0
@@ -145,6 +163,11 @@ class EvaluationSettings:
     exposure_rate: float | None = None
     hot_outdoor_design: bool = False
     temperature_class: str | None = None
+    alarm_hysteresis: Mapping[str, float] = field(default_factory=dict)
+    alarm_min_duration_s: Mapping[str, float] = field(default_factory=dict)
+    alarm_latching: Mapping[str, frozenset[int]] = field(
+        default_factory=lambda: dict(DEFAULT_LATCHING)
+    )
 
     @classmethod
     def from_site(cls, site: SiteLimits, **overrides: object) -> EvaluationSettings:
@@ -161,6 +184,12 @@ class EvaluationSettings:
             nominal_shift_s=site.shift_hours * 3600.0,
             min_coverage=site.min_coverage,
             work_days_per_week=site.work_days_per_week,
+            alarm_hysteresis=dict(site.alarm_hysteresis),
+            alarm_min_duration_s=dict(site.alarm_min_seconds),
+            alarm_latching={
+                quantity: frozenset(LEVEL_NAMES.index(name) for name in names)
+                for quantity, names in site.alarm_latching.items()
+            },
         )
         if overrides:
             from dataclasses import replace
@@ -274,6 +303,10 @@ class ChannelPlan:
     #: Per channel, the A2 set points a verdict compares the extremes with.
     alarm_upper: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     alarm_lower: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    #: Hysteresis, minimum duration and latching of every set point.
+    policy: AlarmPolicy | None = None
+    #: Per channel, whether its levels depend on the past (the policy is not trivial).
+    stateful: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def impulse_counts(self) -> tuple[float, ...]:
@@ -428,6 +461,7 @@ class ChannelPlan:
         limits = LimitTable.build(keys, per_channel_rules)
         upper_threshold, lower_threshold = _event_thresholds(limits, settings.event_level)
         alarm_upper, alarm_lower = _event_thresholds(limits, ALARM)
+        policy, stateful = _alarm_policy(table, limits, settings)
         return cls(
             channels=table,
             settings=settings,
@@ -443,7 +477,38 @@ class ChannelPlan:
             impulse_threshold=impulse_threshold,
             alarm_upper=alarm_upper,
             alarm_lower=alarm_lower,
+            policy=policy,
+            stateful=stateful,
         )
+
+
+def _alarm_policy(
+    channels: Sequence[Channel], limits: LimitTable, settings: EvaluationSettings
+) -> tuple[AlarmPolicy, NDArray[np.bool_]]:
+    """The site's hysteresis, minimum duration and latching laid out per set point.
+
+    Returns
+    -------
+    policy : AlarmPolicy
+    stateful : NDArray[np.bool_]
+        Per channel: some set point has a band, a minimum duration or a latch, so its
+        levels depend on earlier readings (the others are judged reading by reading).
+    """
+    quantities = [channel.quantity for channel in channels]
+    band = np.array([settings.alarm_hysteresis.get(q, 0.0) for q in quantities], np.float64)
+    hold_ns = np.array(
+        [round(settings.alarm_min_duration_s.get(q, 0.0) * NS_PER_S) for q in quantities],
+        np.int64,
+    )
+    policy = AlarmPolicy.from_limits(
+        limits,
+        hysteresis=band[:, None],
+        min_duration_ns=hold_ns[:, None],
+        latching=dict(settings.alarm_latching),
+    )
+    used = policy.direction != 0
+    stateful = ((policy.hysteresis > 0) | (policy.min_duration_ns > 0) | policy.latch) & used
+    return policy, np.asarray(stateful.any(axis=1), bool)
 
 
 def _rule_from_rows(channel: Channel, applied: Sequence[AppliedLimit]) -> LimitRule | None:
@@ -575,6 +640,11 @@ class _Accumulator:
     runs: dict[int, list[int | float]] = field(init=False)
     run_stats: NDArray[np.float64] = field(init=False)
     events: EventTracker = field(init=False)
+    alarm_carry: AlarmCarry = field(init=False)
+    #: Per channel: the operator acknowledged its alarms since its last reading.
+    acknowledged: NDArray[np.bool_] = field(init=False)
+    #: Per channel, the values at or above (below) which a set point is within reach.
+    _near: tuple[NDArray[np.float64], NDArray[np.float64]] = field(init=False)
     closed_events: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -619,6 +689,104 @@ class _Accumulator:
         self.runs = {}
         self.run_stats = np.tile(np.array([np.nan, 0, 0, 0, np.nan, np.nan]), (count, 1))
         self.events = EventTracker(min_level=self.plan.settings.event_level)
+        policy = self.plan.policy
+        width = 1 if policy is None else policy.thresholds.shape[1]
+        self.alarm_carry = AlarmCarry.initial(count, width)
+        self.acknowledged = np.zeros(count, bool)
+        self._near = (
+            _near_set_points(policy)
+            if policy is not None
+            else (
+                np.full(count, np.inf),
+                np.full(count, -np.inf),
+            )
+        )
+
+    def copy(self) -> _Accumulator:
+        """An independent copy of the state (the plan is shared: it never changes)."""
+        twin = copy.copy(self)
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray):
+                setattr(twin, name, value.copy())
+        twin.runs = {number: list(run) for number, run in self.runs.items()}
+        twin.events = EventTracker(self.events.min_level, dict(self.events.open_events))
+        twin.closed_events = list(self.closed_events)
+        return twin
+
+    def grown(self, plan: ChannelPlan) -> _Accumulator:
+        """This state for ``plan``, which extends this one's with more channels."""
+        grown = _Accumulator(plan)
+        old = len(self.plan)
+        carry_shape = grown.alarm_carry.on.shape
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if name in ("plan", "alarm_carry", "_near"):  # the new plan's own
+                continue
+            if isinstance(value, np.ndarray):
+                getattr(grown, name)[:old] = value
+            else:  # bins, runs and events name their channels: they carry over as they are
+                setattr(grown, name, value)
+        grown.alarm_carry = self.alarm_carry.padded(*carry_shape)
+        return grown
+
+    def _involved(
+        self, rows: NDArray[np.intp], channel: NDArray[np.int32], value: NDArray[np.float64]
+    ) -> NDArray[np.intp]:
+        """The rows of ``rows`` whose channel's alarm state can change in this chunk.
+
+        A channel with nothing on, raised or latched whose readings all stay clear of
+        every set point by more than its band keeps that state and level 0: only the
+        other channels (a few, on a working site) need the state machine.
+        """
+        carry = self.alarm_carry
+        busy = np.asarray((carry.on | carry.active | carry.unacknowledged).any(axis=1), bool)
+        near_above, near_below = self._near
+        rows_channel = channel[rows]
+        with np.errstate(invalid="ignore"):
+            near = (value[rows] >= near_above.take(rows_channel)) | (
+                value[rows] < near_below.take(rows_channel)
+            )
+        busy[rows_channel[near]] = True
+        return np.asarray(rows[busy.take(rows_channel)], np.intp)
+
+    def levels(
+        self, ts: NDArray[np.int64], channel: NDArray[np.int32], value: NDArray[np.float64]
+    ) -> AlarmLevels:
+        """Alarm and condition levels of readings sorted by channel, then time.
+
+        Advances the alarm state (hysteresis, minimum duration, latching); channels
+        whose set points have none of these are judged reading by reading, which gives
+        the same levels far cheaper. A reading without a value has level 0 (its flag
+        says why) and leaves the state as it was.
+        """
+        plan = self.plan
+        level, side = evaluate_levels(value, channel, plan.limits)
+        condition = level.copy()
+        if plan.policy is None or not plan.stateful.any():
+            return AlarmLevels(level, condition, side, self.alarm_carry)
+        rows = np.flatnonzero(plan.stateful.take(channel))
+        if len(rows) == 0:
+            return AlarmLevels(level, condition, side, self.alarm_carry)
+        stateful_rows = rows
+        rows = self._involved(rows, channel, value)
+        sub_channel = channel[rows]
+        first = np.ones(len(rows), bool)
+        np.not_equal(sub_channel[1:], sub_channel[:-1], out=first[1:])
+        # An acknowledgement counts at the channel's next reading (and is then spent).
+        acknowledged = first & self.acknowledged.take(sub_channel)
+        self.acknowledged[channel[stateful_rows]] = False
+        if len(rows) == 0:
+            return AlarmLevels(level, condition, side, self.alarm_carry)
+        state = alarm_levels(
+            ts[rows], sub_channel, value[rows], plan.policy, acknowledged, self.alarm_carry
+        )
+        self.alarm_carry = state.carry
+        valid = ~np.isnan(value[rows])
+        level[rows] = np.where(valid, state.level, 0)
+        condition[rows] = np.where(valid, state.condition, 0)
+        side[rows] = np.where(valid, state.side, 0)
+        return AlarmLevels(level, condition, side, self.alarm_carry)
 
     # -- readings whose hold is known ------------------------------------------------
     def add_readings(
@@ -628,8 +796,13 @@ class _Accumulator:
         value: NDArray[np.float64],
         hold: NDArray[np.int64],
         missing: NDArray[np.int64],
+        levels: tuple[NDArray[np.uint8], NDArray[np.int8]] | None = None,
     ) -> MinuteBins:
-        """Account readings (sorted, hold known); return their (unfinished) bins."""
+        """Account readings (sorted, hold known); return their (unfinished) bins.
+
+        ``levels`` are the readings' condition levels and sides when the caller has
+        already judged them (:meth:`levels`); without them they are judged here.
+        """
         plan = self.plan
         count = len(plan)
         # Portable-detector practice: negative concentrations count as 0 in exposure.
@@ -650,7 +823,11 @@ class _Accumulator:
         lost = lost_missing / NS_PER_S + np.where(nan[lossy], hold_s[lossy], 0.0)
         self.missing_s += np.bincount(channel[lossy], lost, count)
         self.gaps += np.bincount(channel[lossy[lost_missing > 0]], minlength=count)
-        level, side = evaluate_levels(value, channel, plan.limits)
+        if levels is None:
+            judged = self.levels(ts, channel, value)
+            level, side = judged.condition, judged.side
+        else:
+            level, side = levels
         # Only readings at the event level carry a dose weight.
         weight = np.zeros(len(ts))
         eventful = np.flatnonzero(level >= plan.settings.event_level)
@@ -668,7 +845,8 @@ class _Accumulator:
                         0.0,
                     ),
                 )
-            weight[eventful] = excess * hold_s[eventful]
+            # Inside a hysteresis band a reading below the limit adds no dose.
+            weight[eventful] = np.maximum(excess, 0.0) * hold_s[eventful]
         readings = Readings(ts, channel, value, np.zeros(len(ts), np.uint16))
         closed, _opened = self.events.update(readings, level, side, weight, assume_sorted=True)
         self.closed_events.extend(closed)
@@ -1164,6 +1342,24 @@ def _level_clause(rule: LimitRule, level: int) -> str:
 
 
 def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
+    return [result for _number, result in _numbered_results(acc, events)]
+
+
+def _near_set_points(
+    policy: AlarmPolicy,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per channel: the lowest ``threshold − band`` of its upper set points and the
+    highest ``threshold + band`` of its lower ones (±inf where it has none)."""
+    with np.errstate(invalid="ignore"):
+        above = np.where(policy.direction > 0, policy.thresholds - policy.hysteresis, np.inf)
+        below = np.where(policy.direction < 0, policy.thresholds + policy.hysteresis, -np.inf)
+    return above.min(axis=1, initial=np.inf), below.max(axis=1, initial=-np.inf)
+
+
+def _numbered_results(
+    acc: _Accumulator, events: Sequence[Event]
+) -> list[tuple[int, ChannelResult]]:
+    """The result of every channel with readings or events, with its channel number."""
     plan = acc.plan
     by_channel: dict[int, list[EventRecord]] = {}
     for event in sorted(events, key=lambda event: (event.channel, event.start_ts)):
@@ -1200,16 +1396,28 @@ def _results(acc: _Accumulator, events: Sequence[Event]) -> list[ChannelResult]:
             first, last, _covered = (int(part) for part in acc.worst_shift[number])
             shift = (first * MINUTE_NS, (last + 1) * MINUTE_NS)
         results.append(
-            ChannelResult(
-                channel,
-                metrics,
-                verdicts,
-                tuple(by_channel.get(number, ())),
-                not_judged=not_judged,
-                shift=shift,
+            (
+                number,
+                ChannelResult(
+                    channel,
+                    metrics,
+                    verdicts,
+                    tuple(by_channel.get(number, ())),
+                    not_judged=not_judged,
+                    shift=shift,
+                ),
             )
         )
     return results
+
+
+def _last_of_runs(channel: NDArray[np.int32]) -> NDArray[np.bool_]:
+    """True at the last row of each channel's run (rows sorted by channel)."""
+    last = np.empty(len(channel), bool)
+    np.not_equal(channel[1:], channel[:-1], out=last[:-1])
+    if len(last):
+        last[-1] = True
+    return last
 
 
 def _sorted_columns(
@@ -1349,34 +1557,136 @@ def _evaluate_in_slices(
     return _results(accumulator, accumulator.finish())
 
 
+@dataclass(frozen=True, slots=True)
+class BatchLevels:
+    """The levels :meth:`StreamingEvaluator.update` gave one chunk (rows as given).
+
+    Attributes
+    ----------
+    level : NDArray[np.uint8]
+        The alarm at each reading (hysteresis, minimum duration and latching applied):
+        what the live view shows, the store keeps and alerts follow.
+    accepted : NDArray[np.bool_]
+        False for a reading older than one of its channel fed before: it is not
+        evaluated (a stream runs forward); its level is its own set points' verdict.
+    """
+
+    level: NDArray[np.uint8]
+    accepted: NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What :meth:`StreamingEvaluator.finish` would return now, without finishing.
+
+    Attributes
+    ----------
+    results : dict[int, ChannelResult]
+        By channel number: exactly what ``hazmon analyze`` reports for the readings
+        fed so far (events already taken with :meth:`StreamingEvaluator.take_events`
+        are not repeated).
+    level : NDArray[np.uint8]
+        The current alarm level of every channel.
+    """
+
+    results: dict[int, ChannelResult]
+    level: NDArray[np.uint8]
+
+
 class StreamingEvaluator:
     """Evaluates readings chunk by chunk with bounded state per channel.
 
     Feed chunks in time order per channel with :meth:`update`; :meth:`finish` then
-    returns what :func:`evaluate` returns for the concatenated chunks.
+    returns what :func:`evaluate` returns for the concatenated chunks. The live
+    pipeline owns one: :meth:`update` gives each reading's alarm level,
+    :meth:`take_events` the events that closed, :meth:`snapshot` the figures so far.
+
+    Levels are judged at once, chunk by chunk. The rest (holds, minute bins, windows,
+    shifts, events) costs about the same for one reading as for thousands, so a live
+    feed of small chunks is accounted in larger ones: chunks wait until ``flush_rows``
+    readings or ``flush_s`` of reading time have gathered, or until :meth:`snapshot`
+    or :meth:`finish` (the results do not depend on it). A reading is accounted when
+    the next reading of its channel is (only then is its hold known), so an event
+    closes one reading after the one that ended it, once that reading is accounted.
+
+    Parameters
+    ----------
+    plan
+        What applies to each channel.
+    flush_rows
+        Readings gathered before they are accounted (1: every chunk at once).
+    flush_s : [s]
+        Reading time gathered before it is accounted.
     """
 
-    def __init__(self, plan: ChannelPlan) -> None:
+    def __init__(self, plan: ChannelPlan, *, flush_rows: int = 1, flush_s: float = 0.0) -> None:
         self.plan = plan
+        self.flush_rows = flush_rows
+        self.flush_ns = round(flush_s * NS_PER_S)
         self._accumulator = _Accumulator(plan)
         count = len(plan)
+        #: Newest reading time judged per channel (accounted or waiting) [ns]; −1: none.
+        self._newest_ts = np.full(count, -1, np.int64)
+        self._waiting: list[tuple[NDArray[Any], ...]] = []
+        self._waiting_rows = 0
         self._has_pending = np.zeros(count, bool)
         self._pending_ts = np.zeros(count, np.int64)
         self._pending_value = np.zeros(count)
+        self._pending_condition = np.zeros(count, np.uint8)
+        self._pending_side = np.zeros(count, np.int8)
         self._previous_ts = np.full(count, -1, np.int64)
+        self._level = np.zeros(count, np.uint8)
         self._open_bins = MinuteBins.empty()
         self._max_gap_ns = int(plan.settings.max_gap_s * NS_PER_S)
+        self._snapshot: Snapshot | None = None
 
-    def update(self, readings: Readings) -> None:
-        """Take one chunk (readings later than any of the same channel fed before)."""
-        if len(readings) == 0:
-            return
-        order = channel_time_order(readings.ts, readings.channel)
-        self.update_sorted(readings.ts[order], readings.channel[order], readings.value[order])
+    def grow(self, plan: ChannelPlan) -> None:
+        """Carry on with ``plan``: the same channels first, then new ones (a device
+        came online); the new channels start with nothing fed."""
+        self._flush()
+        old = len(self.plan)
+        fresh = StreamingEvaluator(
+            plan, flush_rows=self.flush_rows, flush_s=self.flush_ns / NS_PER_S
+        )
+        fresh._accumulator = self._accumulator.grown(plan)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray):
+                getattr(fresh, name)[:old] = value
+        fresh._open_bins = self._open_bins
+        self.__dict__.update(vars(fresh))
+
+    def acknowledge(self, channel: int) -> None:
+        """The operator acknowledged the channel's alarms: a latched alarm whose
+        condition has cleared clears at the channel's next reading."""
+        self._accumulator.acknowledged[channel] = True
+
+    def update(self, readings: Readings) -> BatchLevels:
+        """Take one chunk; return the alarm level of each of its readings.
+
+        Readings older than one of the same channel fed before are not evaluated
+        (``accepted`` is False for them); readings of equal time are.
+        """
+        count = len(readings)
+        if count == 0:
+            return BatchLevels(np.zeros(0, np.uint8), np.ones(0, bool))
+        channel = readings.channel
+        late = readings.ts < self._newest_ts.take(channel)
+        level = np.zeros(count, np.uint8)
+        if late.any():
+            level[late] = evaluate_levels(readings.value[late], channel[late], self.plan.limits)[0]
+            rows = np.flatnonzero(~late)
+            order = rows[channel_time_order(readings.ts[rows], channel[rows])]
+        else:
+            order = channel_time_order(readings.ts, channel)
+        if len(order):
+            level[order] = self.update_sorted(
+                readings.ts[order], channel[order], readings.value[order]
+            )
+        return BatchLevels(level, ~late)
 
     def update_sorted(
         self, ts: NDArray[np.int64], channel: NDArray[np.int32], value: NDArray[np.float64]
-    ) -> None:
+    ) -> NDArray[np.uint8]:
         """Take one chunk already sorted by channel, then time (see :meth:`update`).
 
         Parameters
@@ -1384,39 +1694,130 @@ class StreamingEvaluator:
         ts : [ns]
         channel
         value : [canonical unit]
+
+        Returns
+        -------
+        NDArray[np.uint8]
+            The alarm level of each reading, in the order given.
         """
         if len(ts) == 0:
+            return np.zeros(0, np.uint8)
+        self._snapshot = None
+        judged = self._accumulator.levels(ts, channel, value)
+        last = _last_of_runs(channel)
+        self._newest_ts[channel[last]] = ts[last]
+        # The shown level of a channel is that of its newest reading with a value.
+        shown = np.flatnonzero(~np.isnan(value))
+        if len(shown):
+            shown = shown[_last_of_runs(channel[shown])]
+            self._level[channel[shown]] = judged.level[shown]
+        self._waiting.append((ts, channel, value, judged.condition, judged.side))
+        self._waiting_rows += len(ts)
+        span = int(ts.max()) - int(self._waiting[0][0].min())
+        if self._waiting_rows >= self.flush_rows or span >= self.flush_ns:
+            self._flush()
+        return judged.level
+
+    def _flush(self) -> None:
+        """Account the waiting chunks (judged, in time order per channel) as one."""
+        if not self._waiting:
             return
+        if len(self._waiting) == 1:
+            ts, channel, value, condition, side = self._waiting[0]
+        else:
+            columns = [np.concatenate(parts) for parts in zip(*self._waiting, strict=True)]
+            # Each chunk is sorted by channel, then time, and the chunks are in time
+            # order per channel: a stable sort by channel alone orders them all.
+            order = np.argsort(columns[1], kind="stable")
+            ts, channel, value, condition, side = (column[order] for column in columns)
+        self._waiting, self._waiting_rows = [], 0
+        self._account(ts, channel, value, condition, side)
+
+    def _account(
+        self,
+        ts: NDArray[np.int64],
+        channel: NDArray[np.int32],
+        value: NDArray[np.float64],
+        condition: NDArray[np.uint8],
+        side: NDArray[np.int8],
+    ) -> None:
+        """Hold, bin and fold judged readings sorted by channel, then time."""
         pending = np.flatnonzero(self._has_pending).astype(np.int32)
         # The carried readings go before the chunk's rows of their channel (they are
         # earlier): a merge by position, not a sort.
         at = np.searchsorted(channel, pending, side="left")
-        ts = np.insert(ts, at, self._pending_ts[pending])
-        channel = np.insert(channel, at, pending)
-        value = np.insert(value, at, self._pending_value[pending])
-        carried = np.insert(np.zeros(len(ts) - len(pending), bool), at, True)
-        previous, following = neighbour_times(ts, channel)
-        first = np.r_[True, channel[1:] != channel[:-1]]
-        previous[first & carried] = self._previous_ts[channel[first & carried]]
+        all_ts = np.insert(ts, at, self._pending_ts[pending])
+        all_channel = np.insert(channel, at, pending)
+        all_value = np.insert(value, at, self._pending_value[pending])
+        condition = np.insert(condition, at, self._pending_condition[pending])
+        side = np.insert(side, at, self._pending_side[pending])
+        carried = np.insert(np.zeros(len(ts), bool), at, True)
+        previous, following = neighbour_times(all_ts, all_channel)
+        first = np.r_[True, all_channel[1:] != all_channel[:-1]]
+        previous[first & carried] = self._previous_ts[all_channel[first & carried]]
         last = np.r_[first[1:], True]
         done = ~last
-        hold, missing = hold_durations(ts[done], previous[done], following[done], self._max_gap_ns)
+        hold, missing = hold_durations(
+            all_ts[done], previous[done], following[done], self._max_gap_ns
+        )
         new_bins = self._accumulator.add_readings(
-            ts[done], channel[done], value[done], hold, missing
+            all_ts[done],
+            all_channel[done],
+            all_value[done],
+            hold,
+            missing,
+            (condition[done], side[done]),
         )
         merged = merge_bins(MinuteBins.concat([self._open_bins, new_bins]))
-        ends = channel[last]
+        ends = all_channel[last]
         self._has_pending[ends] = True
-        self._pending_ts[ends] = ts[last]
-        self._pending_value[ends] = value[last]
+        self._pending_ts[ends] = all_ts[last]
+        self._pending_value[ends] = all_value[last]
+        self._pending_condition[ends] = condition[last]
+        self._pending_side[ends] = side[last]
         self._previous_ts[ends] = previous[last]
         boundary = self._pending_ts // MINUTE_NS
         final = merged.minute < boundary[merged.channel]
         self._accumulator.add_bins(merged.take(final))
         self._open_bins = merged.take(~final)
 
+    def take_events(self) -> list[Event]:
+        """The events that closed since the last call (by start time, then channel),
+        as far as readings are accounted; they are not repeated in :meth:`finish`'s
+        results."""
+        closed = sorted(
+            self._accumulator.closed_events, key=lambda event: (event.start_ts, event.channel)
+        )
+        self._accumulator.closed_events = []
+        return closed
+
+    def snapshot(self) -> Snapshot:
+        """The figures so far: :meth:`finish` run on a copy of the state.
+
+        The copy is of the bounded state (no readings are kept), and the result is
+        kept until the next chunk, so a screen refreshing several times a second
+        between polls costs one evaluation a poll.
+        """
+        if self._snapshot is None:
+            self._flush()
+            twin = copy.copy(self)
+            twin._accumulator = self._accumulator.copy()
+            for name, value in vars(self).items():
+                if isinstance(value, np.ndarray):
+                    setattr(twin, name, value.copy())
+            events = twin._close()
+            results = dict(_numbered_results(twin._accumulator, events))
+            self._snapshot = Snapshot(results, self._level.copy())
+        return self._snapshot
+
     def finish(self) -> list[ChannelResult]:
         """End of the stream: hold the last readings, close everything, return results."""
+        self._snapshot = None
+        return _results(self._accumulator, self._close())
+
+    def _close(self) -> list[Event]:
+        """Hold the last readings, close days, runs and events; return the events."""
+        self._flush()
         pending = np.flatnonzero(self._has_pending).astype(np.int32)
         ts = self._pending_ts[pending]
         previous = self._previous_ts[pending]
@@ -1424,15 +1825,21 @@ class StreamingEvaluator:
             ts, previous, np.full(len(ts), -1, np.int64), self._max_gap_ns
         )
         bins = self._accumulator.add_readings(
-            ts, pending, self._pending_value[pending], hold, missing
+            ts,
+            pending,
+            self._pending_value[pending],
+            hold,
+            missing,
+            (self._pending_condition[pending], self._pending_side[pending]),
         )
         self._accumulator.add_bins(merge_bins(MinuteBins.concat([self._open_bins, bins])))
         self._has_pending[:] = False
         self._open_bins = MinuteBins.empty()
-        return _results(self._accumulator, self._accumulator.finish())
+        return self._accumulator.finish()
 
     def state_bytes_per_channel(self) -> float:
         """Memory of the streaming state divided by the number of channels [bytes]."""
+        self._flush()
         own = sum(
             array.nbytes
             for array in (

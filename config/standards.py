@@ -455,6 +455,15 @@ def load_limit_rows(name: str) -> tuple[LimitRow, ...]:
     return tuple(_row(spec, table.standard, name) for spec in table.limits)
 
 
+#: Alarm levels as a site names them (GB/T 50493-2019: A1, A2).
+AlarmLevelName = Literal["A1", "A2", "critical"]
+
+
+def _default_latching() -> dict[str, list[AlarmLevelName]]:
+    """The combustible-gas A2 alarm latches (GB/T 50493-2019 practice)."""
+    return {"lel": ["A2"]}
+
+
 class SiteLimits(_Strict):
     """Per-site limit settings (``[limits]`` in a site config).
 
@@ -492,6 +501,27 @@ class SiteLimits(_Strict):
         default=1.0, ge=0, le=1, description="sampled fraction below which a pass is not judged"
     )
     work_days_per_week: int | None = Field(default=None, ge=1, le=7)
+    alarm_hysteresis: dict[str, float] = Field(
+        default_factory=dict,
+        description="[canonical unit] per quantity: an alarm clears only this far past "
+        "its set point (lel = 3.0)",
+    )
+    alarm_min_seconds: dict[str, float] = Field(
+        default_factory=dict,
+        description="[s] per quantity: a set point must be passed this long to alarm",
+    )
+    alarm_latching: dict[str, list[AlarmLevelName]] = Field(
+        default_factory=_default_latching,
+        description="levels per quantity that stay raised until acknowledged",
+    )
+
+    @field_validator("alarm_hysteresis", "alarm_min_seconds")
+    @classmethod
+    def _not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for quantity, amount in value.items():
+            if not amount >= 0:
+                raise ValueError(f"{quantity} = {amount}: must be 0 or more")
+        return value
 
     @field_validator("tables")
     @classmethod

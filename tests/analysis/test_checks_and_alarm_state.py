@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hazmon.analysis.alarms import AlarmPolicy, alarm_state
+from hazmon.analysis.alarms import AlarmPolicy, alarm_levels
 from hazmon.analysis.checks import (
     calibration_due,
     negative_drift,
@@ -66,7 +66,9 @@ def test_hysteresis_holds_the_alarm_until_the_value_falls_below_the_band() -> No
     # CO-free example on %LEL without latching: A1 25 with 2 %LEL hysteresis.
     policy = _policy("lel", hysteresis=2.0, latching={})
     value = np.array([20.0, 25.0, 24.0, 23.5, 22.9, 26.0])
-    level, _ = alarm_state(np.arange(6, dtype=np.int64) * S, np.zeros(6, np.int32), value, policy)
+    level = alarm_levels(
+        np.arange(6, dtype=np.int64) * S, np.zeros(6, np.int32), value, policy
+    ).level
     # Raised at 25, held at 24 and 23.5 (within 25 − 2), cleared below 23.
     assert level.tolist() == [0, 1, 1, 1, 0, 1]
 
@@ -74,7 +76,9 @@ def test_hysteresis_holds_the_alarm_until_the_value_falls_below_the_band() -> No
 def test_minimum_duration_delays_the_alarm() -> None:
     policy = _policy("lel", min_duration_ns=3 * S, latching={})
     value = np.array([30.0, 30.0, 30.0, 30.0, 10.0, 30.0, 30.0])
-    level, _ = alarm_state(np.arange(7, dtype=np.int64) * S, np.zeros(7, np.int32), value, policy)
+    level = alarm_levels(
+        np.arange(7, dtype=np.int64) * S, np.zeros(7, np.int32), value, policy
+    ).level
     # Condition from t = 0; raised once it has held 3 s (t = 3); a 2-second burst is not.
     assert level.tolist() == [0, 0, 0, 1, 0, 0, 0]
 
@@ -83,9 +87,9 @@ def test_combustible_a2_latches_until_acknowledged_after_clearing() -> None:
     policy = _policy("lel")  # default: lel A2 latches, A1 does not
     value = np.array([60.0, 60.0, 10.0, 10.0, 10.0, 60.0, 10.0, 10.0])
     ack = np.array([False, True, False, False, False, False, False, True])
-    level, _ = alarm_state(
+    level = alarm_levels(
         np.arange(8, dtype=np.int64) * S, np.zeros(8, np.int32), value, policy, ack
-    )
+    ).level
     # First alarm acknowledged while active: clears with the condition (t = 2).
     # Second alarm (t = 5) unacknowledged: stays A2 after the gas clears until t = 7.
     assert level.tolist() == [2, 2, 0, 0, 0, 2, 2, 0]
@@ -95,7 +99,7 @@ def test_oxygen_low_and_high_on_many_channels_at_once() -> None:
     policy = AlarmPolicy.from_limits(LimitTable.build(["o2", "o2"], RULES))
     channel = np.array([0, 0, 0, 1, 1, 1], np.int32)
     value = np.array([20.9, 19.0, 20.9, 20.9, 24.0, 20.9])
-    level, _ = alarm_state(np.array([0, 1, 2, 0, 1, 2], np.int64) * S, channel, value, policy)
+    level = alarm_levels(np.array([0, 1, 2, 0, 1, 2], np.int64) * S, channel, value, policy).level
     assert level.tolist() == [0, 2, 0, 0, 2, 0]
 
 
@@ -118,14 +122,15 @@ def test_alarm_state_in_chunks_equals_one_pass(
     policy = AlarmPolicy.from_limits(
         LimitTable.build(["lel", "lel"], RULES), hysteresis=3.0, min_duration_ns=2 * S
     )
-    whole, _ = alarm_state(ts, channel, value, policy, ack)
+    whole = alarm_levels(ts, channel, value, policy, ack).level
     # Chunks in time order: split each channel's stream at the same instants.
     carry = None
     pieces = []
     bounds = sorted({0, count, *[min(cut, count) for cut in cuts]})
     for begin, end in itertools.pairwise(bounds):
         rows = np.flatnonzero((ts >= begin * S) & (ts < end * S))
-        level, carry = alarm_state(ts[rows], channel[rows], value[rows], policy, ack[rows], carry)
+        state = alarm_levels(ts[rows], channel[rows], value[rows], policy, ack[rows], carry)
+        level, carry = state.level, state.carry
         pieces.append((rows, level))
     streamed = np.zeros(count, np.uint8)
     for rows, level in pieces:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,7 +15,13 @@ from rich.table import Table
 
 from hazmon.acquisition.alert_routes import alert_topic
 from hazmon.acquisition.commands import SUMMARIES
-from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands, positive_seconds
+from hazmon.acquisition.commands.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    Subcommands,
+    positive_seconds,
+)
 from hazmon.acquisition.service import mqtt_settings
 from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.config.errors import ConfigError
@@ -46,6 +53,12 @@ def register(commands: Subcommands) -> None:
     ack.add_argument("key", metavar="DEVICE/QUANTITY", help="e.g. gd-tank-farm/lel")
     ack.add_argument("--by", default="", help="who acknowledges (default: the login name)")
     ack.add_argument("--note", default="")
+    ack.add_argument(
+        "--wait",
+        type=positive_seconds,
+        default=1.0,
+        help="[s] to collect retained states (the key must have an active alert)",
+    )
     ack.set_defaults(handler=acknowledge)
 
 
@@ -117,6 +130,16 @@ def acknowledge(args: argparse.Namespace, console: Console) -> int:
     if "/" not in args.key:
         console.print(f"[red]key {escape(args.key)!s} is not DEVICE/QUANTITY[/]")
         return EXIT_USAGE
+    states = asyncio.run(collect_states(site, args.wait))
+    active = sorted(str(state.get("key")) for state in states if state.get("active"))
+    if args.key not in active:
+        known = ", ".join(active[:20]) if active else "none"
+        print(
+            f"hazmon: alerts ack: no active alert on {args.key} at site {site.name} — "
+            f"nothing to acknowledge; active keys: {known} (`hazmon alerts list` shows them)",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
     by = args.by or getpass.getuser()
     asyncio.run(send_ack(site, args.key, by, args.note))
     console.print(f"acknowledgement of {escape(args.key)} by {escape(by)} sent")

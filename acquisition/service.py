@@ -402,7 +402,7 @@ async def run_service(
         summary_routes = {
             route.name: (route.delivered, route.failed, route.dropped) for route in routes
         }
-        spooled_messages = message_spool.pending() if message_spool is not None else 0
+        spooled_messages = message_spool.pending()[0] if message_spool is not None else 0
         if message_spool is not None:
             message_spool.close()
         if connection is not None:

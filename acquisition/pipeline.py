@@ -2,11 +2,14 @@
 
 drivers → ``Pipeline.process`` → analysis (levels, transitions, events) → store
 (readings; events and hazard records) → alerts. One pipeline serves every device of
-a site; it is synchronous and called from the poll loop.
+a site; it is synchronous and called from the poll loop, so nothing in it waits on a
+network: the service's events go to the register writer's local spool
+(:mod:`hazmon.acquisition.register_writer`), which copies them in the background.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.acquisition.alerts import Alert, AlertSink, level_transition_kind
+from hazmon.acquisition.register_writer import RegisterWriter
 from hazmon.analysis.alarms import LevelTracker
 from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings
 from hazmon.analysis.events import Event, EventTracker
@@ -21,7 +25,7 @@ from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.quality import Quality, describe
 from hazmon.config.standards import LimitRow, LimitRule
-from hazmon.store.hazards import HazardContext, HazardRegister
+from hazmon.store.hazards import EventRecord, HazardContext, HazardRegister
 from hazmon.store.timeseries import TimeSeriesStore
 
 #: Quality flags that raise a sensor-fault alert while the channel's newest reading
@@ -67,7 +71,9 @@ class Pipeline:
     timeseries
         Where readings go (open).
     hazards
-        Where events and hazard records go (open).
+        Where events and hazard records go: a :class:`RegisterWriter` (the service:
+        spooled at once, copied to the register in the background, counted when copied)
+        or an open :class:`HazardRegister` (written at once, in the caller's thread).
     contexts
         Enterprise, location and source per device, for hazard records.
     alert_sink
@@ -87,7 +93,7 @@ class Pipeline:
         channels: ChannelTable,
         rules: Mapping[str, LimitRule],
         timeseries: TimeSeriesStore,
-        hazards: HazardRegister,
+        hazards: RegisterWriter | HazardRegister,
         contexts: Mapping[str, HazardContext],
         alert_sink: AlertSink,
         *,
@@ -101,6 +107,8 @@ class Pipeline:
         self.settings = settings
         self.timeseries = timeseries
         self.hazards = hazards
+        if isinstance(hazards, RegisterWriter):
+            hazards.on_recorded.append(self._count_recorded)
         self.contexts = dict(contexts)
         self.alert_sink = alert_sink
         self.levels = LevelTracker()
@@ -223,11 +231,13 @@ class Pipeline:
             if rule is None:  # pragma: no cover - events only arise from rules
                 continue
             context = self.contexts.get(channel.device, HazardContext(enterprise="", location=""))
-            _event_id, hazard_id = self.hazards.record_event(
+            record = EventRecord.of(
                 event,
                 channel,
                 rule,
                 context,
+                # The register stores it once however often a spool replays it.
+                key=uuid.uuid4().hex,
                 create_hazard=True,
                 evidence_margin_ns=EVIDENCE_MARGIN_NS,
                 # One hazard per condition: a hovering leak is one record with many
@@ -235,10 +245,19 @@ class Pipeline:
                 attach_to_open=True,
             )
             self.stats.events += 1
-            if hazard_id is not None and hazard_id not in self.stats.hazard_ids:
-                self.stats.hazards += 1
-                self.stats.hazard_ids.append(hazard_id)
+            if isinstance(self.hazards, RegisterWriter):
+                self.hazards.record(record)  # durable in the spool; counted when copied
+            else:
+                self._count_recorded(*self.hazards.record(record))
+
+    def _count_recorded(self, _event_id: int, hazard_id: int | None) -> None:
+        if hazard_id is not None and hazard_id not in self.stats.hazard_ids:
+            self.stats.hazards += 1
+            self.stats.hazard_ids.append(hazard_id)
 
     def close(self) -> None:
-        """Record the events still open (the stream ends): nothing is left unrecorded."""
+        """Record the events still open (the stream ends): nothing is left unrecorded.
+
+        With a :class:`RegisterWriter` they are in its spool when this returns; close
+        the writer after this to copy them (and count their hazards)."""
         self._record(self.events.flush())

@@ -50,13 +50,14 @@ from hazmon.acquisition.live import ExposureSoFar, LiveState, render_view
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers_queued
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
+from hazmon.acquisition.register_writer import RegisterWriter, register_spool_path
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.errors import ConfigError
 from hazmon.config.site import MqttBrokerConfig, SiteConfig
 from hazmon.config.standards import effective_limit_rows, rules_by_quantity
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
-from hazmon.store.hazards import HazardContext, HazardRegister
+from hazmon.store.hazards import HazardContext
 from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
 from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
@@ -144,6 +145,12 @@ class ServiceSummary:
     spooled_messages: int = 0
     spooled_store_batches: int = 0
     health_readings: int = 0
+    register_copied: int = 0
+    """Events the register writer copied to the register this run."""
+    spooled_register_events: int = 0
+    """Events left in the register spool for the next start."""
+    register_max_copy_s: float = 0.0
+    """The slowest copy of one event to the register [s]."""
 
     @property
     def devices_in_fault(self) -> tuple[str, ...]:
@@ -256,16 +263,16 @@ async def run_service(
         or stores.hazard_register
         or f"sqlite:///{database}"
     )
-    register = HazardRegister(register_url)
+    # Events go to a spool beside the readings; the register is written in the background.
+    writer = RegisterWriter(register_url, register_spool_path(database), manager)
     local.open()
     if remote is not None:
         remote.open()
-    register.open()
     pipeline = Pipeline(
         channels,
         rules,
         timeseries,
-        register,
+        writer,
         contexts,
         manager,
         limit_rows=effective_limit_rows(site.limits),
@@ -286,6 +293,7 @@ async def run_service(
     health_readings = 0
     summary_routes: dict[str, tuple[int, int, int]] = {}
     try:
+        writer.start()
         if connection is not None:
             try:
                 # Short: a kit without network must start polling at once.
@@ -383,6 +391,7 @@ async def run_service(
                 # Acquisition is over and every result went through the pipeline.
                 pipeline.close()
                 timeout = site.service.shutdown_timeout
+                await writer.close(timeout)
                 # The publisher's own loop must not race the flush for the spool.
                 if publisher_task is not None and publisher is not None:
                     publisher_task.cancel()
@@ -394,8 +403,8 @@ async def run_service(
                     task.cancel()
     finally:
         pipeline.close()
+        await writer.close(0.0)
         await meters.close()
-        register.close()
         if remote is not None:
             remote.close(timeout=site.service.shutdown_timeout)
         local.close()
@@ -423,4 +432,7 @@ async def run_service(
         spooled_messages=spooled_messages,
         spooled_store_batches=spooled_batches,
         health_readings=health_readings,
+        register_copied=writer.copied,
+        spooled_register_events=writer.left or 0,
+        register_max_copy_s=writer.max_copy_s,
     )

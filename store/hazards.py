@@ -533,16 +533,40 @@ class HazardRegister:
     ----------
     url
         ``sqlite:///path.db`` (the default store) or ``postgresql+psycopg://...``.
+    timeout : [s]
+        With a value, no call waits longer than about this on the database: connecting,
+        a lock (SQLite), or a PostgreSQL link that stopped answering (TCP user timeout
+        and keepalives); a dead pooled connection is noticed before it is used. The
+        background register writer needs this so that a cut link is an error it retries,
+        not a thread blocked for the kernel's TCP timeout. Without one, the drivers'
+        defaults hold.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = url
+        self.timeout = timeout
         self._engine: Engine | None = None
+
+    def _engine_options(self) -> dict[str, Any]:
+        if self.timeout is None:
+            return {}
+        if self.url.startswith("sqlite"):
+            return {"connect_args": {"timeout": self.timeout}, "pool_pre_ping": True}
+        milliseconds = max(1, round(self.timeout * 1000))
+        connect_args = {
+            "connect_timeout": max(1, round(self.timeout)),
+            "tcp_user_timeout": milliseconds,
+            "keepalives": 1,
+            "keepalives_idle": max(1, round(self.timeout / 2)),
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        }
+        return {"connect_args": connect_args, "pool_pre_ping": True}
 
     def open(self) -> None:
         """Connect, and create or upgrade the tables (Alembic, :mod:`hazmon.store.migrations`)."""
         if self._engine is None:
-            engine = create_engine(self.url)
+            engine = create_engine(self.url, **self._engine_options())
             try:
                 migrate(engine)
             except BaseException:

@@ -59,10 +59,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     for name, (delivered, failed, dropped) in summary.routes.items():
         console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
-    if summary.spooled_messages or summary.spooled_store_batches:
+    if (
+        summary.spooled_messages
+        or summary.spooled_store_batches
+        or (summary.spooled_register_events)
+    ):
         console.print(
             f"  still spooled for the next start: {summary.spooled_messages} MQTT messages, "
-            f"{summary.spooled_store_batches} store batches"
+            f"{summary.spooled_store_batches} store batches, "
+            f"{summary.spooled_register_events} events for the hazard register"
         )
     console.print(f"Database: {summary.database}")
     return EXIT_PARTIAL if summary.devices_in_fault else EXIT_OK

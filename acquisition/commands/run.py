@@ -59,11 +59,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     for name, (delivered, failed, dropped) in summary.routes.items():
         console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
-    if (
-        summary.spooled_messages
-        or summary.spooled_store_batches
-        or (summary.spooled_register_events)
-    ):
+    spooled = (
+        summary.spooled_messages,
+        summary.spooled_store_batches,
+        summary.spooled_register_events,
+    )
+    if any(spooled):
         console.print(
             f"  still spooled for the next start: {summary.spooled_messages} MQTT messages, "
             f"{summary.spooled_store_batches} store batches, "

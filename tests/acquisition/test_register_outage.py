@@ -13,6 +13,7 @@ unreachable and copied by the next run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import os
@@ -39,9 +40,10 @@ from store.link_proxy import LinkProxy  # tests/ is on sys.path (its conftest)
 PG_URL_VARIABLE = "HAZMON_TEST_PG_URL"
 POLL_INTERVAL = 0.1  # [s]
 #: Largest gap between two polls of a meter the test accepts [s]: the interval plus a
-#: generous allowance for a loaded 2-core machine, still far below the multi-second
-#: stall a register in the poll loop caused (2.5 s for a 0.2 s-late database).
-GAP_LIMIT = POLL_INTERVAL + 1.0
+#: generous allowance for a loaded 2-core machine shared with other test runs, still
+#: below the multi-second stall a register in the poll loop caused (2.5 s for a 0.2 s-late
+#: database; a cut link ended polling). The measured gaps are printed.
+GAP_LIMIT = POLL_INTERVAL + 1.5
 
 
 @pytest.fixture
@@ -174,11 +176,14 @@ def _poll_times(database: Path, device: str) -> np.ndarray:
     return np.array([row[0] for row in rows], dtype=np.int64)
 
 
-def _max_gap(ts: np.ndarray, start_ns: int, end_ns: int) -> float:
-    """Largest gap [s] between consecutive polls that fall in [start, end]."""
+def _max_gap(ts: np.ndarray, start_ns: int, end_ns: int) -> tuple[float, float]:
+    """Largest gap [s] between consecutive polls that fall in [start, end], and when it
+    began [s after start]."""
     inside = ts[(ts >= start_ns) & (ts <= end_ns)]
     assert len(inside) >= 2, "no polls stored in the phase"
-    return float(np.diff(inside).max()) / 1e9
+    gaps = np.diff(inside)
+    widest = int(gaps.argmax())
+    return float(gaps[widest]) / 1e9, float(inside[widest] - start_ns) / 1e9
 
 
 async def _until(condition: Callable[[], Any], what: str, limit: float = 120.0) -> None:
@@ -203,8 +208,23 @@ def _writer_lines(caplog: pytest.LogCaptureFixture, word: str) -> list[logging.L
 
 
 @pytest.fixture
+def no_old_garbage() -> Iterator[None]:
+    """Objects of the tests that ran before in this process are left out of garbage
+    collection while the service runs: a full collection of the test session's heap is
+    a pause of the test process, not of the service, and would blur the gaps measured."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.fixture
 def kit(
-    tmp_path: Path, pg_url: str, proxy: LinkProxy, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    pg_url: str,
+    proxy: LinkProxy,
+    caplog: pytest.LogCaptureFixture,
+    no_old_garbage: None,
 ) -> tuple[SiteConfig, Path]:
     """The site, its register behind the proxy, and its readings file; warnings logged."""
     caplog.set_level(logging.WARNING)
@@ -242,18 +262,18 @@ def test_cut_slow_and_restored_register_never_stalls_polling_and_loses_nothing(
         phases["up"] = time.time_ns()
         await _until(lambda: probe.events() >= 2, "two events copied while up")
 
-        proxy.cut()
+        await asyncio.to_thread(proxy.cut)
         phases["cut"] = time.time_ns()
         await _until(lambda: "REGISTER DOWN" in console.export_text(clear=False), "down")
         await _until(lambda: _spooled(database) >= 2, "two events spooled while cut")
 
-        proxy.delay(0.2)
+        await asyncio.to_thread(proxy.delay, 0.2)
         phases["slow"] = time.time_ns()
         copied = await asyncio.to_thread(probe.events)
         await _until(lambda: probe.events() >= copied + 2, "copies on a slow link")
         await _until(lambda: "REGISTER SLOW" in console.export_text(clear=False), "slow")
 
-        proxy.restore()
+        await asyncio.to_thread(proxy.restore)
         phases["restored"] = time.time_ns()
         await _until(lambda: _spooled(database) == 0, "the spool drained")
         await _until(lambda: "REGISTER OK" in console.export_text(clear=False), "restored")
@@ -269,8 +289,10 @@ def test_cut_slow_and_restored_register_never_stalls_polling_and_loses_nothing(
     for device in ("gd-leak", "gd-quiet"):
         ts = _poll_times(database, device)
         for phase, following in itertools.pairwise(names):
-            gaps[f"{device} {phase}"] = _max_gap(ts, phases[phase], phases[following])
-    print("largest gap between polls [s]:", {k: round(v, 3) for k, v in gaps.items()})
+            gap, at = _max_gap(ts, phases[phase], phases[following])
+            gaps[f"{device} {phase}"] = gap
+            length = (phases[following] - phases[phase]) / 1e9
+            print(f"{device} {phase} ({length:.1f} s): largest gap {gap:.3f} s, {at:.2f} s in")
     print(
         f"events {summary.stats.events}, copied {summary.register_copied}, slowest copy "
         f"{summary.register_max_copy_s:.2f} s, left {summary.spooled_register_events}"

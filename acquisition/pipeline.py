@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.acquisition.alerts import Alert, AlertSink, level_transition_kind
-from hazmon.acquisition.register_writer import RegisterWriter
 from hazmon.analysis.alarms import LevelTracker
 from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings
 from hazmon.analysis.events import Event, EventTracker
@@ -25,7 +25,7 @@ from hazmon.analysis.limits import ALARM, LimitTable, evaluate_levels
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.quality import Quality, describe
 from hazmon.config.standards import LimitRow, LimitRule
-from hazmon.store.hazards import EventRecord, HazardContext, HazardRegister
+from hazmon.store.hazards import EventRecord, HazardContext
 from hazmon.store.timeseries import TimeSeriesStore
 
 #: Quality flags that raise a sensor-fault alert while the channel's newest reading
@@ -36,6 +36,19 @@ SENSOR_FLAGS = int(
 
 #: Readings before and after an event that its hazard's evidence window includes [ns].
 EVIDENCE_MARGIN_NS = 5_000_000_000
+
+
+class EventRecorder(Protocol):
+    """Where the pipeline's closed events go.
+
+    :class:`~hazmon.store.hazards.HazardRegister` stores a record at once and returns
+    (event id, hazard id or None); the service's
+    :class:`~hazmon.acquisition.register_writer.RegisterWriter` spools it and returns
+    None, and reports each copy later to its ``on_recorded`` callbacks (the service
+    passes :meth:`Pipeline.count_recorded`).
+    """
+
+    def record(self, record: EventRecord) -> tuple[int, int | None] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +84,9 @@ class Pipeline:
     timeseries
         Where readings go (open).
     hazards
-        Where events and hazard records go: a :class:`RegisterWriter` (the service:
-        spooled at once, copied to the register in the background, counted when copied)
-        or an open :class:`HazardRegister` (written at once, in the caller's thread).
+        Where events and hazard records go (:class:`EventRecorder`): the service's
+        register writer (spooled at once, copied in the background, counted when copied)
+        or an open hazard register (written at once, in the caller's thread).
     contexts
         Enterprise, location and source per device, for hazard records.
     alert_sink
@@ -93,7 +106,7 @@ class Pipeline:
         channels: ChannelTable,
         rules: Mapping[str, LimitRule],
         timeseries: TimeSeriesStore,
-        hazards: RegisterWriter | HazardRegister,
+        hazards: EventRecorder,
         contexts: Mapping[str, HazardContext],
         alert_sink: AlertSink,
         *,
@@ -107,8 +120,6 @@ class Pipeline:
         self.settings = settings
         self.timeseries = timeseries
         self.hazards = hazards
-        if isinstance(hazards, RegisterWriter):
-            hazards.on_recorded.append(self._count_recorded)
         self.contexts = dict(contexts)
         self.alert_sink = alert_sink
         self.levels = LevelTracker()
@@ -245,12 +256,12 @@ class Pipeline:
                 attach_to_open=True,
             )
             self.stats.events += 1
-            if isinstance(self.hazards, RegisterWriter):
-                self.hazards.record(record)  # durable in the spool; counted when copied
-            else:
-                self._count_recorded(*self.hazards.record(record))
+            stored = self.hazards.record(record)  # None: spooled, counted when copied
+            if stored is not None:
+                self.count_recorded(*stored)
 
-    def _count_recorded(self, _event_id: int, hazard_id: int | None) -> None:
+    def count_recorded(self, _event_id: int, hazard_id: int | None) -> None:
+        """Count the hazard an event filed or extended (once per hazard)."""
         if hazard_id is not None and hazard_id not in self.stats.hazard_ids:
             self.stats.hazards += 1
             self.stats.hazard_ids.append(hazard_id)

@@ -278,6 +278,7 @@ async def run_service(
         limit_rows=effective_limit_rows(site.limits),
         settings=EvaluationSettings.from_site(site.limits),
     )
+    writer.on_recorded.append(pipeline.count_recorded)
     exposure = ExposureSoFar(channels)
     pipeline.observers.append(exposure.update)
     publisher: ReadingPublisher | None = None

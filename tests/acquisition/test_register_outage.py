@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import pytest
 from rich.console import Console
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import MetaData, create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from hazmon.acquisition.register_writer import register_spool_path
 from hazmon.acquisition.service import ServiceOptions, ServiceSummary, run_service
 from hazmon.config.site import SiteConfig
 from hazmon.simulators.site import SimulatedSite
-from hazmon.store.hazards import events_table, evidence_table, hazards_table, metadata
+from hazmon.store.hazards import events_table, evidence_table, hazards_table
 from hazmon.store.spool import Spool
 from store.link_proxy import LinkProxy  # tests/ is on sys.path (its conftest)
 
@@ -54,11 +54,14 @@ def pg_url() -> Iterator[str]:
         pytest.skip(f"{PG_URL_VARIABLE} is not set; set it to a PostgreSQL URL to run this")
 
     def drop() -> None:
+        # Every table, not just the register's: the desk's tables (comments,
+        # attachments) other tests create refer to the hazards and would block the drop.
         engine = create_engine(url)
         try:
             with engine.begin() as connection:
-                metadata.drop_all(connection)
-                connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+                tables = MetaData()
+                tables.reflect(connection)
+                tables.drop_all(connection)
         finally:
             engine.dispose()
 

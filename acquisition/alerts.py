@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -21,12 +22,19 @@ AlertKind = Literal[
     "comm_restored",
     "sensor_fault",
     "sensor_restored",
+    "register_down",
+    "register_slow",
+    "register_restored",
 ]
 
 #: Kinds that end a condition: the channel's state goes back to normal.
-ENDING_KINDS = frozenset({"clear", "comm_restored", "sensor_restored"})
+ENDING_KINDS = frozenset({"clear", "comm_restored", "sensor_restored", "register_restored"})
+#: Kinds of the hazard register's health (:mod:`hazmon.acquisition.register_writer`).
+REGISTER_KINDS = frozenset({"register_down", "register_slow", "register_restored"})
 #: The pseudo-quantity of a device's communication alerts (one state per device).
 COMM_QUANTITY = "_comm"
+#: The key of the hazard register's health alerts (one state per site).
+REGISTER_KEY = "_register"
 
 LEVEL_STYLES = ("green", "yellow", "bold red", "bold white on red")
 
@@ -49,6 +57,11 @@ class Alert:
     channel: str = ""
     """The profile's channel name (``co_inlet``); empty for device-wide alerts."""
 
+    @classmethod
+    def health(cls, kind: AlertKind, device: str, quantity: str, message: str) -> Alert:
+        """A health alert now (no level, no value): a link, a register."""
+        return cls(time.time_ns(), kind, device, quantity, 0, 0, None, "", "", message=message)
+
     @property
     def key(self) -> str:
         """``device/channel`` (``device/quantity`` for an unnamed channel, ``device/_comm``
@@ -56,6 +69,8 @@ class Alert:
         deduplication, rate limits, state and acks are per. Two channels of one quantity
         are two keys, so one cell's alarm is never cleared by the other's reading."""
         name = self.channel or self.quantity
+        if self.kind in REGISTER_KINDS:
+            return REGISTER_KEY
         if self.kind in ("comm_fault", "comm_restored"):
             return f"{self.device}/{COMM_QUANTITY}"
         if self.kind in ("sensor_fault", "sensor_restored"):
@@ -67,7 +82,9 @@ class Alert:
         """Whether the condition holds after this alert (False for a clear or recovery)."""
         if self.kind in ENDING_KINDS:
             return False
-        return self.kind in ("comm_fault", "sensor_fault") or self.level > 0
+        return self.kind in ("comm_fault", "sensor_fault", "register_down", "register_slow") or (
+            self.level > 0
+        )
 
     def as_dict(self) -> dict[str, object]:
         """The alert as JSON-ready fields (``value`` null when the reading had none)."""
@@ -115,6 +132,14 @@ def format_alert(alert: Alert) -> Text:
             f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity}: {alert.message}",
             style=style,
         )
+    if alert.kind in REGISTER_KINDS:
+        style = "cyan" if alert.kind == "register_restored" else "magenta"
+        word = {
+            "register_down": "REGISTER DOWN",
+            "register_slow": "REGISTER SLOW",
+            "register_restored": "REGISTER OK",
+        }[alert.kind]
+        return Text(f"{alert.time_text} {word:<11} {alert.message}", style=style)
     if alert.kind in ("comm_fault", "comm_restored"):
         style = "magenta" if alert.kind == "comm_fault" else "cyan"
         word = "COMM FAULT" if alert.kind == "comm_fault" else "COMM OK"

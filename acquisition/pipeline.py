@@ -2,7 +2,9 @@
 
 drivers → ``Pipeline.process`` → analysis (levels, transitions, events) → store
 (readings; events and hazard records) → alerts. One pipeline serves every device of
-a site; it is synchronous and called from the poll loop.
+a site; it is synchronous and called from the poll loop, so nothing in it waits on a
+network: the service's events go to the register writer's local spool
+(:mod:`hazmon.acquisition.register_writer`), which copies them in the background.
 
 The evaluation is ``hazmon analyze``'s own: the pipeline feeds every batch to one
 :class:`~hazmon.analysis.evaluate.StreamingEvaluator`, whose levels (hysteresis,
@@ -12,8 +14,10 @@ closed events become hazard records, and whose :meth:`snapshot` the live view sh
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,7 +30,7 @@ from hazmon.analysis.limits import LimitTable
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.quality import Quality, describe
 from hazmon.config.standards import LimitRow, LimitRule
-from hazmon.store.hazards import HazardContext, HazardRegister
+from hazmon.store.hazards import EventRecord, HazardContext
 from hazmon.store.timeseries import TimeSeriesStore
 
 #: Quality flags that raise a sensor-fault alert while the channel's newest reading
@@ -41,6 +45,19 @@ EVIDENCE_MARGIN_NS = 5_000_000_000
 #: cost hardly depends on a chunk's size, and a hazard record may wait this long.
 ACCOUNT_EVERY_S = 2.0
 ACCOUNT_ROWS = 65_536
+
+
+class EventRecorder(Protocol):
+    """Where the pipeline's closed events go.
+
+    :class:`~hazmon.store.hazards.HazardRegister` stores a record at once and returns
+    (event id, hazard id or None); the service's
+    :class:`~hazmon.acquisition.register_writer.RegisterWriter` spools it and returns
+    None, and reports each copy later to its ``on_recorded`` callbacks (the service
+    passes :meth:`Pipeline.count_recorded`).
+    """
+
+    def record(self, record: EventRecord) -> tuple[int, int | None] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +93,9 @@ class Pipeline:
     timeseries
         Where readings go (open).
     hazards
-        Where events and hazard records go (open).
+        Where events and hazard records go (:class:`EventRecorder`): the service's
+        register writer (spooled at once, copied in the background, counted when copied)
+        or an open hazard register (written at once, in the caller's thread).
     contexts
         Enterprise, location and source per device, for hazard records.
     alert_sink
@@ -98,7 +117,7 @@ class Pipeline:
         channels: ChannelTable,
         rules: Mapping[str, LimitRule],
         timeseries: TimeSeriesStore,
-        hazards: HazardRegister,
+        hazards: EventRecorder,
         contexts: Mapping[str, HazardContext],
         alert_sink: AlertSink,
         *,
@@ -258,11 +277,13 @@ class Pipeline:
             if rule is None:  # pragma: no cover - events only arise from rules
                 continue
             context = self.contexts.get(channel.device, HazardContext(enterprise="", location=""))
-            _event_id, hazard_id = self.hazards.record_event(
+            record = EventRecord.of(
                 event,
                 channel,
                 rule,
                 context,
+                # The register stores it once however often a spool replays it.
+                key=uuid.uuid4().hex,
                 create_hazard=True,
                 evidence_margin_ns=EVIDENCE_MARGIN_NS,
                 # One hazard per condition: a hovering leak is one record with many
@@ -270,11 +291,20 @@ class Pipeline:
                 attach_to_open=True,
             )
             self.stats.events += 1
-            if hazard_id is not None and hazard_id not in self.stats.hazard_ids:
-                self.stats.hazards += 1
-                self.stats.hazard_ids.append(hazard_id)
+            stored = self.hazards.record(record)  # None: spooled, counted when copied
+            if stored is not None:
+                self.count_recorded(*stored)
+
+    def count_recorded(self, _event_id: int, hazard_id: int | None) -> None:
+        """Count the hazard an event filed or extended (once per hazard)."""
+        if hazard_id is not None and hazard_id not in self.stats.hazard_ids:
+            self.stats.hazards += 1
+            self.stats.hazard_ids.append(hazard_id)
 
     def close(self) -> None:
-        """Record the events still open (the stream ends): nothing is left unrecorded."""
+        """Record the events still open (the stream ends): nothing is left unrecorded.
+
+        With a :class:`RegisterWriter` they are in its spool when this returns; close
+        the writer after this to copy them (and count their hazards)."""
         self.evaluator.finish()
         self._record(self._hazard_events(self.evaluator.take_events()))

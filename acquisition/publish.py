@@ -15,9 +15,10 @@ Telegraf ``json_v2`` parser) can read it, and batching makes its size irrelevant
 the per-message cost (broker routing, a PUBACK) dominates, so readings of one channel
 are collected for ``publish_interval`` seconds and sent as one message.
 
-The field kit never loses a reading to a broker outage: a message is committed to a
-SQLite spool before it is published, and deleted only after the broker acknowledged
-it (QoS 1). Delivery is at least once: a message whose acknowledgement was lost is
+The field kit never loses a reading to a broker outage: a message is committed to the
+durable spool (:mod:`hazmon.store.spool`, ``synchronous=FULL``: a power cut loses
+nothing either) before it is published, and deleted only after the broker
+acknowledged it (QoS 1). Delivery is at least once: a message whose acknowledgement was lost is
 sent again, and the central store keeps a reading once (same channel and time).
 """
 
@@ -27,9 +28,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +37,7 @@ from numpy.typing import NDArray
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.drivers.errors import TransportConnectionError, TransportTimeout
 from hazmon.drivers.mqtt_adapter import MqttConnection
+from hazmon.store.spool import LegacyTable, Spool
 
 log = logging.getLogger(__name__)
 
@@ -131,77 +130,20 @@ def decode_readings(payload: bytes) -> DecodedReadings:
     return DecodedReadings(channel, ts, value, quality)
 
 
-class MessageSpool:
-    """A FIFO of (topic, payload) in SQLite, committed before it is published.
+class MessageSpool(Spool):
+    """The field kit's MQTT messages, committed before they are published: the one
+    durable spool (:class:`hazmon.store.spool.Spool`, ``synchronous=FULL``, so a power
+    cut loses nothing either); an item's label is its topic.
 
     Parameters
     ----------
     path
-        The spool file; reopening it resumes where it was.
+        The spool file; reopening it resumes where it was, and a file of an older
+        release (its ``messages`` table) is adopted.
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def open(self) -> None:
-        """Open (and create) the spool."""
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL: survives a crash of the process, which is what happens on
-            # site; a power cut may lose the last transaction (the readings are also in
-            # the kit's own SQLite store).
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "topic TEXT NOT NULL, payload BLOB NOT NULL)"
-            )
-            self._connection = connection
-
-    def close(self) -> None:
-        """Close (idempotent); what is unsent stays for the next open."""
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        if self._connection is None:
-            raise RuntimeError(f"spool {self.path} is not open")
-        return self._connection
-
-    def put_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Commit messages in one transaction."""
-        if not messages:
-            return
-        with self._lock:
-            self.connection.execute("BEGIN")
-            self.connection.executemany(
-                "INSERT INTO messages (topic, payload) VALUES (?, ?)", messages
-            )
-            self.connection.execute("COMMIT")
-
-    def oldest(self, limit: int) -> list[tuple[int, str, bytes]]:
-        """Up to ``limit`` oldest messages (id, topic, payload)."""
-        with self._lock:
-            rows = self.connection.execute(
-                "SELECT id, topic, payload FROM messages ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
-        return [(int(row[0]), str(row[1]), bytes(row[2])) for row in rows]
-
-    def remove(self, ids: Sequence[int]) -> None:
-        """Delete acknowledged messages."""
-        with self._lock:
-            self.connection.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
-
-    def pending(self) -> int:
-        """Messages waiting."""
-        with self._lock:
-            return int(self.connection.execute("SELECT count(*) FROM messages").fetchone()[0])
+        super().__init__(path, legacy=[LegacyTable("messages", label="topic", weight="1")])
 
 
 class ReadingPublisher:
@@ -252,22 +194,14 @@ class ReadingPublisher:
         channel = readings.channel[order]
         starts = np.flatnonzero(np.r_[True, channel[1:] != channel[:-1]])
         ends = np.r_[starts[1:], len(order)]
-        messages = []
+        messages: list[tuple[bytes, int, str]] = []
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             rows = order[start:end]
             info = self.channels[int(channel[start])]
-            messages.append(
-                (
-                    readings_topic(info),
-                    encode_readings(
-                        info,
-                        readings.ts[rows],
-                        readings.value[rows],
-                        readings.quality[rows],
-                        level[rows],
-                    ),
-                )
+            payload = encode_readings(
+                info, readings.ts[rows], readings.value[rows], readings.quality[rows], level[rows]
             )
+            messages.append((payload, 1, readings_topic(info)))
         self.spool.put_many(messages)
         return len(messages)
 
@@ -286,11 +220,11 @@ class ReadingPublisher:
                 return sent
             await asyncio.gather(
                 *(
-                    self.connection.publish(topic, payload, qos=1, timeout=timeout)
-                    for _, topic, payload in batch
+                    self.connection.publish(item.label, item.payload, qos=1, timeout=timeout)
+                    for item in batch
                 )
             )
-            self.spool.remove([message_id for message_id, _, _ in batch])
+            self.spool.remove([item.id for item in batch])
             sent += len(batch)
             self.published_messages += len(batch)
 
@@ -306,7 +240,7 @@ class ReadingPublisher:
             try:
                 await self.send_spooled()
             except (TransportTimeout, TransportConnectionError) as error:
-                log.warning("publishing readings: %s; %d wait", error, self.spool.pending())
+                log.warning("publishing readings: %s; %d wait", error, self.spool.pending()[0])
 
     async def flush(self, timeout: float) -> bool:
         """Spool what was added and try ``timeout`` [s] to publish it; True when empty."""
@@ -314,4 +248,4 @@ class ReadingPublisher:
         with contextlib.suppress(TimeoutError, TransportTimeout, TransportConnectionError):
             async with asyncio.timeout(timeout):
                 await self.send_spooled(timeout=timeout)
-        return self.spool.pending() == 0
+        return self.spool.pending()[0] == 0

@@ -50,13 +50,14 @@ from hazmon.acquisition.live import LiveState, render_view
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
+from hazmon.acquisition.register_writer import RegisterWriter, register_spool_path
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.errors import ConfigError
 from hazmon.config.site import MqttBrokerConfig, SiteConfig
 from hazmon.config.standards import effective_limit_rows, rules_by_quantity
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
-from hazmon.store.hazards import HazardContext, HazardRegister
+from hazmon.store.hazards import HazardContext
 from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
 from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
@@ -165,6 +166,12 @@ class ServiceSummary:
     spooled_messages: int = 0
     spooled_store_batches: int = 0
     health_readings: int = 0
+    register_copied: int = 0
+    """Events the register writer copied to the register this run."""
+    spooled_register_events: int = 0
+    """Events left in the register spool for the next start."""
+    register_max_copy_s: float = 0.0
+    """The slowest copy of one event to the register [s]."""
 
     @property
     def devices_in_fault(self) -> tuple[str, ...]:
@@ -274,6 +281,7 @@ class SiteService:
         self.queue: ResultQueue = asyncio.Queue(site.service.queue_size)
         self.health_readings = 0
         self.pipeline: Pipeline | None = None
+        self.writer: RegisterWriter
         self.remote: LineProtocolTimeSeries | None = None
         self.publisher: ReadingPublisher | None = None
         self.message_spool: MessageSpool | None = None
@@ -305,12 +313,20 @@ class SiteService:
             remote.open()
             stack.callback(remote.close, timeout=site.service.shutdown_timeout)
             timeseries = TeeTimeSeries(local, remote)
-        register = stack.enter_context(HazardRegister(self.register_url))
+        # Events go to a durable spool beside the readings and reach the register in the
+        # background: a register down, slow or unreachable never holds up polling.
+        writer = self.writer = RegisterWriter(
+            self.register_url,
+            register_spool_path(self.database),
+            self.manager,
+            shutdown_timeout=site.service.shutdown_timeout,
+        )
+        await stack.enter_async_context(writer)
         pipeline = Pipeline(
             self.channels,
             rules_by_quantity(site.standards),
             timeseries,
-            register,
+            writer,
             {
                 device.id: HazardContext(
                     enterprise=site.enterprise,
@@ -323,7 +339,8 @@ class SiteService:
             limit_rows=effective_limit_rows(site.limits),
             settings=EvaluationSettings.from_site(site.limits),
         )
-        # Events still open when the run ends are recorded before the register closes.
+        writer.on_recorded.append(pipeline.count_recorded)
+        # Events still open when the run ends are spooled before the writer closes.
         stack.callback(pipeline.close)
         if self.connection is not None:
             connection = self.connection
@@ -339,7 +356,7 @@ class SiteService:
         return pipeline
 
     def _close_spool(self, spool: MessageSpool) -> None:
-        self.spooled_messages = spool.pending()
+        self.spooled_messages = spool.pending()[0]
         spool.close()
 
     async def _connect(self, connection: MqttConnection) -> None:
@@ -458,6 +475,7 @@ class SiteService:
                     acquisition.create_task(self._refresh(display, live_state))
             # Acquisition is over and every result went through the pipeline.
             pipeline.close()
+            await self.writer.close(timeout)
             # The publisher's own loop must not race the flush for the spool.
             if publisher_task is not None and self.publisher is not None:
                 publisher_task.cancel()
@@ -489,6 +507,9 @@ class SiteService:
             spooled_messages=self.spooled_messages,
             spooled_store_batches=spooled_batches,
             health_readings=self.health_readings,
+            register_copied=self.writer.copied,
+            spooled_register_events=self.writer.left or 0,
+            register_max_copy_s=self.writer.max_copy_s,
         )
 
 
@@ -515,9 +536,15 @@ def print_summary(console: Console, summary: ServiceSummary) -> None:
     )
     for name, (delivered, failed, dropped) in summary.routes.items():
         console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
-    if summary.spooled_messages or summary.spooled_store_batches:
+    spooled = (
+        summary.spooled_messages,
+        summary.spooled_store_batches,
+        summary.spooled_register_events,
+    )
+    if any(spooled):
         console.print(
             f"  still spooled for the next start: {summary.spooled_messages} MQTT messages, "
-            f"{summary.spooled_store_batches} store batches"
+            f"{summary.spooled_store_batches} store batches, "
+            f"{summary.spooled_register_events} events for the hazard register"
         )
     console.print(f"Database: {summary.database}")

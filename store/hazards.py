@@ -49,6 +49,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -88,6 +89,13 @@ events_table = Table(
     Column("duration_s", Float, nullable=False),
     Column("samples", Integer, nullable=False),
     Column("limit_value", Float, nullable=True, comment="set point broken, canonical unit"),
+    Column(
+        "record_key",
+        String(32),
+        nullable=True,
+        comment="idempotency key of a spooled event: a replayed copy is not stored twice",
+    ),
+    Index("ix_events_record_key", "record_key", unique=True),
 )
 
 inspections_table = Table(
@@ -232,6 +240,108 @@ class HazardContext:
     location: str
     source: str = "supervision_inspection"
     inspection_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A closed event as the register files it: everything :meth:`HazardRegister.record`
+    needs, with no reference to a live pipeline, so it can wait in a spool across a
+    restart (:meth:`to_json`, :meth:`from_json`).
+
+    Attributes
+    ----------
+    key
+        Idempotency key (stored with the event, unique): recording a record whose key
+        is already in the register changes nothing. Empty: no key.
+    start_ts, end_ts, peak_ts : [ns UTC]
+    peak, limit_value : [canonical unit]
+        The extreme value and the set point broken (None when no set point was).
+    evidence_margin_ns : [ns]
+        Added before the start and after the end of the event to form the evidence
+        window, so the record shows the readings leading up to it.
+    attach_to_open
+        One hazard per condition: while the channel's rule has an open hazard in the
+        same context, the event is further evidence on it rather than a new record.
+    """
+
+    key: str
+    channel: Channel
+    context: HazardContext
+    rule_id: str
+    standard: str
+    clause: str
+    level: int
+    side: int
+    start_ts: int
+    end_ts: int
+    peak: float
+    peak_ts: int
+    samples: int
+    limit_value: float | None
+    create_hazard: bool = True
+    evidence_margin_ns: int = 0
+    attach_to_open: bool = False
+    actor: str = "hazmon"
+
+    @classmethod
+    def of(
+        cls,
+        event: Event,
+        channel: Channel,
+        rule: LimitRule,
+        context: HazardContext,
+        *,
+        key: str = "",
+        create_hazard: bool = True,
+        evidence_margin_ns: int = 0,
+        attach_to_open: bool = False,
+        actor: str = "hazmon",
+    ) -> EventRecord:
+        """The record of ``event`` on ``channel`` against ``rule``."""
+        broken = [
+            point.value
+            for point in rule.set_points
+            if point.level <= event.max_level
+            and (1 if point.direction == "above" else -1) == event.side
+        ]
+        limit_value = (max(broken) if event.side > 0 else min(broken)) if broken else None
+        return cls(
+            key=key,
+            channel=channel,
+            context=context,
+            rule_id=rule.id,
+            standard=rule.standard,
+            clause=rule.clause,
+            level=event.max_level,
+            side=event.side,
+            start_ts=event.start_ts,
+            end_ts=event.end_ts,
+            peak=event.peak,
+            peak_ts=event.peak_ts,
+            samples=event.samples,
+            limit_value=limit_value,
+            create_hazard=create_hazard,
+            evidence_margin_ns=evidence_margin_ns,
+            attach_to_open=attach_to_open,
+            actor=actor,
+        )
+
+    @property
+    def duration_s(self) -> float:
+        """From the first to the last reading at or past the level [s]."""
+        return (self.end_ts - self.start_ts) / 1e9
+
+    def to_json(self) -> bytes:
+        """The record as JSON (what a spool keeps; floats round-trip exactly)."""
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> EventRecord:
+        """The record :meth:`to_json` wrote."""
+        data = json.loads(payload)
+        data["channel"] = Channel(**data["channel"])
+        data["context"] = HazardContext(**data["context"])
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,16 +533,40 @@ class HazardRegister:
     ----------
     url
         ``sqlite:///path.db`` (the default store) or ``postgresql+psycopg://...``.
+    timeout : [s]
+        With a value, no call waits longer than about this on the database: connecting,
+        a lock (SQLite), or a PostgreSQL link that stopped answering (TCP user timeout
+        and keepalives); a dead pooled connection is noticed before it is used. The
+        background register writer needs this so that a cut link is an error it retries,
+        not a thread blocked for the kernel's TCP timeout. Without one, the drivers'
+        defaults hold.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = url
+        self.timeout = timeout
         self._engine: Engine | None = None
+
+    def _engine_options(self) -> dict[str, Any]:
+        if self.timeout is None:
+            return {}
+        if self.url.startswith("sqlite"):
+            return {"connect_args": {"timeout": self.timeout}, "pool_pre_ping": True}
+        milliseconds = max(1, round(self.timeout * 1000))
+        connect_args = {
+            "connect_timeout": max(1, round(self.timeout)),
+            "tcp_user_timeout": milliseconds,
+            "keepalives": 1,
+            "keepalives_idle": max(1, round(self.timeout / 2)),
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        }
+        return {"connect_args": connect_args, "pool_pre_ping": True}
 
     def open(self) -> None:
         """Connect, and create or upgrade the tables (Alembic, :mod:`hazmon.store.migrations`)."""
         if self._engine is None:
-            engine = create_engine(self.url)
+            engine = create_engine(self.url, **self._engine_options())
             try:
                 migrate(engine)
             except BaseException:
@@ -652,26 +786,42 @@ class HazardRegister:
     ) -> tuple[int, int | None]:
         """Store an event and, when asked, the hazard record it raises.
 
-        Parameters
-        ----------
-        evidence_margin_ns : [ns]
-            Added before the start and after the end of the event to form the
-            evidence window, so the record shows the readings leading up to it.
-        actor
-            Who the audit history says created the record.
+        The parameters are those of :meth:`EventRecord.of`; see :meth:`record`.
 
         Returns
         -------
         (event_id, hazard_id or None)
         """
-        broken = [
-            point.value
-            for point in rule.set_points
-            if point.level <= event.max_level
-            and (1 if point.direction == "above" else -1) == event.side
-        ]
-        limit_value = (max(broken) if event.side > 0 else min(broken)) if broken else None
+        return self.record(
+            EventRecord.of(
+                event,
+                channel,
+                rule,
+                context,
+                create_hazard=create_hazard,
+                evidence_margin_ns=evidence_margin_ns,
+                attach_to_open=attach_to_open,
+                actor=actor,
+            )
+        )
+
+    def record(self, record: EventRecord) -> tuple[int, int | None]:
+        """Store a closed event and file or extend its hazard, in one transaction.
+
+        Idempotent by ``record.key``: a record whose key the register already holds (a
+        copy from a spool interrupted after the commit, before its removal) changes
+        nothing and returns what the first copy stored.
+
+        Returns
+        -------
+        (event_id, hazard_id or None)
+        """
+        channel = record.channel
         with self.engine.begin() as connection:
+            if record.key:
+                stored = self._recorded(connection, record.key)
+                if stored is not None:
+                    return stored
             inserted = connection.execute(
                 events_table.insert().values(
                     site=channel.site,
@@ -680,93 +830,94 @@ class HazardRegister:
                     quantity=channel.quantity,
                     substance=channel.substance,
                     unit=channel.unit,
-                    rule_id=rule.id,
-                    level=event.max_level,
-                    side=event.side,
-                    start_ts=event.start_ts,
-                    end_ts=event.end_ts,
-                    peak=event.peak,
-                    peak_ts=event.peak_ts,
-                    duration_s=event.duration_s,
-                    samples=event.samples,
-                    limit_value=limit_value,
+                    rule_id=record.rule_id,
+                    level=record.level,
+                    side=record.side,
+                    start_ts=record.start_ts,
+                    end_ts=record.end_ts,
+                    peak=record.peak,
+                    peak_ts=record.peak_ts,
+                    duration_s=record.duration_s,
+                    samples=record.samples,
+                    limit_value=record.limit_value,
+                    record_key=record.key or None,
                 )
             ).inserted_primary_key
             assert inserted is not None
             event_id = int(inserted[0])
-            if not create_hazard:
+            if not record.create_hazard:
                 return event_id, None
+            context = record.context
             open_hazard = (
-                self._open_hazard_of(connection, channel, rule.id, context)
-                if attach_to_open
+                self._open_hazard_of(connection, channel, record.rule_id, context)
+                if record.attach_to_open
                 else None
+            )
+            evidence = evidence_table.insert().values(
+                event_id=event_id,
+                site=channel.site,
+                device=channel.device,
+                name=channel.name,
+                quantity=channel.quantity,
+                substance=channel.substance,
+                start_ts=record.start_ts - record.evidence_margin_ns,
+                end_ts=record.end_ts + record.evidence_margin_ns,
             )
             if open_hazard is not None:
                 # One hazard per condition: while the channel's rule has an open record,
                 # a new excursion is further evidence on it, not a new record.
-                connection.execute(
-                    evidence_table.insert().values(
-                        hazard_id=open_hazard,
-                        event_id=event_id,
-                        site=channel.site,
-                        device=channel.device,
-                        name=channel.name,
-                        quantity=channel.quantity,
-                        substance=channel.substance,
-                        start_ts=event.start_ts - evidence_margin_ns,
-                        end_ts=event.end_ts + evidence_margin_ns,
-                    )
-                )
+                connection.execute(evidence.values(hazard_id=open_hazard))
                 self._append_audit(
                     connection,
                     open_hazard,
-                    actor,
+                    record.actor,
                     "evidence_added",
-                    {"event_id": event_id, "peak": event.peak, "duration_s": event.duration_s},
+                    {"event_id": event_id, "peak": record.peak, "duration_s": record.duration_s},
                 )
                 return event_id, open_hazard
-            relation = "at or above" if event.side > 0 else "below"
-            extreme = "peak" if event.side > 0 else "lowest"
+            relation = "at or above" if record.side > 0 else "below"
+            extreme = "peak" if record.side > 0 else "lowest"
             limit_text = (
-                f"{relation} the set point {_format_value(limit_value)} {channel.unit}"
-                if limit_value is not None
+                f"{relation} the set point {_format_value(record.limit_value)} {channel.unit}"
+                if record.limit_value is not None
                 else "past its set point"
             )
             named = channel.name or channel.quantity
             finding = (
-                f"{named} on {channel.device} reached level A{event.max_level}: "
-                f"{limit_text} for {event.duration_s:.1f} s, "
-                f"{extreme} {_format_value(event.peak)} {channel.unit}"
+                f"{named} on {channel.device} reached level A{record.level}: "
+                f"{limit_text} for {record.duration_s:.1f} s, "
+                f"{extreme} {_format_value(record.peak)} {channel.unit}"
             )
             hazard_id = self._insert_hazard(
                 connection,
                 context,
                 finding=finding,
-                rule_id=rule.id,
-                standard=rule.standard,
-                clause=rule.clause,
+                rule_id=record.rule_id,
+                standard=record.standard,
+                clause=record.clause,
             )
-            connection.execute(
-                evidence_table.insert().values(
-                    hazard_id=hazard_id,
-                    event_id=event_id,
-                    site=channel.site,
-                    device=channel.device,
-                    name=channel.name,
-                    quantity=channel.quantity,
-                    substance=channel.substance,
-                    start_ts=event.start_ts - evidence_margin_ns,
-                    end_ts=event.end_ts + evidence_margin_ns,
-                )
-            )
+            connection.execute(evidence.values(hazard_id=hazard_id))
             self._append_audit(
                 connection,
                 hazard_id,
-                actor,
+                record.actor,
                 "created",
                 {"event_id": event_id, "finding": finding, "source": context.source},
             )
         return event_id, hazard_id
+
+    @staticmethod
+    def _recorded(connection: Connection, key: str) -> tuple[int, int | None] | None:
+        """(event id, hazard id) of the event stored under ``key``, or None."""
+        row = connection.execute(
+            select(events_table.c.id, evidence_table.c.hazard_id)
+            .outerjoin(evidence_table, evidence_table.c.event_id == events_table.c.id)
+            .where(events_table.c.record_key == key)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        return int(row[0]), None if row[1] is None else int(row[1])
 
     def _open_hazard_of(
         self, connection: Connection, channel: Channel, rule_id: str, context: HazardContext

@@ -2,11 +2,13 @@
 
 Semantics:
 
-- :meth:`Outbox.put` commits a batch (``synchronous=FULL``: durable across a crash of
-  the process or the machine) before it returns; acquisition never waits on the network.
+- :meth:`Outbox.put` commits a batch to the one durable spool (:mod:`hazmon.store.spool`,
+  ``synchronous=FULL``: durable across a crash of the process or the machine) before it
+  returns; acquisition never waits on the network.
 - :class:`OutboxWriter` sends the oldest batch, and deletes it only after the server
   confirmed it (a 2xx answer to a synchronous write). A failure leaves it in place and
-  retries with jittered exponential backoff; later batches wait behind it, so batches
+  retries with the project's jittered exponential backoff
+  (:class:`hazmon.drivers.schedule.Backoff`); later batches wait behind it, so batches
   arrive in the order they were written.
 - A crash between the server's confirmation and the delete sends that batch again on
   restart. Replays are idempotent because a replayed batch is byte for byte the same
@@ -17,24 +19,16 @@ Semantics:
 from __future__ import annotations
 
 import logging
-import random
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Protocol
 
+from hazmon.drivers.schedule import Backoff
+from hazmon.store.spool import LegacyTable, Spool
 from hazmon.store.timeseries.influx_client import StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the order batches were written
-    points INTEGER NOT NULL,
-    payload BLOB NOT NULL                  -- line protocol, sent as is
-);
-"""
 
 
 class LineWriter(Protocol):
@@ -45,79 +39,19 @@ class LineWriter(Protocol):
     def close(self) -> None: ...
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    # FULL: a batch is on disk when put() returns, even if the machine loses power.
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA busy_timeout=10000")
-    return connection
-
-
-class Outbox:
-    """The spool: a FIFO of line-protocol batches in a SQLite file.
+class Outbox(Spool):
+    """The spool of line-protocol batches (:class:`hazmon.store.spool.Spool`; an item's
+    weight is the readings it holds).
 
     Parameters
     ----------
     path
-        The spool file, created when missing. Reopening it resumes where it was.
+        The spool file, created when missing. Reopening it resumes where it was; a file
+        of an older release (its ``outbox`` table) is adopted.
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def open(self) -> None:
-        """Open (and create) the spool."""
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = _connect(self.path)
-            connection.executescript(_SCHEMA)
-            self._connection = connection
-
-    def close(self) -> None:
-        """Close the spool (idempotent); what is in it stays for the next open."""
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        if self._connection is None:
-            raise RuntimeError(f"outbox {self.path} is not open; call open() first")
-        return self._connection
-
-    def put(self, payload: bytes, points: int) -> int:
-        """Commit one batch; return its id once it is durable."""
-        with self._lock:
-            cursor = self.connection.execute(
-                "INSERT INTO outbox (points, payload) VALUES (?, ?)", (points, payload)
-            )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
-
-    def oldest(self) -> tuple[int, bytes] | None:
-        """The oldest batch (id, payload), or None when the spool is empty."""
-        with self._lock:
-            row = self.connection.execute(
-                "SELECT id, payload FROM outbox ORDER BY id LIMIT 1"
-            ).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]))
-
-    def remove(self, batch_id: int) -> None:
-        """Delete a batch the server confirmed."""
-        with self._lock:
-            self.connection.execute("DELETE FROM outbox WHERE id = ?", (batch_id,))
-
-    def pending(self) -> tuple[int, int]:
-        """(batches, points) waiting in the spool."""
-        with self._lock:
-            batches, points = self.connection.execute(
-                "SELECT count(*), coalesce(sum(points), 0) FROM outbox"
-            ).fetchone()
-        return int(batches), int(points)
+        super().__init__(path, legacy=[LegacyTable("outbox", label="''", weight="points")])
 
 
 class OutboxWriter:
@@ -145,8 +79,7 @@ class OutboxWriter:
     ) -> None:
         self.outbox = outbox
         self.writer = writer
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
+        self.backoff = Backoff(min_backoff, max_backoff)
         self.sent_batches = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -175,15 +108,14 @@ class OutboxWriter:
             self._idle.notify_all()
 
     def _run(self) -> None:
-        backoff = self.min_backoff
         while not self._stop.is_set():
-            batch = self.outbox.oldest()
-            if batch is None:
+            batch = self.outbox.oldest(1)
+            if not batch:
                 self._set_empty(True)
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
-            batch_id, payload = batch
+            batch_id, payload = batch[0].id, batch[0].payload
             try:
                 self.writer.write(payload)
             except StoreUnavailable as error:
@@ -193,13 +125,12 @@ class OutboxWriter:
                         "outbox: %s; %d batches wait in the spool", error, self.outbox.pending()[0]
                     )
                 self.last_error = str(error)
-                self._stop.wait(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, self.max_backoff)
+                self._stop.wait(self.backoff.failure())
                 continue
-            self.outbox.remove(batch_id)
+            self.outbox.remove([batch_id])
             self.sent_batches += 1
             self.last_error = None
-            backoff = self.min_backoff
+            self.backoff.success()
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` [s] until the spool is empty; True when it is."""

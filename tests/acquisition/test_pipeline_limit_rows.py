@@ -57,6 +57,7 @@ def test_leak_detector_alarms_and_raises_a_hazard_with_limit_rows(tmp_path: Path
     voc_alerts = [alert for alert in alerts if alert.quantity == "voc"]
     assert [alert.kind for alert in voc_alerts] == ["raise", "clear"]
     assert "GB 37822" in voc_alerts[0].citation
+    assert isinstance(pipeline.hazards, HazardRegister)  # written at once, not spooled
     hazards = pipeline.hazards.hazards()
     assert len(hazards) == 1
     assert hazards[0]["standard"].startswith("GB 37822")
@@ -70,4 +71,5 @@ def test_without_limit_rows_only_set_points_apply(tmp_path: Path) -> None:
     pipeline.process(_leak())
     pipeline.close()
     assert alerts == []
+    assert isinstance(pipeline.hazards, HazardRegister)
     assert pipeline.hazards.hazards() == []

@@ -22,6 +22,7 @@ from hazmon.analysis.readings import Channel
 from hazmon.config.standards import LimitRule, rules_by_quantity
 from hazmon.store.hazards import (
     PENDING_REVIEW,
+    EventRecord,
     HazardContext,
     HazardRegister,
     events_table,
@@ -134,6 +135,28 @@ def test_rules_are_the_expected_ones() -> None:
     assert (o2.id, o2.clause) == ("gbt50493.oxygen", "5.5.2(4)")
 
 
+def test_a_keyed_record_is_stored_once_however_often_it_is_replayed(
+    register: HazardRegister,
+) -> None:
+    record = EventRecord.of(
+        LEL_EVENT,
+        LEL,
+        RULES["lel"],
+        CONTEXT,
+        key="6f1c0ffee",
+        evidence_margin_ns=MINUTE,
+        attach_to_open=True,
+    )
+    # The spool's JSON gives back the same record (what a restart replays).
+    assert EventRecord.from_json(record.to_json()) == record
+    first = register.record(record)
+    assert register.record(EventRecord.from_json(record.to_json())) == first
+    assert counts(register) == (1, 1, 1)
+    [event] = rows(register, events_table)
+    assert event["record_key"] == "6f1c0ffee"
+    assert [entry.action for entry in register.history(first[1] or 0)] == ["created"]
+
+
 def test_record_event_with_hazard(register: HazardRegister) -> None:
     before = dt.datetime.now(dt.UTC)
     event_id, hazard_id = register.record_event(
@@ -162,6 +185,7 @@ def test_record_event_with_hazard(register: HazardRegister) -> None:
         "duration_s": 4.0,
         "samples": 5,
         "limit_value": 50.0,  # the highest set point the event reached (A2)
+        "record_key": None,  # recorded directly, not from a spool
     }
 
     [hazard] = rows(register, hazards_table)

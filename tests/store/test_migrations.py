@@ -104,8 +104,8 @@ def test_old_register_is_upgraded_by_alembic(old_register_url: str) -> None:
             columns = {c["name"] for c in inspect(connection).get_columns("events")}
             evidence = {c["name"] for c in inspect(connection).get_columns("hazard_evidence")}
             old_event = connection.execute(text("SELECT device, name, peak FROM events")).one()
-        assert list(version) == ["0002"]
-        assert "name" in columns
+        assert list(version) == ["0003"]
+        assert {"name", "record_key"} <= columns
         assert "name" in evidence
         assert tuple(old_event) == ("co-1", "", 300.0)
     # A second open finds the register current and changes nothing.
@@ -120,7 +120,7 @@ def test_new_register_is_stamped_at_the_newest_revision(tmp_path: Path) -> None:
             connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         )
         columns = {c["name"] for c in inspect(connection).get_columns("events")}
-    assert list(version) == ["0002"]
+    assert list(version) == ["0003"]
     assert "name" in columns
 
 
@@ -134,4 +134,4 @@ def test_register_beside_readings_in_one_file_is_created_new(tmp_path: Path) -> 
             connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         )
     assert {"channels", "readings", "events", "hazards"} <= tables
-    assert list(version) == ["0002"]
+    assert list(version) == ["0003"]

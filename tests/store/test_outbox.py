@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -123,8 +122,8 @@ def _run_until(arguments: list[str], committed_at_least: int | None) -> tuple[in
 
 
 def _spooled(spool: Path) -> int:
-    with sqlite3.connect(spool) as connection:
-        return int(connection.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    with Outbox(spool) as outbox:
+        return outbox.pending()[0]
 
 
 def test_sigkill_mid_stream_loses_nothing(own_vm: VictoriaMetrics, tmp_path: Path) -> None:

@@ -1390,9 +1390,40 @@ class HazardRegister:
                         .order_by(referrals_table.c.id)
                     )
                 ]
+                record["excursions"] = self._excursions(connection, record["id"])
         if overdue:
             records = [record for record in records if record["overdue"]]
         return records
+
+    @staticmethod
+    def _excursions(connection: Connection, hazard_id: int) -> dict[str, Any]:
+        """What the events attached to a hazard add up to: one condition, many excursions.
+
+        ``count`` events; ``worst`` the highest peak (the lowest, for a limit broken from
+        below, such as oxygen deficiency) [canonical unit]; ``unit``; ``time_past_limit_s``
+        the sum of their durations [s].
+        """
+        linked = (
+            select(
+                func.count(events_table.c.id),
+                func.max(events_table.c.peak),
+                func.min(events_table.c.peak),
+                func.coalesce(func.sum(events_table.c.duration_s), 0.0),
+                func.min(events_table.c.side),
+                func.max(events_table.c.unit),
+            )
+            .select_from(
+                evidence_table.join(events_table, evidence_table.c.event_id == events_table.c.id)
+            )
+            .where(evidence_table.c.hazard_id == hazard_id)
+        )
+        count, highest, lowest, total, side, unit = connection.execute(linked).one()
+        return {
+            "count": int(count),
+            "worst": None if not count else float(lowest if side < 0 else highest),
+            "unit": unit or "",
+            "time_past_limit_s": float(total),
+        }
 
     def hazard(self, hazard_id: int, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """One hazard record (see :meth:`hazards`)."""

@@ -347,6 +347,7 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         ("location", record["location"]),
         ("finding", record["finding"]),
         ("violates", f"{record['standard']} §{record['clause']} ({record['rule_id']})"),
+        ("excursions", _excursions_text(record["excursions"])),
         ("created", _plain(record["created_at"])),
         ("deadline", _plain(record["deadline"])),
         (
@@ -426,6 +427,16 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
             highlight=False,
         )
     return EXIT_OK
+
+
+def _excursions_text(excursions: dict[str, Any]) -> str:
+    """``3 (worst 67.9 %LEL, 12.5 s past the limit in all)``; empty without events."""
+    if not excursions["count"]:
+        return ""
+    return (
+        f"{excursions['count']} (worst {excursions['worst']:.4g} {excursions['unit']}, "
+        f"{excursions['time_past_limit_s']:.1f} s past the limit in all)"
+    )
 
 
 def _done(console: Console, record: dict[str, Any], what: str) -> int:

@@ -372,3 +372,47 @@ def test_unopened_register_raises_a_helpful_error(register_url: str) -> None:
     register.close()  # idempotent
     with pytest.raises(RuntimeError, match="not open"):
         register.count(events_table)
+
+
+def test_excursions_of_one_condition_add_up_on_its_hazard(register: HazardRegister) -> None:
+    """A hovering leak: three excursions, one hazard; its figures are worked by hand.
+
+    Peaks 62.5, 71.0, 55.0 %LEL → worst 71.0 %LEL; durations 4 s, 6 s, 2.5 s →
+    12.5 s past the limit in all. Oxygen deficiency: lowest 17.2 and 18.1 %vol → the
+    worst is the lower, 17.2 %vol; 10 s + 5 s = 15 s.
+    """
+    lel_events = [
+        LEL_EVENT,
+        Event(0, T0 + MINUTE, T0 + MINUTE + 6 * SECOND, 71.0, T0 + MINUTE, 2, 1, 7),
+        Event(
+            0, T0 + 2 * MINUTE, T0 + 2 * MINUTE + 5 * SECOND // 2, 55.0, T0 + 2 * MINUTE, 2, 1, 3
+        ),
+    ]
+    o2_events = [
+        O2_EVENT,
+        Event(1, T0 + 3 * MINUTE, T0 + 3 * MINUTE + 5 * SECOND, 18.1, T0 + 3 * MINUTE, 2, -1, 6),
+    ]
+    for channel, rule, events in ((LEL, RULES["lel"], lel_events), (O2, RULES["o2"], o2_events)):
+        for event in events:
+            register.record_event(
+                event,
+                channel,
+                rule,
+                CONTEXT,
+                create_hazard=True,
+                evidence_margin_ns=MINUTE,
+                attach_to_open=True,
+            )
+    lel, o2 = register.hazards()
+    assert lel["excursions"] == {
+        "count": 3,
+        "worst": 71.0,
+        "unit": "%LEL",
+        "time_past_limit_s": 12.5,
+    }
+    assert o2["excursions"] == {
+        "count": 2,
+        "worst": 17.2,
+        "unit": "%vol",
+        "time_past_limit_s": 15.0,
+    }

@@ -14,7 +14,7 @@ closed events become hazard records, and whose :meth:`snapshot` the live view sh
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -79,6 +79,25 @@ class PipelineStats:
     events: int = 0
     hazards: int = 0
     hazard_ids: list[int] = field(default_factory=list)
+
+
+def event_key(channel_key: tuple[str, ...], start_ts: int) -> str:
+    """The identity of an event: its channel and the time it started.
+
+    Parameters
+    ----------
+    channel_key
+        :attr:`Channel.key` (site, device, name, quantity, substance).
+    start_ts
+        The event's first reading [ns since the epoch, UTC].
+
+    Returns
+    -------
+    str
+        32 hex digits, the same for the same event however often it is judged.
+    """
+    text = "\x1f".join((*channel_key, str(start_ts)))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 class Pipeline:
@@ -282,8 +301,10 @@ class Pipeline:
                 channel,
                 rule,
                 context,
-                # The register stores it once however often a spool replays it.
-                key=uuid.uuid4().hex,
+                # The register stores it once however often a spool replays it, and
+                # once however often the readings are judged again (a restart that
+                # replays the store, a central worker that takes over a partition).
+                key=event_key(channel.key, event.start_ts),
                 create_hazard=True,
                 evidence_margin_ns=EVIDENCE_MARGIN_NS,
                 # One hazard per condition: a hovering leak is one record with many

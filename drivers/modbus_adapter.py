@@ -102,6 +102,8 @@ class _Exchange:
     received: list[bytes]
     """Every receive buffer pymodbus framed (each holds the bytes not yet consumed)."""
     link_lost: bool = False
+    device_id: int = 0
+    """The unit asked (0: none yet)."""
 
 
 class ModbusTransport:
@@ -251,7 +253,7 @@ class ModbusTransport:
             "discrete_input": client.read_discrete_inputs,
         }
         where = f"{self.address} unit {device_id}"
-        self._exchange = _Exchange([])
+        self._exchange = _Exchange([], device_id=device_id)
         self.requests += 1
         try:
             response = await methods[kind](address, count=count, device_id=device_id)
@@ -339,7 +341,54 @@ class ModbusTcpTransport(ModbusTransport):
         )
 
 
+def _other_units_frame_length(data: bytes, device_id: int) -> int:
+    """Length of the CRC-valid reply frame from another unit at the start of ``data``.
+
+    0 when ``data`` does not start with one (it may be the asked unit's reply, line
+    noise or a frame not yet complete). Only the read functions (01–04) and exception
+    replies are recognised: those are the replies hazmon's requests can leave late.
+    """
+    if len(data) < 5 or data[0] == device_id:
+        return 0
+    function = data[1]
+    if function & 0x80:
+        length = 5
+    elif function in (1, 2, 3, 4):
+        length = 3 + data[2] + 2
+    else:
+        return 0
+    if len(data) < length:
+        return 0
+    body, sent = data[: length - 2], data[length - 2 : length]
+    return length if crc16(body) == sent[0] | sent[1] << 8 else 0
+
+
 class _RtuMixin(ModbusTransport):
+    stale_replies = 0
+    """Late replies from other units discarded while another unit was asked."""
+
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        data = super()._trace_packet(sending, data)
+        if sending or not self._exchange.device_id:
+            return data
+        # A meter that answers after its timeout puts its reply on the line while the
+        # next unit is asked. pymodbus' RTU framer then consumes the whole buffer for
+        # that wrong-unit frame, the asked unit's reply with it, and the request times
+        # out (seen under load: both frames in one read). Drop such leading frames,
+        # from pymodbus' own buffer too so that its cut stays aligned, and let the
+        # asked unit's reply be framed; the bytes stay in ``received`` for diagnosis.
+        kept = data
+        while length := _other_units_frame_length(kept, self._exchange.device_id):
+            kept = kept[length:]
+            self.stale_replies += 1
+        if len(kept) != len(data):
+            context = getattr(self._client, "ctx", None)
+            if context is not None and getattr(context, "recv_buffer", None) == data:
+                context.recv_buffer = kept
+            else:  # pragma: no cover - a pymodbus whose buffer we cannot align
+                return data
+        return kept
+
     def _classify_bytes(
         self, buffers: list[bytes], function_code: int, count: int, device_id: int, where: str
     ) -> TransportError:

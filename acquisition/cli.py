@@ -133,6 +133,11 @@ def _run(argv: list[str], startup: _Startup) -> int:
         # columns and cut the addresses and findings people copy from the output.
         piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
         console = Console(width=200) if piped else Console()
+    if startup.interrupted:
+        # The handler ran but its KeyboardInterrupt was swallowed: raised inside a
+        # destructor or a garbage-collector callback, Python prints "Exception ignored"
+        # and goes on (seen under load: the command then ran to its 600 s timeout).
+        raise KeyboardInterrupt
     try:
         status: int = args.handler(args, console)
     except (ConfigError, SimulatorError) as error:

@@ -208,3 +208,37 @@ def test_ctrl_c_at_any_moment_after_startup_prints_one_line(
     watched.wait_for_import("hazmon.acquisition.cli", then_more=1)
     time.sleep(step * 0.04)
     watched.interrupt_and_check()
+
+
+class _InterruptsInItsDestructor:
+    """Sends SIGINT to this process from ``__del__`` and waits until it is handled.
+
+    The handler's KeyboardInterrupt is raised inside the destructor, where Python prints
+    "Exception ignored" and swallows it: the case a loaded machine produced at random
+    (the garbage collector ran a destructor just as Ctrl-C came).
+    """
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:  # the handler runs between two bytecodes
+            time.sleep(0.001)
+
+
+# The swallowed interrupt is the point of the test; pytest reports it as unraisable.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_swallowed_by_a_destructor_still_ends_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hazmon.acquisition.cli as cli
+
+    chosen = cli._chosen_command
+
+    def choose_while_a_destructor_runs(argv: list[str]) -> str | None:
+        _InterruptsInItsDestructor()  # created and collected at once: __del__ runs here
+        return chosen(argv)
+
+    monkeypatch.setattr(cli, "_chosen_command", choose_while_a_destructor_runs)
+    status = main(["check", "no-such-site.toml"])  # would exit 2 if it ran
+    assert status == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip().endswith(INTERRUPTED_MESSAGE)

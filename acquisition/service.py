@@ -85,10 +85,14 @@ def check_writable_file(path: Path, key: str, source: str) -> None:
         Naming ``key`` (``--db``, ``[stores] sqlite`` …), the path, why and what to do.
     """
     problem = ""
+    folder = path.parent
+    read_only = folder.is_dir() and bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     if path.is_dir():
         problem = "is a folder; give a file name inside it"
     elif not path.parent.is_dir():
         problem = f"its folder {path.parent} does not exist; create it or give another path"
+    elif read_only:
+        problem = "is on a read-only filesystem; remount it writable or give another path"
     elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
         problem = "cannot be read and written by this user; fix its permissions"
     elif not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):

@@ -261,10 +261,13 @@ class SqliteTimeSeries:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+            connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # A full disk may have rolled the transaction back already (SQLITE_FULL);
+            # a second ROLLBACK would raise and hide why.
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
         return len(readings)
 
     def latest_ts(self, channels: ChannelTable) -> int | None:

@@ -24,9 +24,14 @@ import pytest
 from rich.console import Console
 
 from hazmon.acquisition import pipeline as pipeline_module
+from hazmon.acquisition.register_writer import RegisterWriter
 from hazmon.acquisition.service import ServiceOptions, ServiceSummary, SiteService
+from hazmon.analysis.events import Event
+from hazmon.analysis.readings import Channel
 from hazmon.config.site import SiteConfig, load_site
+from hazmon.config.standards import rules_by_quantity
 from hazmon.simulators.site import SimulatedSite
+from hazmon.store.hazards import EventRecord, HazardContext
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 
 HAZMON = [sys.executable, "-m", "hazmon.acquisition.cli"]
@@ -233,3 +238,30 @@ def test_a_read_only_filesystem_at_start_is_one_line_and_exit_2(tmp_path: Path) 
     assert answer.returncode == 2, answer.stderr
     assert "Traceback" not in answer.stderr
     assert "is on a read-only filesystem" in answer.stderr
+
+
+def test_events_wait_in_memory_while_the_register_spool_disk_is_full(
+    tmp_path: Path, disk: Path
+) -> None:
+    rule = rules_by_quantity(("gbt50493-2019",))["lel"]
+    assert rule is not None
+    channel = Channel("disk", "gd", "lel", "%LEL", "methane", name="lel")
+
+    def record(start: int) -> EventRecord:
+        event = Event(0, start, start + 4, 62.5, start + 2, 2, 1, 5)
+        return EventRecord.of(event, channel, rule, HazardContext("E", "x"), key=f"k{start}")
+
+    alerts: list[object] = []
+    writer = RegisterWriter(
+        f"sqlite:///{tmp_path / 'register.db'}", disk / "kit.register-spool.db", alerts.append
+    )
+    filler = fill(disk)
+    writer.record(record(1))  # the spool cannot even be created: kept in memory
+    assert [waiting.key for waiting in writer.unspooled] == ["k1"]
+    filler.unlink()
+    writer.record(record(2))
+    assert writer.unspooled == []
+    assert writer.pending() == 2  # in the order they closed, the first included
+    assert [item.label for item in writer.spool.oldest(2)] == ["k1", "k2"]
+    assert not asyncio.run(writer.close(1.0))  # nothing copied (not started): both stay
+    assert writer.left == 2

@@ -242,8 +242,8 @@ def test_sigkill_mid_event_and_restart_during_it_files_the_whole_event(
     service: Service, meter: Meter
 ) -> None:
     _leak_begins(service, meter)
-    last_before_kill = service.query("SELECT max(ts) FROM readings")[0][0]
     service.kill()
+    last_before_kill = service.query("SELECT max(ts) FROM readings")[0][0]
     service.start()
     service.more_leak_readings(6)  # the restarted service sees the leak go on
     meter.t = AFTER

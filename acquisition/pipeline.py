@@ -26,7 +26,6 @@ interval as an outage.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -39,7 +38,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from hazmon.acquisition.alerts import Alert, AlertSink, level_transition_kind
+from hazmon.acquisition.alerts import STORE_KEY, Alert, AlertSink, level_transition_kind
 from hazmon.analysis.alarms import LevelTracker
 from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings, StreamingEvaluator
 from hazmon.analysis.events import Event
@@ -359,7 +358,7 @@ class Pipeline:
             f"{STORE_HOLD_ROWS}) — free disk space or make the folder writable"
         )
         log.warning("%s", message)
-        self.alert_sink(Alert.health("store_down", "", "_store", message))
+        self.alert_sink(Alert.health("store_down", "", STORE_KEY, message))
 
     def _store_restored(self) -> None:
         self._store_backoff.success()
@@ -370,7 +369,7 @@ class Pipeline:
             f", {lost} readings were dropped (recorded as an outage)" if lost else ""
         )
         log.warning("%s", message)
-        self.alert_sink(Alert.health("store_restored", "", "_store", message))
+        self.alert_sink(Alert.health("store_restored", "", STORE_KEY, message))
         for callback in self.on_store_restored:
             callback(dropped)
         self.outages = []
@@ -478,8 +477,7 @@ class Pipeline:
             return
         self._closed = True
         self._retry_at = 0.0  # one last try, whatever the backoff says
-        with contextlib.suppress(sqlite3.Error, OSError):  # still refused: counted below
-            self._store(Readings.empty(), np.zeros(0, np.uint8))
+        self._store(Readings.empty(), np.zeros(0, np.uint8))  # still refused: counted below
         if self._held_rows:
             log.warning(
                 "readings store refused writes to the end: %d readings were not kept",

@@ -137,6 +137,11 @@ class TeeTimeSeries:
         self.local = local
         self.remote = remote
 
+    @property
+    def path(self) -> Path:
+        """The local file (what messages about the store name)."""
+        return self.local.path
+
     def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
         written = self.local.write(readings, level, channels)
         self.remote.write(readings, level, channels)
@@ -335,7 +340,9 @@ class SiteService:
             raise self._unwritable(self.database, error) from None
         stack.callback(self._end_run, local)
         if self.outage is not None:
-            log.warning(
+            # A crash is news (the operator may not know the kit went down); a stop is not.
+            log.log(
+                logging.WARNING if self.outage.cause == "crash" else logging.INFO,
                 "site %s: no readings for %.1f s before this start (%s); recorded in "
                 "service_outages",
                 self.site.name,
@@ -351,8 +358,11 @@ class SiteService:
             log.warning("could not note the clean stop in %s: %s", self.database, error)
 
     def _record_outages(self, local: SqliteTimeSeries, outages: list[Outage]) -> None:
-        for outage in outages:
-            local.record_outage(self.site.name, outage)
+        try:
+            for outage in outages:
+                local.record_outage(self.site.name, outage)
+        except (sqlite3.Error, OSError) as error:  # refused again: the alert said so
+            log.warning("could not record %d outages in %s: %s", len(outages), local.path, error)
 
     async def _open(self, stack: contextlib.AsyncExitStack) -> Pipeline:
         """Open stores, register, spool and broker; return the pipeline."""

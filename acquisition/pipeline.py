@@ -114,6 +114,29 @@ class PipelineStats:
     """Readings not kept: the store refused writes longer than memory could hold them."""
 
 
+def replay_start(newest_ts: int | None, now_ns: int) -> int | None:
+    """Where a restart's replay starts: :data:`REPLAY_S` before the newest stored reading.
+
+    Counted back from the newest reading, not from now, so a kit killed mid-event and
+    started again the next morning still closes and files that event.
+
+    Parameters
+    ----------
+    newest_ts : [ns UTC]
+        The newest stored reading of the site's channels; None when there is none.
+    now_ns : [ns UTC]
+        Now (a stored reading from a clock ahead of this one counts as now).
+
+    Returns
+    -------
+    int or None
+        [ns UTC]; None: nothing to replay.
+    """
+    if newest_ts is None:
+        return None
+    return min(newest_ts, now_ns) - round(REPLAY_S * 1e9)
+
+
 def event_key(channel_key: tuple[str, ...], start_ts: int) -> str:
     """The identity of an event: its channel and the time it started.
 

@@ -49,7 +49,7 @@ from hazmon.acquisition.alert_routes import (
 from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
 from hazmon.acquisition.live import LiveState, render_view
-from hazmon.acquisition.pipeline import REPLAY_S, Pipeline, PipelineStats
+from hazmon.acquisition.pipeline import Pipeline, PipelineStats, replay_start
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
 from hazmon.acquisition.register_writer import RegisterWriter, register_spool_path
@@ -410,7 +410,9 @@ class SiteService:
         # The evaluation carries on where the previous run left it (a crash mid-event
         # included): replay the stored readings, file what closes, before the first poll.
         started = time.monotonic()
-        pipeline.resume(local.read_since(self.channels, time.time_ns() - round(REPLAY_S * 1e9)))
+        since = replay_start(local.latest_ts(self.channels), time.time_ns())
+        if since is not None:
+            pipeline.resume(local.read_since(self.channels, since))
         if pipeline.stats.replayed:
             log.info(
                 "replayed %d stored readings in %.1f s (%d events closed)",

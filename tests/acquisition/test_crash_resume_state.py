@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from hazmon.acquisition.pipeline import Pipeline
+from hazmon.acquisition.pipeline import Pipeline, replay_start
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.standards import rules_by_quantity
 from hazmon.store.hazards import HazardContext, HazardRegister, events_table
@@ -97,3 +97,14 @@ def test_a_resumed_pipeline_ends_with_the_figures_and_events_of_an_uninterrupted
     )
     for opened in (whole_store, whole_register, store, register):
         opened.close()
+
+
+def test_the_replay_counts_back_from_the_newest_stored_reading() -> None:
+    hour = 3600 * SECOND
+    # Killed at 18:00, started again at 08:00 the next day (14 h later): the replay
+    # covers 10:00 .. 18:00 of the day before, where the open event is.
+    killed, morning = T0 + 18 * hour, T0 + 32 * hour
+    assert replay_start(killed, morning) == T0 + 10 * hour
+    # A stored reading ahead of this clock counts as now; an empty store, nothing.
+    assert replay_start(morning + hour, morning) == T0 + 24 * hour
+    assert replay_start(None, morning) is None

@@ -218,13 +218,18 @@ def _run_cli(database: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_full_disk_at_start_is_one_line_and_exit_2(disk: Path) -> None:
+@pytest.mark.parametrize("existing", [False, True], ids=["a new file", "an existing file"])
+def test_a_full_disk_at_start_is_one_line_and_exit_2(disk: Path, existing: bool) -> None:
+    if existing:  # the schema is there; noting the run is the first write
+        SqliteTimeSeries(disk / "kit.db").__enter__().close()
     fill(disk)
     answer = _run_cli(disk / "kit.db")
     assert answer.returncode == 2, answer.stderr
     assert "Traceback" not in answer.stderr
     assert f"--db = '{disk / 'kit.db'}': cannot be written" in answer.stderr
-    assert "database or disk is full" in answer.stderr
+    # SQLite's own words: a new file is "full"; on an existing one it reports an I/O error.
+    why = "disk I/O error" if existing else "database or disk is full"
+    assert f"cannot be written ({why})" in answer.stderr
     assert "free disk space" in answer.stderr
 
 

@@ -25,12 +25,20 @@ AlertKind = Literal[
     "register_down",
     "register_slow",
     "register_restored",
+    "store_down",
+    "store_restored",
 ]
 
 #: Kinds that end a condition: the channel's state goes back to normal.
-ENDING_KINDS = frozenset({"clear", "comm_restored", "sensor_restored", "register_restored"})
+ENDING_KINDS = frozenset(
+    {"clear", "comm_restored", "sensor_restored", "register_restored", "store_restored"}
+)
 #: Kinds of the hazard register's health (:mod:`hazmon.acquisition.register_writer`).
 REGISTER_KINDS = frozenset({"register_down", "register_slow", "register_restored"})
+#: Kinds of the local readings store's health (disk full, read-only; the pipeline's).
+STORE_KINDS = frozenset({"store_down", "store_restored"})
+#: The key of the readings store's health alerts (one state per site).
+STORE_KEY = "_store"
 #: The pseudo-quantity of a device's communication alerts (one state per device).
 COMM_QUANTITY = "_comm"
 #: The key of the hazard register's health alerts (one state per site).
@@ -71,6 +79,8 @@ class Alert:
         name = self.channel or self.quantity
         if self.kind in REGISTER_KINDS:
             return REGISTER_KEY
+        if self.kind in STORE_KINDS:
+            return STORE_KEY
         if self.kind in ("comm_fault", "comm_restored"):
             return f"{self.device}/{COMM_QUANTITY}"
         if self.kind in ("sensor_fault", "sensor_restored"):
@@ -82,9 +92,8 @@ class Alert:
         """Whether the condition holds after this alert (False for a clear or recovery)."""
         if self.kind in ENDING_KINDS:
             return False
-        return self.kind in ("comm_fault", "sensor_fault", "register_down", "register_slow") or (
-            self.level > 0
-        )
+        faults = ("comm_fault", "sensor_fault", "register_down", "register_slow", "store_down")
+        return self.kind in faults or self.level > 0
 
     def as_dict(self) -> dict[str, object]:
         """The alert as JSON-ready fields (``value`` null when the reading had none)."""
@@ -132,12 +141,14 @@ def format_alert(alert: Alert) -> Text:
             f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity}: {alert.message}",
             style=style,
         )
-    if alert.kind in REGISTER_KINDS:
-        style = "cyan" if alert.kind == "register_restored" else "magenta"
+    if alert.kind in REGISTER_KINDS | STORE_KINDS:
+        style = "cyan" if alert.kind in ENDING_KINDS else "magenta"
         word = {
             "register_down": "REGISTER DOWN",
             "register_slow": "REGISTER SLOW",
             "register_restored": "REGISTER OK",
+            "store_down": "STORE DOWN",
+            "store_restored": "STORE OK",
         }[alert.kind]
         return Text(f"{alert.time_text} {word:<11} {alert.message}", style=style)
     if alert.kind in ("comm_fault", "comm_restored"):

@@ -10,11 +10,27 @@ The evaluation is ``hazmon analyze``'s own: the pipeline feeds every batch to on
 :class:`~hazmon.analysis.evaluate.StreamingEvaluator`, whose levels (hysteresis,
 minimum duration and latching applied) the store keeps and alerts follow, whose
 closed events become hazard records, and whose :meth:`snapshot` the live view shows.
+
+A restart rebuilds that state (open events, TWA/STEL windows, holds, latches) from the
+store: :meth:`Pipeline.resume` replays the stored readings of the last
+:data:`REPLAY_S` through the evaluator with alerts suppressed, so an event a crash
+interrupted closes, and is filed, as in an uninterrupted run (its key is its channel
+and start, so an event already filed is not filed twice).
+
+A store that refuses writes (disk full, read-only) is a state, not a crash: the
+batches wait in memory (:data:`STORE_HOLD_ROWS` readings at most; older ones are then
+dropped and counted), a ``store_down`` alert says so, and the next write that goes
+through stores what waited, alerts ``store_restored`` and records the dropped
+interval as an outage.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
+import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -22,7 +38,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from hazmon.acquisition.alerts import Alert, AlertSink, level_transition_kind
+from hazmon.acquisition.alerts import STORE_KEY, Alert, AlertSink, level_transition_kind
 from hazmon.analysis.alarms import LevelTracker
 from hazmon.analysis.evaluate import ChannelPlan, EvaluationSettings, StreamingEvaluator
 from hazmon.analysis.events import Event
@@ -30,8 +46,12 @@ from hazmon.analysis.limits import LimitTable
 from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.quality import Quality, describe
 from hazmon.config.standards import LimitRow, LimitRule
+from hazmon.retry import Backoff
 from hazmon.store.hazards import EventRecord, HazardContext
 from hazmon.store.timeseries import TimeSeriesStore
+from hazmon.store.timeseries.sqlite import Outage
+
+log = logging.getLogger(__name__)
 
 #: Quality flags that raise a sensor-fault alert while the channel's newest reading
 #: carries one: the instrument itself says its reading is not to be trusted.
@@ -45,6 +65,13 @@ EVIDENCE_MARGIN_NS = 5_000_000_000
 #: cost hardly depends on a chunk's size, and a hazard record may wait this long.
 ACCOUNT_EVERY_S = 2.0
 ACCOUNT_ROWS = 65_536
+#: Stored history a restart replays through the evaluator [s]: one shift, the longest
+#: window a limit is judged over (TWA 8 h); an event open longer than this at a crash
+#: restarts at the window's start.
+REPLAY_S = 8 * 3600.0
+#: Readings kept in memory while the store refuses writes (disk full, read-only): about
+#: 64 MB, an hour of a 100-channel kit at 4 Hz; past it the oldest are dropped, counted.
+STORE_HOLD_ROWS = 1_000_000
 
 
 class EventRecorder(Protocol):
@@ -79,6 +106,35 @@ class PipelineStats:
     events: int = 0
     hazards: int = 0
     hazard_ids: list[int] = field(default_factory=list)
+    replayed: int = 0
+    """Stored readings replayed at start to rebuild the evaluation."""
+    replayed_events: int = 0
+    """Events the replay closed (filed now unless the register already had them)."""
+    dropped: int = 0
+    """Readings not kept: the store refused writes longer than memory could hold them."""
+
+
+def replay_start(newest_ts: int | None, now_ns: int) -> int | None:
+    """Where a restart's replay starts: :data:`REPLAY_S` before the newest stored reading.
+
+    Counted back from the newest reading, not from now, so a kit killed mid-event and
+    started again the next morning still closes and files that event.
+
+    Parameters
+    ----------
+    newest_ts : [ns UTC]
+        The newest stored reading of the site's channels; None when there is none.
+    now_ns : [ns UTC]
+        Now (a stored reading from a clock ahead of this one counts as now).
+
+    Returns
+    -------
+    int or None
+        [ns UTC]; None: nothing to replay.
+    """
+    if newest_ts is None:
+        return None
+    return min(newest_ts, now_ns) - round(REPLAY_S * 1e9)
 
 
 def event_key(channel_key: tuple[str, ...], start_ts: int) -> str:
@@ -160,6 +216,17 @@ class Pipeline:
         self.stats = PipelineStats()
         self.latest: dict[int, LatestReading] = {}
         self._sensor_flags: dict[int, int] = {}
+        self._closed = False
+        self.store_state = "up"
+        """``up`` · ``down`` (the store refuses writes; batches wait in memory)."""
+        self.outages: list[Outage] = []
+        """Intervals whose readings were dropped; recorded in the store once it writes."""
+        self._held: deque[tuple[Readings, NDArray[np.uint8]]] = deque()
+        self._held_rows = 0
+        self._retry_at = 0.0
+        self._store_backoff = Backoff(0.5, 10.0)
+        self.on_store_restored: list[Callable[[list[Outage]], None]] = []
+        """Called with the drop intervals when the store takes writes again."""
         self.observers: list[Callable[[Readings, NDArray[np.uint8]], None]] = []
         """Called with every batch and its levels after it is stored (live view, MQTT)."""
 
@@ -195,7 +262,7 @@ class Pipeline:
         table = self._limits()
         judged = self.evaluator.update(readings)
         level = judged.level
-        self.timeseries.write(readings, level, self.channels)
+        self._store(readings, level)
         self.stats.readings += len(readings)
         self.stats.flagged += int(np.count_nonzero(readings.quality))
         newest = self._remember_latest(readings, level)
@@ -235,6 +302,105 @@ class Pipeline:
         for observer in self.observers:
             observer(readings, level)
         self._record(self._hazard_events(self.evaluator.take_events()))
+
+    def resume(self, history: Readings) -> None:
+        """Rebuild the evaluation from stored readings before the first poll (a restart).
+
+        ``history`` (:meth:`SqliteTimeSeries.read_since`, the last :data:`REPLAY_S`) goes
+        through the evaluator as the live batches went, so holds, TWA/STEL windows,
+        latches and open events are what they were when the previous run ended. Nothing
+        is stored again and no alert is sent: an alarm still in force is raised again by
+        the first live reading (the alert state lives in memory, the register does not).
+        Events the replay closes are filed; the register knows those it has by key.
+        """
+        if len(history) == 0:
+            return
+        self._limits()
+        judged = self.evaluator.update(history)
+        self._remember_latest(history, judged.level)
+        self.stats.replayed += len(history)
+        events = self._hazard_events(self.evaluator.take_events())
+        self.stats.replayed_events += len(events)
+        self._record(events, counted=False)
+
+    # -- the store, and what happens when it refuses writes --------------------------
+
+    def _store(self, readings: Readings, level: NDArray[np.uint8]) -> None:
+        """Write a batch, after the batches that wait; on a refusal keep them in memory."""
+        self._held.append((readings, level))
+        self._held_rows += len(readings)
+        if self.store_state == "down" and time.monotonic() < self._retry_at:
+            self._bound()
+            return
+        try:
+            while self._held:
+                batch, levels = self._held[0]
+                self.timeseries.write(batch, levels, self.channels)
+                self._held.popleft()
+                self._held_rows -= len(batch)
+        except (sqlite3.Error, OSError) as error:  # disk full, read-only, I/O error
+            self._store_failed(error)
+            self._bound()
+            return
+        if self.store_state == "down":
+            self._store_restored()
+
+    def _bound(self) -> None:
+        """Drop the oldest waiting batches past :data:`STORE_HOLD_ROWS`, counted."""
+        while self._held_rows > STORE_HOLD_ROWS and len(self._held) > 1:
+            batch, _levels = self._held.popleft()
+            self._held_rows -= len(batch)
+            self.stats.dropped += len(batch)
+            first, last = int(batch.ts.min()), int(batch.ts.max())
+            if self.outages and self.outages[-1].cause == "store_unwritable":
+                previous = self.outages[-1]
+                self.outages[-1] = replace(
+                    previous,
+                    start_ts=min(previous.start_ts, first),
+                    end_ts=max(previous.end_ts, last),
+                    dropped=previous.dropped + len(batch),
+                )
+            else:
+                self.outages.append(Outage(first, last, "store_unwritable", len(batch)))
+            if self.outages[-1].dropped == len(batch):
+                log.warning(
+                    "readings store %s: memory holds %d readings at most; dropping the "
+                    "oldest (counted) until the store takes writes again",
+                    getattr(self.timeseries, "path", "?"),
+                    STORE_HOLD_ROWS,
+                )
+
+    def _store_failed(self, error: BaseException) -> None:
+        self._retry_at = time.monotonic() + self._store_backoff.failure()
+        if self.store_state == "down":
+            return
+        self.store_state = "down"
+        message = (
+            f"readings store {getattr(self.timeseries, 'path', '')} refuses writes "
+            f"({type(error).__name__}: {error}); readings wait in memory (up to "
+            f"{STORE_HOLD_ROWS}) — free disk space or make the folder writable"
+        )
+        log.warning("%s", message)
+        self.alert_sink(Alert.health("store_down", "", STORE_KEY, message))
+
+    def _store_restored(self) -> None:
+        self._store_backoff.success()
+        self.store_state = "up"
+        dropped = [outage for outage in self.outages if outage.cause == "store_unwritable"]
+        lost = sum(outage.dropped for outage in dropped)
+        message = "readings store takes writes again; everything that waited is stored" + (
+            f", {lost} readings were dropped (recorded as an outage)" if lost else ""
+        )
+        log.warning("%s", message)
+        self.alert_sink(Alert.health("store_restored", "", STORE_KEY, message))
+        for callback in self.on_store_restored:
+            callback(dropped)
+        self.outages = []
+
+    @property
+    def waiting(self) -> int:
+        """Readings waiting in memory for the store."""
+        return self._held_rows
 
     def _hazard_events(self, events: list[Event]) -> list[Event]:
         """The events that reached the hazard level (A1 events are reported, not filed)."""
@@ -289,7 +455,7 @@ class Pipeline:
                 )
             )
 
-    def _record(self, events: list[Event]) -> None:
+    def _record(self, events: list[Event], *, counted: bool = True) -> None:
         for event in events:
             channel = self.channels[event.channel]
             rule = self._limits().rules[event.channel]
@@ -311,7 +477,7 @@ class Pipeline:
                 # excursions as its evidence, not one record per excursion.
                 attach_to_open=True,
             )
-            self.stats.events += 1
+            self.stats.events += int(counted)
             stored = self.hazards.record(record)  # None: spooled, counted when copied
             if stored is not None:
                 self.count_recorded(*stored)
@@ -326,6 +492,22 @@ class Pipeline:
         """Record the events still open (the stream ends): nothing is left unrecorded.
 
         With a :class:`RegisterWriter` they are in its spool when this returns; close
-        the writer after this to copy them (and count their hazards)."""
+        the writer after this to copy them (and count their hazards). An event open at
+        a stop is filed as it stands; a restart that continues it (the same channel and
+        start, so the same key) extends the filed event
+        (:meth:`~hazmon.store.hazards.HazardRegister.extend`). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._retry_at = 0.0  # one last try, whatever the backoff says
+        self._store(Readings.empty(), np.zeros(0, np.uint8))  # still refused: counted below
+        if self._held_rows:
+            log.warning(
+                "readings store refused writes to the end: %d readings were not kept",
+                self._held_rows,
+            )
+            self.stats.dropped += self._held_rows
+            self._held.clear()
+            self._held_rows = 0
         self.evaluator.finish()
         self._record(self._hazard_events(self.evaluator.take_events()))

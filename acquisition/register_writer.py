@@ -20,6 +20,10 @@ slow or dead database never holds up the event loop the pollers run on.
   line and one alert (``register_down``, ``register_slow``), and ``register_restored``
   when copies go through promptly again; no traceback. Acquisition carries on: events
   wait in the spool.
+- **A spool the disk refuses** (full, read-only) keeps the records in memory (events
+  are few: a handful an hour) and spools them at the next record or copy attempt.
+- **A longer event under a known key** (filed at a stop, continued after the restart)
+  extends the filed event (:meth:`~hazmon.store.hazards.HazardRegister.extend`).
 - **Shutdown.** :meth:`RegisterWriter.close` tries ``timeout`` seconds to copy what is
   spooled; what is left stays in the spool and is copied at the next start.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -126,6 +131,8 @@ class RegisterWriter:
         """Records left in the spool when it closed (None while open)."""
         self.on_recorded: list[Callable[[int, int | None], None]] = []
         """Called on the event loop with (event id, hazard id or None) of each copy."""
+        self.unspooled: list[EventRecord] = []
+        """Records the spool's disk refused, kept in memory until it takes them."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="register-writer")
         self._wake = asyncio.Event()
         self._empty = asyncio.Event()
@@ -136,11 +143,31 @@ class RegisterWriter:
     def record(self, record: EventRecord) -> None:
         """Commit ``record`` to the spool (durable when this returns); it is copied later
         (after :meth:`close`, at the next start)."""
-        self.spool.open()
-        self.spool.put(record.to_json(), label=record.key)
-        self.spooled += 1
+        self.unspooled.append(record)
+        self._spool_waiting()
         self._empty.clear()
         self._wake.set()
+
+    def _spool_waiting(self) -> None:
+        """Spool the records that wait in memory, oldest first, as far as the disk lets."""
+        try:
+            self.spool.open()
+            while self.unspooled:
+                waiting = self.unspooled[0]
+                payload = waiting.to_json()
+                # A restart's replay closes again the events the previous run spooled:
+                # one copy waits already, a second would only be a second no-op copy.
+                if not (waiting.key and self.spool.holds(waiting.key, payload)):
+                    self.spool.put(payload, label=waiting.key)
+                    self.spooled += 1
+                self.unspooled.pop(0)
+        except (sqlite3.Error, OSError) as error:
+            log.warning(
+                "register spool %s refuses writes (%s); %d events wait in memory",
+                self.spool.path,
+                error,
+                len(self.unspooled),
+            )
 
     def pending(self) -> int:
         """Records waiting in the spool."""
@@ -180,7 +207,8 @@ class RegisterWriter:
         finished = self._executor.submit(self.register.close)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.wrap_future(finished), self.register_timeout + 1.0)
-        self.left = left = self.pending()
+        self._spool_waiting()
+        self.left = left = self.pending() + len(self.unspooled)
         if left:
             log.warning(
                 "hazard register %s: %d events stay in %s for the next start",
@@ -212,7 +240,9 @@ class RegisterWriter:
     def _copy(self, item: SpoolItem) -> tuple[int, int | None]:
         """On the writer's thread: store one record, then forget it."""
         self.register.open()
-        stored = self.register.record(EventRecord.from_json(item.payload))
+        record = EventRecord.from_json(item.payload)
+        stored = self.register.record(record)
+        self.register.extend(record)
         self.spool.remove([item.id])
         return stored
 
@@ -222,6 +252,8 @@ class RegisterWriter:
                 # Opened first, with nothing to copy: an unreachable register is known
                 # (and alerted) at start, not at the first event.
                 await self._call(self.register.open)
+                if self.unspooled:
+                    self._spool_waiting()
                 items = self.spool.oldest(1)
                 if not items:
                     self._healthy(None)

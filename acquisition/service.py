@@ -27,6 +27,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +49,7 @@ from hazmon.acquisition.alert_routes import (
 from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
 from hazmon.acquisition.live import LiveState, render_view
-from hazmon.acquisition.pipeline import Pipeline, PipelineStats
+from hazmon.acquisition.pipeline import Pipeline, PipelineStats, replay_start
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
 from hazmon.acquisition.register_writer import RegisterWriter, register_spool_path
@@ -60,7 +62,7 @@ from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
 from hazmon.store.hazards import HazardContext
 from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
 from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
-from hazmon.store.timeseries.sqlite import SqliteTimeSeries
+from hazmon.store.timeseries.sqlite import Outage, SqliteTimeSeries
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,14 @@ def check_writable_file(path: Path, key: str, source: str) -> None:
         Naming ``key`` (``--db``, ``[stores] sqlite`` …), the path, why and what to do.
     """
     problem = ""
+    folder = path.parent
+    read_only = folder.is_dir() and bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     if path.is_dir():
         problem = "is a folder; give a file name inside it"
     elif not path.parent.is_dir():
         problem = f"its folder {path.parent} does not exist; create it or give another path"
+    elif read_only:
+        problem = "is on a read-only filesystem; remount it writable or give another path"
     elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
         problem = "cannot be read and written by this user; fix its permissions"
     elif not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
@@ -130,6 +136,11 @@ class TeeTimeSeries:
     def __init__(self, local: SqliteTimeSeries, remote: LineProtocolTimeSeries) -> None:
         self.local = local
         self.remote = remote
+
+    @property
+    def path(self) -> Path:
+        """The local file (what messages about the store name)."""
+        return self.local.path
 
     def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
         written = self.local.write(readings, level, channels)
@@ -286,6 +297,8 @@ class SiteService:
         self.publisher: ReadingPublisher | None = None
         self.message_spool: MessageSpool | None = None
         self.spooled_messages = 0
+        self.outage: Outage | None = None
+        """The service's own gap before this start (recorded in ``service_outages``)."""
 
     # -- resources -------------------------------------------------------------------
 
@@ -301,11 +314,61 @@ class SiteService:
             stores.line_protocol_url, token or "", stores.influx_org, stores.influx_bucket, spool
         )
 
+    def _unwritable(self, path: Path, error: BaseException) -> ConfigError:
+        """The start-up refusal for a store file the disk will not take (full, read-only)."""
+        key = "--db" if self.options.database else "[stores] sqlite"
+        return ConfigError(
+            f"site {self.site.name}",
+            [
+                f"{key} = {str(path)!r}: cannot be written ({error}); free disk space, "
+                "remount the disk writable or give a path on another disk"
+            ],
+        )
+
+    def _open_local(self, stack: contextlib.AsyncExitStack) -> SqliteTimeSeries:
+        """Open the readings file and note this run in it (the outage since the last).
+
+        Raises
+        ------
+        ConfigError
+            The disk refuses the file (full, read-only): exit 2 before any poll.
+        """
+        try:
+            local = stack.enter_context(SqliteTimeSeries(self.database))
+            self.outage = local.begin_run(self.site.name, time.time_ns(), self.channels)
+        except (sqlite3.Error, OSError) as error:
+            raise self._unwritable(self.database, error) from None
+        stack.callback(self._end_run, local)
+        if self.outage is not None:
+            # A crash is news (the operator may not know the kit went down); a stop is not.
+            log.log(
+                logging.WARNING if self.outage.cause == "crash" else logging.INFO,
+                "site %s: no readings for %.1f s before this start (%s); recorded in "
+                "service_outages",
+                self.site.name,
+                self.outage.seconds,
+                "the previous run did not stop" if self.outage.cause == "crash" else "stopped",
+            )
+        return local
+
+    def _end_run(self, local: SqliteTimeSeries) -> None:
+        try:
+            local.end_run(self.site.name, time.time_ns())
+        except (sqlite3.Error, OSError) as error:  # the next start counts it as a crash
+            log.warning("could not note the clean stop in %s: %s", self.database, error)
+
+    def _record_outages(self, local: SqliteTimeSeries, outages: list[Outage]) -> None:
+        try:
+            for outage in outages:
+                local.record_outage(self.site.name, outage)
+        except (sqlite3.Error, OSError) as error:  # refused again: the alert said so
+            log.warning("could not record %d outages in %s: %s", len(outages), local.path, error)
+
     async def _open(self, stack: contextlib.AsyncExitStack) -> Pipeline:
         """Open stores, register, spool and broker; return the pipeline."""
         site = self.site
         stack.push_async_callback(self.meters.close)
-        local = stack.enter_context(SqliteTimeSeries(self.database))
+        local = self._open_local(stack)
         self.remote = self._remote_store()
         timeseries: TimeSeriesStore = local
         if self.remote is not None:
@@ -321,7 +384,10 @@ class SiteService:
             self.manager,
             shutdown_timeout=site.service.shutdown_timeout,
         )
-        await stack.enter_async_context(writer)
+        try:
+            await stack.enter_async_context(writer)
+        except (sqlite3.Error, OSError) as error:
+            raise self._unwritable(writer.spool.path, error) from None
         pipeline = Pipeline(
             self.channels,
             rules_by_quantity(site.standards),
@@ -340,6 +406,20 @@ class SiteService:
             settings=EvaluationSettings.from_site(site.limits),
         )
         writer.on_recorded.append(pipeline.count_recorded)
+        pipeline.on_store_restored.append(lambda outages: self._record_outages(local, outages))
+        # The evaluation carries on where the previous run left it (a crash mid-event
+        # included): replay the stored readings, file what closes, before the first poll.
+        started = time.monotonic()
+        since = replay_start(local.latest_ts(self.channels), time.time_ns())
+        if since is not None:
+            pipeline.resume(local.read_since(self.channels, since))
+        if pipeline.stats.replayed:
+            log.info(
+                "replayed %d stored readings in %.1f s (%d events closed)",
+                pipeline.stats.replayed,
+                time.monotonic() - started,
+                pipeline.stats.replayed_events,
+            )
         # Events still open when the run ends are spooled before the writer closes.
         stack.callback(pipeline.close)
         if self.connection is not None:
@@ -534,6 +614,16 @@ def print_summary(console: Console, summary: ServiceSummary) -> None:
         f"{summary.health_readings} health), {stats.events} events, {stats.hazards} hazards, "
         f"{summary.alerts} alerts ({summary.alerts_delivered} delivered)."
     )
+    if stats.replayed:
+        console.print(
+            f"  resumed from {stats.replayed} stored readings "
+            f"({stats.replayed_events} events closed by the replay)"
+        )
+    if stats.dropped:
+        console.print(
+            f"  [bold red]{stats.dropped} readings dropped[/]: the store refused writes "
+            "longer than memory could hold them (see service_outages)"
+        )
     for name, (delivered, failed, dropped) in summary.routes.items():
         console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
     spooled = (

@@ -906,6 +906,57 @@ class HazardRegister:
             )
         return event_id, hazard_id
 
+    def extend(self, record: EventRecord) -> bool:
+        """Bring the event filed under ``record.key`` to ``record``'s figures when it is
+        the longer (an event filed at a stop and continued after the restart: the same
+        channel and start, so the same key); its evidence window follows, and the
+        hazard's audit chain gets an ``event_extended`` entry. True when it changed.
+        """
+        if not record.key:
+            return False
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(events_table.c.id, events_table.c.end_ts, evidence_table.c.hazard_id)
+                .outerjoin(evidence_table, evidence_table.c.event_id == events_table.c.id)
+                .where(events_table.c.record_key == record.key)
+                .limit(1)
+            ).first()
+            if row is None or record.end_ts <= int(row[1]):
+                return False
+            event_id, before, hazard_id = int(row[0]), int(row[1]), row[2]
+            connection.execute(
+                events_table.update()
+                .where(events_table.c.id == event_id)
+                .values(
+                    level=record.level,
+                    end_ts=record.end_ts,
+                    peak=record.peak,
+                    peak_ts=record.peak_ts,
+                    duration_s=record.duration_s,
+                    samples=record.samples,
+                )
+            )
+            connection.execute(
+                evidence_table.update()
+                .where(evidence_table.c.event_id == event_id)
+                .values(end_ts=record.end_ts + record.evidence_margin_ns)
+            )
+            if hazard_id is not None:
+                self._append_audit(
+                    connection,
+                    int(hazard_id),
+                    record.actor,
+                    "event_extended",
+                    {
+                        "event_id": event_id,
+                        "end_ts_before": before,
+                        "end_ts": record.end_ts,
+                        "peak": record.peak,
+                        "duration_s": record.duration_s,
+                    },
+                )
+        return True
+
     @staticmethod
     def _recorded(connection: Connection, key: str) -> tuple[int, int | None] | None:
         """(event id, hazard id) of the event stored under ``key``, or None."""

@@ -162,6 +162,15 @@ class Spool:
                 raise
             self.connection.execute("COMMIT")
 
+    def holds(self, label: str, payload: bytes) -> bool:
+        """Whether an item with this ``label`` and ``payload`` waits (a copy made twice,
+        such as an event a restart's replay closes again before the first was sent)."""
+        with self._lock:
+            row = self.connection.execute(
+                "SELECT 1 FROM spool WHERE label = ? AND payload = ? LIMIT 1", (label, payload)
+            ).fetchone()
+        return row is not None
+
     def oldest(self, limit: int = 1) -> list[SpoolItem]:
         """Up to ``limit`` oldest items, oldest first."""
         with self._lock:

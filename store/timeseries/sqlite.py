@@ -10,6 +10,7 @@ past a retention period.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,8 +22,9 @@ from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.store.timeseries import Aggregates, Window
 
 # The schema's version is SQLite's ``user_version``: 0 a file made before versions
-# (release 0.1.0: channels keyed by site, device, quantity, substance), 1 a channel named.
-SCHEMA_VERSION = 1
+# (release 0.1.0: channels keyed by site, device, quantity, substance), 1 a channel named,
+# 2 the service's own runs and outages (tables added; nothing else changes).
+SCHEMA_VERSION = 2
 
 _CHANNELS = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -59,6 +61,20 @@ CREATE TABLE IF NOT EXISTS rollups (
     level INTEGER NOT NULL,       -- the highest level
     PRIMARY KEY (channel_id, start_ts, interval_ns)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS service_runs (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    started_ts INTEGER NOT NULL,  -- ns UTC
+    stopped_ts INTEGER            -- ns UTC of a clean stop; NULL while running or after a crash
+);
+CREATE TABLE IF NOT EXISTS service_outages (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    start_ts INTEGER NOT NULL,    -- ns UTC: the last reading stored (or the clean stop)
+    end_ts INTEGER NOT NULL,      -- ns UTC: the restart (or the first reading kept again)
+    cause TEXT NOT NULL,          -- 'crash', 'stopped' or 'store_unwritable'
+    dropped INTEGER NOT NULL DEFAULT 0  -- readings polled but not kept in the interval
+);
 """
 )
 
@@ -125,6 +141,32 @@ UNION
 SELECT start_ts - start_ts % :interval, quality FROM rollups
 WHERE channel_id = :channel AND start_ts BETWEEN :start AND :end AND quality != 0
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """An interval in which the service kept no readings (a row of ``service_outages``).
+
+    Attributes
+    ----------
+    start_ts, end_ts : [ns UTC]
+    cause
+        ``crash`` (the previous run ended without stopping: killed, power lost),
+        ``stopped`` (the service was stopped cleanly and started again) or
+        ``store_unwritable`` (running, but the disk was full or read-only).
+    dropped
+        Readings polled in the interval and not kept.
+    """
+
+    start_ts: int
+    end_ts: int
+    cause: str
+    dropped: int = 0
+
+    @property
+    def seconds(self) -> float:
+        """Length of the outage [s]."""
+        return (self.end_ts - self.start_ts) / 1e9
 
 
 class SqliteTimeSeries:
@@ -219,11 +261,115 @@ class SqliteTimeSeries:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+            connection.execute("COMMIT")
+        except BaseException:
+            # A full disk may have rolled the transaction back already (SQLITE_FULL);
+            # a second ROLLBACK would raise and hide why.
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return len(readings)
+
+    def latest_ts(self, channels: ChannelTable) -> int | None:
+        """The newest stored reading of any of ``channels`` [ns UTC], None when none.
+
+        One indexed lookup per channel (the key is channel, then time), not a scan.
+        """
+        newest: int | None = None
+        for channel in channels.channels:
+            channel_id = self._known_channel_id(channel)
+            if channel_id is None:
+                continue
+            row = self.connection.execute(
+                "SELECT max(ts) FROM readings WHERE channel_id = ?", (channel_id,)
+            ).fetchone()
+            if row[0] is not None and (newest is None or int(row[0]) > newest):
+                newest = int(row[0])
+        return newest
+
+    def read_since(self, channels: ChannelTable, since_ns: int) -> Readings:
+        """Every stored reading of ``channels`` at or after ``since_ns`` [ns UTC], in time
+        order, indexed into ``channels`` (what a restart replays through the evaluator).
+        """
+        parts: list[Readings] = []
+        for number, channel in enumerate(channels.channels):
+            window = self.read_window(channel, since_ns, np.iinfo(np.int64).max)
+            if len(window.ts):
+                parts.append(
+                    Readings.from_columns(
+                        window.ts,
+                        np.full(len(window.ts), number, np.int32),
+                        window.value,
+                        window.quality,
+                    )
+                )
+        if not parts:
+            return Readings.empty()
+        joined = Readings.concat(parts)
+        return joined.take(np.argsort(joined.ts, kind="stable"))
+
+    def begin_run(self, site: str, now_ns: int, channels: ChannelTable) -> Outage | None:
+        """Note that the service of ``site`` starts at ``now_ns`` [ns UTC]; record and
+        return the outage since its previous run (None on a first start).
+
+        The previous run stopped cleanly when its row has ``stopped_ts``; otherwise it
+        crashed, and the outage starts at the newest reading it stored.
+        """
+        connection = self.connection
+        previous = connection.execute(
+            "SELECT started_ts, stopped_ts FROM service_runs WHERE site = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (site,),
+        ).fetchone()
+        outage: Outage | None = None
+        if previous is not None:
+            started, stopped = previous
+            if stopped is not None:
+                outage = Outage(int(stopped), now_ns, "stopped")
+            else:
+                newest = self.latest_ts(channels)
+                start = int(started) if newest is None else max(newest, int(started))
+                outage = Outage(min(start, now_ns), now_ns, "crash")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if outage is not None:
+                self._insert_outage(site, outage)
+            connection.execute(
+                "INSERT INTO service_runs (site, started_ts) VALUES (?, ?)", (site, now_ns)
+            )
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
-        return len(readings)
+        return outage
+
+    def end_run(self, site: str, now_ns: int) -> None:
+        """Note a clean stop of the service of ``site`` at ``now_ns`` [ns UTC]."""
+        self.connection.execute(
+            "UPDATE service_runs SET stopped_ts = ? WHERE id = "
+            "(SELECT max(id) FROM service_runs WHERE site = ?)",
+            (now_ns, site),
+        )
+
+    def record_outage(self, site: str, outage: Outage) -> None:
+        """Store ``outage`` (an interval whose readings could not be kept)."""
+        self._insert_outage(site, outage)
+
+    def _insert_outage(self, site: str, outage: Outage) -> None:
+        self.connection.execute(
+            "INSERT INTO service_outages (site, start_ts, end_ts, cause, dropped) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (site, outage.start_ts, outage.end_ts, outage.cause, outage.dropped),
+        )
+
+    def outages(self, site: str | None = None) -> list[Outage]:
+        """The recorded outages (of ``site``, or every site), oldest first."""
+        rows = self.connection.execute(
+            "SELECT start_ts, end_ts, cause, dropped FROM service_outages "
+            "WHERE ? IS NULL OR site = ? ORDER BY start_ts, id",
+            (site, site),
+        ).fetchall()
+        return [Outage(int(a), int(b), str(c), int(d)) for a, b, c, d in rows]
 
     def count(self) -> int:
         """Number of stored readings."""

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, inspect, text
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.store.hazards import HazardRegister, metadata
 from hazmon.store.migrations.versions import r0001_initial
-from hazmon.store.timeseries.sqlite import SqliteTimeSeries
+from hazmon.store.timeseries.sqlite import SCHEMA_VERSION, SqliteTimeSeries
 
 from .conftest import pg_url
 
@@ -64,7 +64,7 @@ def test_old_timeseries_file_is_upgraded_and_keeps_its_readings(tmp_path: Path) 
         assert store.read_window(inlet, 0, 10_000).value.tolist() == [300.0, 301.0]
         assert store.read_window(outlet, 0, 10_000).value.tolist() == [10.0, 11.0]
         version = store.connection.execute("PRAGMA user_version").fetchone()[0]
-    assert version == 1
+    assert version == SCHEMA_VERSION == 2  # 2 adds the service runs and outages
     # Opening again is a no-op: nothing is rebuilt twice.
     with SqliteTimeSeries(path) as store:
         assert store.count() == 6

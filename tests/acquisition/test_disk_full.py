@@ -1,0 +1,272 @@
+"""A disk that fills up or turns read-only is a state, not a crash (issue #17, found 4).
+
+Real disks: each test mounts a small tmpfs of its own (root only; skipped with the
+reason otherwise) and fills it with a file until the kernel answers ENOSPC, so SQLite
+meets a genuinely full disk, not a simulated error. Nothing is timed: the tests wait
+for states (``store_down``, readings waiting in memory, ``up`` again) with a generous
+deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from hazmon.acquisition import pipeline as pipeline_module
+from hazmon.acquisition.register_writer import RegisterWriter
+from hazmon.acquisition.service import ServiceOptions, ServiceSummary, SiteService
+from hazmon.analysis.events import Event
+from hazmon.analysis.readings import Channel
+from hazmon.config.site import SiteConfig, load_site
+from hazmon.config.standards import rules_by_quantity
+from hazmon.simulators.site import SimulatedSite
+from hazmon.store.hazards import EventRecord, HazardContext
+from hazmon.store.timeseries.sqlite import SqliteTimeSeries
+
+HAZMON = [sys.executable, "-m", "hazmon.acquisition.cli"]
+DEADLINE = 120.0  # [s] generous: the suite runs on loaded two-core machines
+
+SITE = """
+schema = "hazmon.site/1"
+name = "disk"
+enterprise = "Disk Test Co."
+standards = ["gbt50493-2019"]
+
+[[devices]]
+id = "gd"
+profile = "generic-4gas"
+address = "127.0.0.1:1"
+unit_id = 1
+poll_interval = 0.1
+location = "Tank farm"
+
+[devices.simulation]
+seed = 1
+period = 30.0
+"""
+
+
+def _mount(target: Path, options: str) -> None:
+    target.mkdir()
+    answer = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if answer.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {answer.stderr.strip()}")
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A fresh 16 MB tmpfs, unmounted afterwards."""
+    target = tmp_path / "disk"
+    _mount(target, "size=16m")
+    yield target
+    subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill ``disk`` to the last byte (ENOSPC from the kernel); return the filler file."""
+    filler = disk / "filler"
+    block = b"\0" * 65536
+    with filler.open("wb", buffering=0) as out:
+        with contextlib.suppress(OSError):
+            while True:
+                out.write(block)
+        # The last partial block: what a 64 KiB write could not take.
+        with contextlib.suppress(OSError):
+            while True:
+                out.write(b"\0" * 512)
+    probe = disk / "probe"
+    with (
+        pytest.raises(OSError, match="No space left") as full,
+        probe.open("wb", buffering=0) as out,
+    ):
+        out.write(b"\0" * 4096)
+    assert full.value.errno == errno.ENOSPC
+    probe.unlink(missing_ok=True)
+    return filler
+
+
+def _site(tmp_path: Path) -> SiteConfig:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE, encoding="utf-8")
+    return load_site(str(path))[1]
+
+
+async def _wait(what: str, condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {DEADLINE} s"
+        await asyncio.sleep(0.05)
+
+
+def _run_through_a_full_disk(
+    tmp_path: Path, disk: Path, wait_held: int
+) -> tuple[ServiceSummary, SiteService, str]:
+    """Run the site on ``disk``; fill it once readings are stored, keep it full until
+    ``wait_held`` readings wait in memory (or were dropped), free it, stop once the
+    store is up again."""
+    site = _site(tmp_path)
+    database = disk / "kit.db"
+    console = Console(record=True, width=200)
+
+    async def main() -> tuple[ServiceSummary, SiteService]:
+        stop = asyncio.Event()
+        async with SimulatedSite(site, free_ports=True) as simulated:
+            options = ServiceOptions(
+                addresses=simulated.addresses, live=False, database=database, stop=stop
+            )
+            service = SiteService(site, console, options)
+
+            def held_or_dropped() -> int:
+                pipeline = service.pipeline
+                return 0 if pipeline is None else pipeline.waiting + pipeline.stats.dropped
+
+            async def scenario() -> None:
+                try:
+                    await steps()
+                finally:  # a failed wait must not leave the service running
+                    stop.set()
+
+            async def steps() -> None:
+                await _wait(
+                    "stored readings",
+                    lambda: service.pipeline is not None and service.pipeline.stats.readings > 20,
+                )
+                filler = fill(disk)
+                await _wait(
+                    "a store_down state",
+                    lambda: service.pipeline is not None and service.pipeline.store_state == "down",
+                )
+                await _wait(
+                    f"{wait_held} readings held in memory", lambda: held_or_dropped() > wait_held
+                )
+                filler.unlink()
+                await _wait(
+                    "the store up again",
+                    lambda: service.pipeline is not None and service.pipeline.store_state == "up",
+                )
+
+            task = asyncio.create_task(scenario())
+            summary = await service.run()
+            await task
+            return summary, service
+
+    summary, service = asyncio.run(main())
+    return summary, service, console.export_text()
+
+
+def _stored(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return int(db.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+
+def test_a_full_disk_holds_readings_in_memory_and_stores_them_when_space_returns(
+    tmp_path: Path, disk: Path
+) -> None:
+    summary, _service, output = _run_through_a_full_disk(tmp_path, disk, wait_held=100)
+    assert "STORE DOWN" in output
+    assert "database or disk is full" in output
+    assert "STORE OK" in output
+    assert "Traceback" not in output
+    assert summary.stats.dropped == 0
+    # Every reading the pipeline took is stored: none was lost to the full disk.
+    assert _stored(disk / "kit.db") == summary.stats.readings
+    with SqliteTimeSeries(disk / "kit.db") as store:
+        assert [outage.cause for outage in store.outages()] == []
+
+
+def test_past_the_memory_bound_readings_are_dropped_counted_and_recorded(
+    tmp_path: Path, disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline_module, "STORE_HOLD_ROWS", 40)
+    summary, _service, output = _run_through_a_full_disk(tmp_path, disk, wait_held=120)
+    dropped = summary.stats.dropped
+    assert dropped > 0
+    assert "readings were dropped" in output
+    # Dropped readings are counted, never silent: stored + dropped = taken.
+    assert _stored(disk / "kit.db") + dropped == summary.stats.readings
+    with SqliteTimeSeries(disk / "kit.db") as store:
+        (outage,) = store.outages("disk")
+    assert outage.cause == "store_unwritable"
+    assert outage.dropped == dropped
+    assert outage.end_ts > outage.start_ts
+
+
+def _run_cli(database: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HAZMON, "run", "demo", "--db", str(database), "--duration", "1", "--no-live"],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env={**os.environ, "COLUMNS": "300"},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["a new file", "an existing file"])
+def test_a_full_disk_at_start_is_one_line_and_exit_2(disk: Path, existing: bool) -> None:
+    if existing:  # the schema is there; noting the run is the first write
+        SqliteTimeSeries(disk / "kit.db").__enter__().close()
+    fill(disk)
+    answer = _run_cli(disk / "kit.db")
+    assert answer.returncode == 2, answer.stderr
+    assert "Traceback" not in answer.stderr
+    assert f"--db = '{disk / 'kit.db'}': cannot be written" in answer.stderr
+    # SQLite's own words: a new file is "full"; on an existing one it reports an I/O error.
+    why = "disk I/O error" if existing else "database or disk is full"
+    assert f"cannot be written ({why})" in answer.stderr
+    assert "free disk space" in answer.stderr
+
+
+def test_a_read_only_filesystem_at_start_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    target = tmp_path / "ro"
+    _mount(target, "size=1m,ro")
+    try:
+        answer = _run_cli(target / "kit.db")
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+    assert answer.returncode == 2, answer.stderr
+    assert "Traceback" not in answer.stderr
+    assert "is on a read-only filesystem" in answer.stderr
+
+
+def test_events_wait_in_memory_while_the_register_spool_disk_is_full(
+    tmp_path: Path, disk: Path
+) -> None:
+    rule = rules_by_quantity(("gbt50493-2019",))["lel"]
+    assert rule is not None
+    channel = Channel("disk", "gd", "lel", "%LEL", "methane", name="lel")
+
+    def record(start: int) -> EventRecord:
+        event = Event(0, start, start + 4, 62.5, start + 2, 2, 1, 5)
+        return EventRecord.of(event, channel, rule, HazardContext("E", "x"), key=f"k{start}")
+
+    alerts: list[object] = []
+    writer = RegisterWriter(
+        f"sqlite:///{tmp_path / 'register.db'}", disk / "kit.register-spool.db", alerts.append
+    )
+    filler = fill(disk)
+    writer.record(record(1))  # the spool cannot even be created: kept in memory
+    assert [waiting.key for waiting in writer.unspooled] == ["k1"]
+    filler.unlink()
+    writer.record(record(2))
+    assert writer.unspooled == []
+    assert writer.pending() == 2  # in the order they closed, the first included
+    assert [item.label for item in writer.spool.oldest(2)] == ["k1", "k2"]
+    assert not asyncio.run(writer.close(1.0))  # nothing copied (not started): both stay
+    assert writer.left == 2

@@ -65,6 +65,13 @@ from hazmon.analysis.events import Event
 from hazmon.analysis.readings import Channel
 from hazmon.config.standards import LimitRule
 from hazmon.store.audit import GENESIS, canonical_json, entry_hash, state_hash, utc
+from hazmon.store.evidence import (
+    RegisterReadings,
+    changed_figures,
+    changed_readings,
+    event_figures,
+    readings_digest,
+)
 from hazmon.store.timeseries import WindowReader
 
 metadata = MetaData()
@@ -419,10 +426,25 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
-    """What :meth:`HazardRegister.verify_audit` found; ``ok`` when nothing."""
+    """What :meth:`HazardRegister.verify_audit` found; ``ok`` when nothing.
+
+    Attributes
+    ----------
+    head_seq, head_hash
+        The newest entry (0 and None for an empty chain): what to keep elsewhere (on
+        the inspection report) and give back as ``anchor`` later.
+    evidence_checked
+        Evidence windows whose event figures or readings were re-read against the chain.
+    readings_unchecked
+        Evidence windows with a readings digest that could not be re-read (no store).
+    """
 
     entries: int
     problems: list[str] = field(default_factory=list)
+    head_seq: int = 0
+    head_hash: str | None = None
+    evidence_checked: int = 0
+    readings_unchecked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -540,11 +562,19 @@ class HazardRegister:
         background register writer needs this so that a cut link is an error it retries,
         not a thread blocked for the kernel's TCP timeout. Without one, the drivers'
         defaults hold.
+    readings
+        Where the evidence readings are, for the digest a filed hazard's audit entry
+        keeps of them. Without one, the readings a SQLite register file holds beside it
+        are used (the demo's and ``hazmon run``'s one file); with neither, an entry
+        vouches for the event figures only.
     """
 
-    def __init__(self, url: str, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float | None = None, readings: WindowReader | None = None
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self.readings = readings
         self._engine: Engine | None = None
 
     def _engine_options(self) -> dict[str, Any]:
@@ -672,6 +702,115 @@ class HazardRegister:
             )
         return digest
 
+    def _readings_for(
+        self, connection: Connection, readings: WindowReader | None
+    ) -> WindowReader | None:
+        if readings is not None:
+            return readings
+        if self.readings is not None:
+            return self.readings
+        return RegisterReadings(connection) if RegisterReadings.present(connection) else None
+
+    @staticmethod
+    def _evidence_channel(link: Any, event: Any) -> Channel:
+        return Channel(
+            site=link.site,
+            device=link.device,
+            quantity=link.quantity,
+            unit=event.unit if event is not None else "",
+            substance=link.substance,
+            name=link.name,
+        )
+
+    def _evidence_detail(
+        self, connection: Connection, evidence_ids: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """What an audit entry vouches for about new evidence windows: the event's
+        figures and a digest of the readings stored so far (:mod:`hazmon.store.evidence`)."""
+        reader = self._readings_for(connection, None)
+        items = []
+        for evidence_id in evidence_ids:
+            link = connection.execute(
+                select(evidence_table).where(evidence_table.c.id == evidence_id)
+            ).one()
+            event = None
+            if link.event_id is not None:
+                event = connection.execute(
+                    select(events_table).where(events_table.c.id == link.event_id)
+                ).one()
+            digest = None
+            if reader is not None:
+                channel = self._evidence_channel(link, event)
+                digest = readings_digest(reader.read_window(channel, link.start_ts, link.end_ts))
+            items.append(
+                {
+                    "evidence_id": evidence_id,
+                    "event_id": link.event_id,
+                    "event": None if event is None else event_figures(dict(event._mapping)),
+                    "readings": digest,
+                }
+            )
+        return items
+
+    def _verify_evidence(
+        self,
+        connection: Connection,
+        rows: Sequence[Any],
+        readings: WindowReader | None,
+    ) -> tuple[list[str], int, int]:
+        """Re-read each vouched-for evidence window: (problems, checked, readings unchecked)."""
+        reader = self._readings_for(connection, readings)
+        vouched: dict[int, tuple[int, int | None, dict[str, Any]]] = {}
+        for row in rows:
+            try:
+                detail = json.loads(row.detail)
+            except ValueError:
+                continue  # an edited entry; its hash mismatch is reported already
+            if not isinstance(detail, dict) or not isinstance(detail.get("evidence"), list):
+                continue
+            for item in detail["evidence"]:
+                if isinstance(item, dict) and isinstance(item.get("evidence_id"), int):
+                    vouched[item["evidence_id"]] = (row.seq, row.hazard_id, item)
+        problems: list[str] = []
+        unchecked = 0
+        for evidence_id, (seq, hazard_id, item) in sorted(vouched.items()):
+            where = f"hazard {hazard_id}, evidence {evidence_id} (audit entry {seq})"
+            link = connection.execute(
+                select(evidence_table).where(evidence_table.c.id == evidence_id)
+            ).first()
+            if link is None:
+                problems.append(f"{where}: the evidence window was deleted")
+                continue
+            event = None
+            if item.get("event") is not None:
+                event = connection.execute(
+                    select(events_table).where(events_table.c.id == item["event_id"])
+                ).first()
+                if event is None:
+                    problems.append(f"{where}: event {item['event_id']} was deleted")
+                else:
+                    changed = changed_figures(item["event"], dict(event._mapping))
+                    if changed:
+                        problems.append(
+                            f"{where}: event {item['event_id']} was edited: {'; '.join(changed)}"
+                        )
+            recorded = item.get("readings")
+            if recorded is None:
+                continue
+            if reader is None:
+                unchecked += 1
+                continue
+            until = recorded.get("until")
+            if until is None:
+                continue  # no reading was stored when filed: nothing was vouched for
+            window = reader.read_window(
+                self._evidence_channel(link, event), link.start_ts, int(until)
+            )
+            changed_text = changed_readings(recorded, window)
+            if changed_text is not None:
+                problems.append(f"{where}: its evidence readings changed: {changed_text}")
+        return problems, len(vouched), unchecked
+
     def history(self, hazard_id: int) -> list[AuditEntry]:
         """The audit entries of one hazard, oldest first."""
         self.hazard(hazard_id)  # raises HazardNotFound
@@ -694,13 +833,29 @@ class HazardRegister:
             for row in rows
         ]
 
-    def verify_audit(self) -> AuditReport:
+    def verify_audit(
+        self,
+        *,
+        readings: WindowReader | None = None,
+        anchor: tuple[int, str] | None = None,
+    ) -> AuditReport:
         """Recompute the whole chain and compare every hazard with its newest entry.
 
         Finds an edited entry (its hash no longer matches), a deleted one (a gap in
-        the numbering, a broken link, or a head that points past the last entry) and a
+        the numbering, a broken link, or a head that points past the last entry), a
         hazard, evidence or referral row edited outside the register (its state no
-        longer matches the state hash of the hazard's newest entry).
+        longer matches the state hash of the hazard's newest entry), and an event or
+        evidence reading edited or deleted (it no longer matches the figures and digest
+        the entry that filed it vouched for).
+
+        Parameters
+        ----------
+        readings
+            Where the evidence readings are (default: the register's, see the class).
+        anchor
+            (seq, hash) of an entry kept elsewhere (printed on a report): the chain up
+            to that entry must still end in that hash, which finds a chain rewritten
+            consistently from its start.
         """
         problems: list[str] = []
         with self.engine.connect() as connection:
@@ -768,7 +923,31 @@ class HazardRegister:
                     )
             for hazard_id in sorted(set(newest) - set(hazard_ids)):
                 problems.append(f"hazard {hazard_id} has an audit history but was deleted")
-        return AuditReport(entries=len(rows), problems=problems)
+            evidence_problems, checked, unchecked = self._verify_evidence(
+                connection, rows, readings
+            )
+            problems.extend(evidence_problems)
+        if anchor is not None:
+            anchor_seq, anchor_hash = anchor
+            kept = next((row for row in rows if row.seq == anchor_seq), None)
+            if kept is None:
+                problems.append(
+                    f"the anchor's entry {anchor_seq} is not in the history "
+                    f"(it ends at entry {last_seq}): entries were deleted"
+                )
+            elif kept.hash != anchor_hash.lower():
+                problems.append(
+                    f"entry {anchor_seq} hashes {kept.hash}, not the anchor's {anchor_hash}: "
+                    f"the history up to entry {anchor_seq} was rewritten"
+                )
+        return AuditReport(
+            entries=len(rows),
+            problems=problems,
+            head_seq=last_seq,
+            head_hash=last_hash,
+            evidence_checked=checked,
+            readings_unchecked=unchecked,
+        )
 
     # ---------------------------------------------------------------- creation
 
@@ -866,13 +1045,18 @@ class HazardRegister:
             if open_hazard is not None:
                 # One hazard per condition: while the channel's rule has an open record,
                 # a new excursion is further evidence on it, not a new record.
-                connection.execute(evidence.values(hazard_id=open_hazard))
+                evidence_id = self._inserted(connection, evidence.values(hazard_id=open_hazard))
                 self._append_audit(
                     connection,
                     open_hazard,
                     record.actor,
                     "evidence_added",
-                    {"event_id": event_id, "peak": record.peak, "duration_s": record.duration_s},
+                    {
+                        "event_id": event_id,
+                        "peak": record.peak,
+                        "duration_s": record.duration_s,
+                        "evidence": self._evidence_detail(connection, [evidence_id]),
+                    },
                 )
                 return event_id, open_hazard
             relation = "at or above" if record.side > 0 else "below"
@@ -896,15 +1080,27 @@ class HazardRegister:
                 standard=record.standard,
                 clause=record.clause,
             )
-            connection.execute(evidence.values(hazard_id=hazard_id))
+            evidence_id = self._inserted(connection, evidence.values(hazard_id=hazard_id))
             self._append_audit(
                 connection,
                 hazard_id,
                 record.actor,
                 "created",
-                {"event_id": event_id, "finding": finding, "source": context.source},
+                {
+                    "event_id": event_id,
+                    "finding": finding,
+                    "source": context.source,
+                    "evidence": self._evidence_detail(connection, [evidence_id]),
+                },
             )
         return event_id, hazard_id
+
+    @staticmethod
+    def _inserted(connection: Connection, statement: Any) -> int:
+        """Run an insert; return the new row's id."""
+        inserted = connection.execute(statement).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
 
     @staticmethod
     def _recorded(connection: Connection, key: str) -> tuple[int, int | None] | None:
@@ -1003,8 +1199,10 @@ class HazardRegister:
                 standard=standard,
                 clause=clause,
             )
+            evidence_ids = []
             for channel, start_ns, end_ns in evidence:
-                connection.execute(
+                evidence_id = self._inserted(
+                    connection,
                     evidence_table.insert().values(
                         hazard_id=hazard_id,
                         event_id=None,
@@ -1015,15 +1213,13 @@ class HazardRegister:
                         substance=channel.substance,
                         start_ts=start_ns,
                         end_ts=end_ns,
-                    )
+                    ),
                 )
-            self._append_audit(
-                connection,
-                hazard_id,
-                actor,
-                "created",
-                {"finding": finding, "source": context.source},
-            )
+                evidence_ids.append(evidence_id)
+            detail: dict[str, Any] = {"finding": finding, "source": context.source}
+            if evidence_ids:
+                detail["evidence"] = self._evidence_detail(connection, evidence_ids)
+            self._append_audit(connection, hazard_id, actor, "created", detail)
         return hazard_id
 
     def add_inspection(self, inspection: Inspection, *, actor: str) -> int:

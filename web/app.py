@@ -31,6 +31,7 @@ from starlette.datastructures import FormData
 from hazmon.analysis.readings import Channel
 from hazmon.store.accounts import Accounts, User
 from hazmon.store.attachments import PURPOSES, Annotations
+from hazmon.store.evidence import describe_evidence
 from hazmon.store.hazard_list import (
     SORTABLE,
     HazardFilter,
@@ -374,7 +375,9 @@ def _plain_detail(desk: Desk, detail: dict[str, Any]) -> dict[str, Any]:
     """An audit entry's detail with its UTC times shown as local times."""
     shown = {}
     for key, value in detail.items():
-        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
+        if key == "evidence":
+            value = describe_evidence(value)
+        elif isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
             with contextlib.suppress(ValueError):
                 value = desk.local(dt.datetime.fromisoformat(value))
         shown[key] = value

@@ -250,7 +250,13 @@ def audit_anchor(register: HazardRegister, where: str) -> AuditAnchor | None:
     return AuditAnchor(
         seq=int(head.seq),
         hash=str(head.hash),
-        command=f"hazmon hazards verify-audit {where}".strip(),
+        # The anchor makes the command itself check the printed hash: a chain rewritten
+        # consistently since the paper was printed fails it.
+        command=" ".join(
+            part
+            for part in ("hazmon hazards verify-audit", where, f"--anchor {head.seq}:{head.hash}")
+            if part
+        ),
     )
 
 

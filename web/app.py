@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from starlette.datastructures import FormData
 
 from hazmon.analysis.readings import Channel
@@ -203,6 +204,15 @@ def _desk(request: Request) -> Desk:
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def _register_option(url: str) -> str:
+    """How ``hazmon hazards verify-audit`` is told this register (printed on papers),
+    with no password."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database:
+        return f"--db {parsed.database}"
+    return f"--url {parsed.render_as_string(hide_password=True)}"
 
 
 def _session_user(request: Request) -> tuple[User, str]:
@@ -1096,6 +1106,39 @@ def create_app(settings: DeskSettings) -> FastAPI:
         user, csrf = _session_user(request)
         data = _inspection_detail(desk, user, inspection_id)
         return page(request, "inspection.html", {"user": user, "csrf": csrf, **data})
+
+    @app.get("/inspections/{inspection_id}/report.pdf", include_in_schema=False)
+    @app.get(
+        "/api/inspections/{inspection_id}/report.pdf",
+        tags=["inspections"],
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}}},
+    )
+    def inspection_report(request: Request, inspection_id: int) -> Response:
+        """The inspection record (检查记录) as PDF: the paper ``hazmon report inspection``
+        writes, from the same records (a plain ``def``: FastAPI lays it out on a worker
+        thread, not on the event loop)."""
+        user, _csrf = _session_user(request)
+        _inspection_detail(desk, user, inspection_id)  # 404 for another enterprise's
+        from hazmon.acquisition.reports.papers import inspection_paper
+        from hazmon.acquisition.reports.render import pdf_bytes, render_html
+
+        locale = request.cookies.get("hazmon_lang") or user.locale
+        lang = "en" if locale == "en" else "zh"
+        with desk.store_lock:
+            paper = inspection_paper(
+                desk.register,
+                inspection_id,
+                desk.store,
+                where=_register_option(desk.settings.register_url),
+                lang=lang,
+            )
+        html = render_html("inspection", paper, lang=lang, tz=desk.settings.time_zone)
+        return Response(
+            pdf_bytes(html),
+            media_type="application/pdf",
+            headers={"content-disposition": f'inline; filename="inspection-{inspection_id}.pdf"'},
+        )
 
     @app.get(
         "/inspections/{inspection_id}/edit", response_class=HTMLResponse, include_in_schema=False

@@ -26,6 +26,7 @@ from hazmon.store.hazards import (
     audit_head_table,
     missing_plan_items,
 )
+from hazmon.store.inspections import Inspections
 from hazmon.store.timeseries import WindowReader
 
 #: Chinese names of the quantities the bundled profiles measure; others print as named.
@@ -400,10 +401,14 @@ def inspection_paper(
 ) -> InspectionPaper:
     """The inspection record from the hazard register's ``inspection`` and its hazards.
 
-    ``inspection`` may be given by a caller that keeps inspections elsewhere (the
-    department's desk); its hazards are still those the register links to the id.
+    The place is the one the desk recorded for the inspection
+    (:mod:`hazmon.store.inspections`), else the findings' locations. ``inspection`` and
+    ``place`` may be given by a caller that keeps them elsewhere; its hazards are still
+    those the register links to the id.
     """
     found = inspection if inspection is not None else register.inspection(inspection_id)
+    if place is None:
+        place = Inspections(register).location(inspection_id) or None
     records = [record for record in register.hazards() if record["inspection_id"] == inspection_id]
     findings = tuple(finding_paper(register, record, store, lang=lang) for record in records)
     locations = list(dict.fromkeys(finding.location for finding in findings if finding.location))

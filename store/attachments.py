@@ -88,9 +88,6 @@ class Annotations:
 
     def __init__(self, register: HazardRegister) -> None:
         self.register = register
-        register_metadata.create_all(
-            register.engine, tables=[comments_table, attachments_table, acknowledgements_table]
-        )
 
     def _exists(self, hazard_id: int) -> None:
         with self.register.engine.connect() as connection:

@@ -534,6 +534,10 @@ def migrate(engine: Engine) -> None:
     from alembic import command
     from sqlalchemy import inspect
 
+    # The desk's tables and the list's indexes share the register's metadata; imported
+    # here (they import this module) so that a new register has them all.
+    from hazmon.store import accounts, attachments, hazard_list, inspections  # noqa: F401
+
     with engine.begin() as connection:
         tables = set(inspect(connection).get_table_names())
         config = _alembic_config(connection)

@@ -37,7 +37,6 @@ from hazmon.store.hazard_list import (
     SORTABLE,
     HazardFilter,
     counts_by_status,
-    ensure_indexes,
     enterprises,
     hazard_page,
     statistics,
@@ -144,7 +143,6 @@ class Desk:
         self.accounts = Accounts(self.register.engine)
         self.annotations = Annotations(self.register)
         self.inspections = Inspections(self.register)
-        ensure_indexes(self.register.engine)
         self.store: SqliteTimeSeries | None = None
         if settings.readings is not None and settings.readings.exists():
             self.store = SqliteTimeSeries(settings.readings)

@@ -227,8 +227,52 @@ REFERRAL_KINDS: tuple[str, ...] = get_args(ReferralKind)
 OPEN_FOR_RECTIFICATION: tuple[str, ...] = (CONFIRMED, RECTIFYING)
 
 
+class Action(str):
+    """A workflow step named in a refusal; translated as ``action|<step>`` (a step's
+    name, "plan", is also a noun with a translation of its own)."""
+
+
+class OneOf(tuple[str, ...]):
+    """Alternatives named in a refusal: "a or b" in English, "a或b" in Chinese."""
+
+
 class HazardError(Exception):
-    """A register operation that cannot be done; the message says why."""
+    """A register operation that cannot be done; the message says why.
+
+    ``template`` is the English message with ``%(name)s`` fields for ``params``, so the
+    desk can show it in the user's language (:meth:`translated`) from the catalogs;
+    ``str()`` is the English text the command line prints.
+    """
+
+    def __init__(self, template: str, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(self._format(template, lambda text: text, ", ", " or "))
+
+    def _format(
+        self, template: str, gettext: Callable[[str], str], comma: str, alternative: str
+    ) -> str:
+        if not self.params:
+            return template
+        shown: dict[str, Any] = {}
+        for name, value in self.params.items():
+            if isinstance(value, Action):
+                translated = gettext(f"action|{value}")
+                shown[name] = str(value) if translated == f"action|{value}" else translated
+            elif isinstance(value, OneOf):
+                shown[name] = alternative.join(gettext(item) for item in value)
+            elif isinstance(value, list | tuple):
+                shown[name] = comma.join(gettext(str(item)) for item in value)
+            elif isinstance(value, str):
+                shown[name] = gettext(value)
+            else:
+                shown[name] = value
+        return template % shown
+
+    def translated(self, gettext: Callable[[str], str], *, chinese: bool = True) -> str:
+        """The message in the language of ``gettext`` (terms and plan items too)."""
+        comma, alternative = ("、", "或") if chinese else (", ", " or ")
+        return self._format(gettext(self.template), gettext, comma, alternative)
 
 
 class HazardNotFound(HazardError):
@@ -509,9 +553,10 @@ def _row_dict(row: Any) -> dict[str, Any]:
     return record
 
 
-def _require_text(value: str, what: str) -> str:
+def _require_text(value: str, template: str, **params: Any) -> str:
+    """``value`` stripped; refused with ``template`` ("give …: it may not be empty") when blank."""
     if not value or not value.strip():
-        raise IllegalTransition(f"give {what}: it may not be empty")
+        raise IllegalTransition(template, **params)
     return value.strip()
 
 
@@ -1158,7 +1203,11 @@ class HazardRegister:
         clause: str,
     ) -> int:
         if context.source not in SOURCES:
-            raise HazardError(f"source {context.source!r} is not one of {', '.join(SOURCES)}")
+            raise HazardError(
+                "source %(source)r is not one of %(sources)s",
+                source=context.source,
+                sources=SOURCES,
+            )
         inserted = connection.execute(
             hazards_table.insert().values(
                 created_at=dt.datetime.now(dt.UTC),
@@ -1193,7 +1242,7 @@ class HazardRegister:
 
         ``evidence`` holds (channel, start [ns UTC], end [ns UTC]) windows of readings.
         """
-        finding = _require_text(finding, "the finding")
+        finding = _require_text(finding, "give the finding: it may not be empty")
         with self.engine.begin() as connection:
             hazard_id = self._insert_hazard(
                 connection,
@@ -1229,7 +1278,11 @@ class HazardRegister:
     def add_inspection(self, inspection: Inspection, *, actor: str) -> int:
         """Record an inspection with its instruments; return its id."""
         if inspection.source not in SOURCES:
-            raise HazardError(f"source {inspection.source!r} is not one of {', '.join(SOURCES)}")
+            raise HazardError(
+                "source %(source)r is not one of %(sources)s",
+                source=inspection.source,
+                sources=SOURCES,
+            )
         with self.engine.begin() as connection:
             inserted = connection.execute(
                 inspections_table.insert().values(
@@ -1264,7 +1317,7 @@ class HazardRegister:
                 select(inspections_table).where(inspections_table.c.id == inspection_id)
             ).first()
             if row is None:
-                raise HazardNotFound(f"no inspection {inspection_id}")
+                raise HazardNotFound("no inspection %(id)s", id=inspection_id)
             instruments = connection.execute(
                 select(instruments_table)
                 .where(instruments_table.c.inspection_id == inspection_id)
@@ -1295,13 +1348,13 @@ class HazardRegister:
         extra: Callable[[Connection], None] | None = None,
     ) -> dict[str, Any]:
         """Apply one audited change in one transaction; ``decide`` raises when illegal."""
-        actor = _require_text(actor, "who makes the change (actor)")
+        actor = _require_text(actor, "give who makes the change (actor): it may not be empty")
         with self.engine.begin() as connection:
             row = connection.execute(
                 select(hazards_table).where(hazards_table.c.id == hazard_id).with_for_update()
             ).first()
             if row is None:
-                raise HazardNotFound(f"no hazard {hazard_id}")
+                raise HazardNotFound("no hazard %(id)s", id=hazard_id)
             record = _row_dict(row)
             changes = decide(record)
             if changes:
@@ -1318,8 +1371,12 @@ class HazardRegister:
     def _expect(record: Mapping[str, Any], action: str, allowed: Sequence[str]) -> None:
         if record["status"] not in allowed:
             raise IllegalTransition(
-                f"cannot {action} hazard {record['id']}: it is {record['status']}; "
-                f"{action} takes a hazard that is {' or '.join(allowed)}"
+                "cannot %(action)s hazard %(id)s: it is %(status)s; "
+                "%(action)s takes a hazard that is %(allowed)s",
+                action=Action(action),
+                id=record["id"],
+                status=record["status"],
+                allowed=OneOf(allowed),
             )
 
     def confirm(
@@ -1334,7 +1391,7 @@ class HazardRegister:
     ) -> dict[str, Any]:
         """pending_review → confirmed, as a general or major hazard."""
         if grade not in GRADES:
-            raise IllegalTransition(f"grade {grade!r}: give general or major")
+            raise IllegalTransition("grade %(grade)r: give general or major", grade=grade)
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             self._expect(record, "confirm", [PENDING_REVIEW])
@@ -1354,7 +1411,11 @@ class HazardRegister:
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             self._expect(record, "dismiss", [PENDING_REVIEW])
-            text = _require_text(reason, f"the reason hazard {record['id']} is dismissed")
+            text = _require_text(
+                reason,
+                "give the reason hazard %(id)s is dismissed: it may not be empty",
+                id=record["id"],
+            )
             return {"status": DISMISSED, "dismissed_reason": text}
 
         return self._change(hazard_id, actor, "dismissed", decide, {})
@@ -1402,8 +1463,10 @@ class HazardRegister:
             missing = missing_plan_items(record)
             if record["grade"] == "major" and missing:
                 raise IllegalTransition(
-                    f"major hazard {record['id']} cannot enter rectifying: its plan lacks "
-                    f"{', '.join(missing)} (hazmon hazards plan {record['id']} ...)"
+                    "major hazard %(id)s cannot enter rectifying: its plan lacks %(missing)s "
+                    "(hazmon hazards plan %(id)s ...)",
+                    id=record["id"],
+                    missing=missing,
                 )
             return {"status": RECTIFYING}
 
@@ -1416,12 +1479,17 @@ class HazardRegister:
             allowed = [RECTIFYING] if record["grade"] == "major" else [CONFIRMED, RECTIFYING]
             if record["grade"] == "major" and record["status"] == CONFIRMED:
                 raise IllegalTransition(
-                    f"major hazard {record['id']} cannot be marked rectified: it has not "
-                    "entered rectifying; its plan lacks "
-                    f"{', '.join(missing_plan_items(record)) or 'nothing (start rectifying)'}"
+                    "major hazard %(id)s cannot be marked rectified: it has not entered "
+                    "rectifying; its plan lacks %(missing)s",
+                    id=record["id"],
+                    missing=missing_plan_items(record) or ["nothing (start rectifying)"],
                 )
             self._expect(record, "mark rectified", allowed)
-            text = _require_text(note, f"a note on how hazard {record['id']} was rectified")
+            text = _require_text(
+                note,
+                "give a note on how hazard %(id)s was rectified: it may not be empty",
+                id=record["id"],
+            )
             return {"status": RECTIFIED, "rectification_note": text}
 
         return self._change(hazard_id, actor, "rectified", decide, {})
@@ -1432,11 +1500,16 @@ class HazardRegister:
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             if record["grade"] == "major":
                 raise IllegalTransition(
-                    f"major hazard {record['id']} cannot be closed on the spot: it needs a "
-                    "plan with the five items in place and verification by a named expert"
+                    "major hazard %(id)s cannot be closed on the spot: it needs a plan with "
+                    "the five items in place and verification by a named expert",
+                    id=record["id"],
                 )
             self._expect(record, "close on the spot", [CONFIRMED, RECTIFYING])
-            text = _require_text(note, f"a note on how hazard {record['id']} was fixed")
+            text = _require_text(
+                note,
+                "give a note on how hazard %(id)s was fixed: it may not be empty",
+                id=record["id"],
+            )
             return {
                 "status": VERIFIED,
                 "rectification_note": text,
@@ -1452,12 +1525,15 @@ class HazardRegister:
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             if record["status"] == RECTIFYING:
                 raise IllegalTransition(
-                    f"cannot verify hazard {record['id']}: it is still rectifying; mark it "
-                    "rectified first (hazmon hazards rectified)"
+                    "cannot verify hazard %(id)s: it is still rectifying; mark it rectified "
+                    "first (hazmon hazards rectified)",
+                    id=record["id"],
                 )
             self._expect(record, "verify", [RECTIFIED])
             name = _require_text(
-                expert, f"the name of the expert who verified hazard {record['id']}"
+                expert,
+                "give the name of the expert who verified hazard %(id)s: it may not be empty",
+                id=record["id"],
             )
             return {
                 "status": VERIFIED,
@@ -1478,8 +1554,9 @@ class HazardRegister:
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             if record["source"] == "self_inspection":
                 raise IllegalTransition(
-                    f"hazard {record['id']} was found in the enterprise's self-inspection with "
-                    "experts it hired; such findings are not a basis for administrative penalty"
+                    "hazard %(id)s was found in the enterprise's self-inspection with experts "
+                    "it hired; such findings are not a basis for administrative penalty",
+                    id=record["id"],
                 )
             self._expect(
                 record, "mark as a penalty basis", [CONFIRMED, RECTIFYING, RECTIFIED, VERIFIED]
@@ -1500,12 +1577,17 @@ class HazardRegister:
     ) -> dict[str, Any]:
         """Record the referral of illegal conduct: a case filed, or transferred."""
         if kind not in REFERRAL_KINDS:
-            raise IllegalTransition(f"referral kind {kind!r}: give case_filed or transferred")
+            raise IllegalTransition(
+                "referral kind %(kind)r: give case_filed or transferred", kind=kind
+            )
         at = dt.datetime.now(dt.UTC)
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             self._expect(record, "refer", [CONFIRMED, RECTIFYING, RECTIFIED, VERIFIED])
-            _require_text(department, "the department that filed the case or took it over")
+            _require_text(
+                department,
+                "give the department that filed the case or took it over: it may not be empty",
+            )
             return {}
 
         def insert(connection: Connection) -> None:
@@ -1629,7 +1711,7 @@ class HazardRegister:
         """One hazard record (see :meth:`hazards`)."""
         records = self.hazards(now=now, hazard_id=hazard_id)
         if not records:
-            raise HazardNotFound(f"no hazard {hazard_id}")
+            raise HazardNotFound("no hazard %(id)s", id=hazard_id)
         return records[0]
 
     def evidence_summary(self, hazard_id: int, store: WindowReader) -> list[EvidenceSummary]:

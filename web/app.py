@@ -739,7 +739,15 @@ def create_app(settings: DeskSettings) -> FastAPI:
     @app.exception_handler(HazardError)
     async def register_refused(request: Request, error: HazardError) -> Response:
         status = 404 if isinstance(error, HazardNotFound) else 409
-        return await refused(request, Refused(status, str(error)))
+        try:
+            user: User | None = _session_user(request)[0]
+        except NotSignedIn:
+            user = None
+        # Translated here from the register's template and terms; Refused's own lookup
+        # of the finished text then finds nothing and leaves it as it is.
+        gettext = gettext_for(request, user)
+        chinese = gettext("pending_review") != "pending_review"
+        return await refused(request, Refused(status, error.translated(gettext, chinese=chinese)))
 
     # ------------------------------------------------------------ sign in and out
 
@@ -1005,10 +1013,9 @@ def create_app(settings: DeskSettings) -> FastAPI:
     async def attachment(request: Request, attachment_id: int) -> Response:
         """An attachment's content (checked against its stored hash)."""
         user, _csrf = _session_user(request)
-        try:
-            item, content = desk.annotations.content(attachment_id)
-        except HazardNotFound as error:
-            raise Refused(404, str(error)) from None
+        # A missing one (or bytes that no longer match their hash) is a HazardNotFound:
+        # 404, its message translated by the register's handler.
+        item, content = desk.annotations.content(attachment_id)
         _hazard_for(desk, user, item.hazard_id)
         return Response(
             content,

@@ -47,6 +47,7 @@ from hazmon.store.hazards import (
     REFERRAL_KINDS,
     SOURCES,
     STATUSES,
+    AuditReport,
     HazardContext,
     HazardError,
     HazardNotFound,
@@ -396,7 +397,7 @@ def _detail(
     desk: Desk, user: User, hazard_id: int, gettext: Callable[[str], str]
 ) -> dict[str, Any]:
     record = _hazard_for(desk, user, hazard_id)
-    audit = desk.register.verify_audit()
+    audit = _verify_audit(desk)
     return {
         "hazard": record,
         "finding_in_words": finding_in_words(desk, record, gettext),
@@ -413,6 +414,13 @@ def _detail(
         "attachments": [asdict(item) for item in desk.annotations.attachments(hazard_id)],
         "audit": {"ok": audit.ok, "entries": audit.entries, "problems": audit.problems},
     }
+
+
+def _verify_audit(desk: Desk) -> AuditReport:
+    """The chain checked end to end, the evidence readings re-read from the desk's store
+    (or the register's own file) under the store's lock."""
+    with desk.store_lock:
+        return desk.register.verify_audit(readings=desk.store)
 
 
 def _chart(desk: Desk, user: User, hazard_id: int, width: int) -> list[dict[str, Any]]:
@@ -1044,8 +1052,16 @@ def create_app(settings: DeskSettings) -> FastAPI:
         user, _csrf = _session_user(request)
         if user.role == "enterprise":
             raise Refused(403, "You may not do this.")
-        report = desk.register.verify_audit()
-        return {"ok": report.ok, "entries": report.entries, "problems": report.problems}
+        report = _verify_audit(desk)
+        return {
+            "ok": report.ok,
+            "entries": report.entries,
+            "problems": report.problems,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "evidence_checked": report.evidence_checked,
+            "readings_unchecked": report.readings_unchecked,
+        }
 
     # ------------------------------------------------------------ inspections
 

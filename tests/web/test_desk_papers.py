@@ -1,11 +1,13 @@
 """The inspection record from the desk: the button on the inspection's page serves the
-same PDF as ``hazmon report inspection``, fed from the desk's inspection records."""
+same PDF as ``hazmon report inspection``, fed from the desk's inspection records; and
+the desk's audit check re-reads the evidence readings."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,7 @@ from hazmon.store.hazards import HazardRegister
 
 from .conftest import OURS, Client, Seeded
 
-pytestmark = pytest.mark.skipif(
+NO_POPPLER = pytest.mark.skipif(
     shutil.which("pdftotext") is None,
     reason="poppler-utils is not installed (apt-get install poppler-utils)",
 )
@@ -35,6 +37,7 @@ def _text(pdf: Path) -> str:
     return re.sub(r"\s+", "", text)
 
 
+@NO_POPPLER
 def test_the_inspection_page_serves_the_inspection_record(
     seeded: Seeded, login: Login, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -111,3 +114,23 @@ def test_the_inspection_page_serves_the_inspection_record(
     expert.http.cookies.clear()
     signed_out = expert.http.get(f"/api/inspections/{inspection}/report.pdf")
     assert signed_out.status_code == 401
+
+
+def test_the_desk_audit_re_reads_the_evidence_readings(seeded: Seeded, login: Login) -> None:
+    officer = login("officer")
+    audit = officer.http.get("/api/audit").json()
+    assert audit["ok"], audit["problems"]
+    assert (audit["evidence_checked"], audit["readings_unchecked"]) == (2, 0)
+    assert len(audit["head_hash"]) == 64
+    # The excursion's 60 %LEL readings lowered behind everyone's back (t = 4, 5, 6 s).
+    with sqlite3.connect(seeded.readings) as connection:
+        connection.execute("UPDATE readings SET value = 6.0 WHERE value = 60.0")
+    audit = officer.http.get("/api/audit").json()
+    assert not audit["ok"]
+    assert (
+        f"hazard {seeded.ours}, evidence 1 (audit entry 1): its evidence readings changed: "
+        "readings were edited (still 10); maximum 60.0 → 10.0, minimum 10.0 → 6.0"
+    ) in audit["problems"]
+    page = officer.http.get(f"/hazards/{seeded.ours}").text
+    assert "已被篡改" in page
+    assert "its evidence readings changed" in page

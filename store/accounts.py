@@ -83,7 +83,6 @@ class Accounts:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine, tables=[users_table])
 
     @staticmethod
     def _check_password(password: str) -> None:

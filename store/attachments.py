@@ -88,9 +88,6 @@ class Annotations:
 
     def __init__(self, register: HazardRegister) -> None:
         self.register = register
-        register_metadata.create_all(
-            register.engine, tables=[comments_table, attachments_table, acknowledgements_table]
-        )
 
     def _exists(self, hazard_id: int) -> None:
         with self.register.engine.connect() as connection:
@@ -98,7 +95,7 @@ class Annotations:
                 select(hazards_table.c.id).where(hazards_table.c.id == hazard_id)
             ).first()
         if found is None:
-            raise HazardNotFound(f"no hazard {hazard_id}")
+            raise HazardNotFound("no hazard %(id)s", id=hazard_id)
 
     def add_comment(self, hazard_id: int, text: str, *, actor: str) -> int:
         """Add a comment to a hazard; return its id."""
@@ -141,12 +138,17 @@ class Annotations:
     ) -> Attachment:
         """Store a file with a hazard; its SHA-256 enters the audit chain."""
         if purpose not in PURPOSES:
-            raise HazardNotFound(f"purpose {purpose!r}: give one of {', '.join(PURPOSES)}")
+            raise HazardNotFound(
+                "purpose %(purpose)r: give one of %(purposes)s", purpose=purpose, purposes=PURPOSES
+            )
         if not content:
-            raise HazardNotFound(f"{filename}: the file is empty")
+            raise HazardNotFound("%(filename)s: the file is empty", filename=filename)
         if len(content) > MAX_ATTACHMENT:
             raise HazardNotFound(
-                f"{filename}: {len(content)} bytes is more than {MAX_ATTACHMENT} bytes"
+                "%(filename)s: %(size)s bytes is more than %(limit)s bytes",
+                filename=filename,
+                size=len(content),
+                limit=MAX_ATTACHMENT,
             )
         self._exists(hazard_id)
         digest = hashlib.sha256(content).hexdigest()
@@ -203,13 +205,14 @@ class Annotations:
                 select(attachments_table).where(attachments_table.c.id == attachment_id)
             ).first()
         if row is None:
-            raise HazardNotFound(f"no attachment {attachment_id}")
+            raise HazardNotFound("no attachment %(id)s", id=attachment_id)
         mapping = dict(row._mapping)
         content = bytes(mapping.pop("content"))
         if hashlib.sha256(content).hexdigest() != mapping["sha256"]:
             raise HazardNotFound(
-                f"attachment {attachment_id} was changed after it was stored: its content no "
-                "longer matches the hash in the audit history"
+                "attachment %(id)s was changed after it was stored: its content no longer "
+                "matches the hash in the audit history",
+                id=attachment_id,
             )
         return Attachment(**mapping), content
 
@@ -223,7 +226,7 @@ class Annotations:
                 select(events_table.c.id).where(events_table.c.id == event_id)
             ).first()
             if found is None:
-                raise HazardNotFound(f"no alert (event) {event_id}")
+                raise HazardNotFound("no alert (event) %(id)s", id=event_id)
             connection.execute(
                 acknowledgements_table.insert().values(
                     event_id=event_id, at=dt.datetime.now(dt.UTC), by=actor, reason=reason

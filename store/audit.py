@@ -53,6 +53,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def plain(value: Any) -> Any:
+    """``value`` as the chain hashes it: UTC ISO datetimes, floats by repr, lists for tuples."""
+    return _plain(value)
+
+
 def canonical_json(value: Any) -> str:
     """One JSON text per value: sorted keys, no spaces, UTC datetimes, floats by repr."""
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

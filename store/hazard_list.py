@@ -29,19 +29,13 @@ SORTABLE = (
     "location",
     "source",
 )
-#: Indexes the list's filters and the statistics use (named for the migration).
+#: Indexes the list's filters and the statistics use (made by Alembic revision 0004).
 LIST_INDEXES = (
     Index("ix_hazards_enterprise_status", hazards_table.c.enterprise, hazards_table.c.status),
     Index("ix_hazards_status_deadline", hazards_table.c.status, hazards_table.c.deadline),
     Index("ix_hazards_created_at", hazards_table.c.created_at),
     Index("ix_hazards_inspection_id", hazards_table.c.inspection_id),
 )
-
-
-def ensure_indexes(engine: Engine) -> None:
-    """Create the list's indexes on a register made before they existed."""
-    for index in LIST_INDEXES:
-        index.create(engine, checkfirst=True)
 
 
 LIST_COLUMNS = (

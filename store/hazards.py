@@ -65,6 +65,13 @@ from hazmon.analysis.events import Event
 from hazmon.analysis.readings import Channel
 from hazmon.config.standards import LimitRule
 from hazmon.store.audit import GENESIS, canonical_json, entry_hash, state_hash, utc
+from hazmon.store.evidence import (
+    RegisterReadings,
+    changed_figures,
+    changed_readings,
+    event_figures,
+    readings_digest,
+)
 from hazmon.store.timeseries import WindowReader
 
 metadata = MetaData()
@@ -220,8 +227,52 @@ REFERRAL_KINDS: tuple[str, ...] = get_args(ReferralKind)
 OPEN_FOR_RECTIFICATION: tuple[str, ...] = (CONFIRMED, RECTIFYING)
 
 
+class Action(str):
+    """A workflow step named in a refusal; translated as ``action|<step>`` (a step's
+    name, "plan", is also a noun with a translation of its own)."""
+
+
+class OneOf(tuple[str, ...]):
+    """Alternatives named in a refusal: "a or b" in English, "a或b" in Chinese."""
+
+
 class HazardError(Exception):
-    """A register operation that cannot be done; the message says why."""
+    """A register operation that cannot be done; the message says why.
+
+    ``template`` is the English message with ``%(name)s`` fields for ``params``, so the
+    desk can show it in the user's language (:meth:`translated`) from the catalogs;
+    ``str()`` is the English text the command line prints.
+    """
+
+    def __init__(self, template: str, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(self._format(template, lambda text: text, ", ", " or "))
+
+    def _format(
+        self, template: str, gettext: Callable[[str], str], comma: str, alternative: str
+    ) -> str:
+        if not self.params:
+            return template
+        shown: dict[str, Any] = {}
+        for name, value in self.params.items():
+            if isinstance(value, Action):
+                translated = gettext(f"action|{value}")
+                shown[name] = str(value) if translated == f"action|{value}" else translated
+            elif isinstance(value, OneOf):
+                shown[name] = alternative.join(gettext(item) for item in value)
+            elif isinstance(value, list | tuple):
+                shown[name] = comma.join(gettext(str(item)) for item in value)
+            elif isinstance(value, str):
+                shown[name] = gettext(value)
+            else:
+                shown[name] = value
+        return template % shown
+
+    def translated(self, gettext: Callable[[str], str], *, chinese: bool = True) -> str:
+        """The message in the language of ``gettext`` (terms and plan items too)."""
+        comma, alternative = ("、", "或") if chinese else (", ", " or ")
+        return self._format(gettext(self.template), gettext, comma, alternative)
 
 
 class HazardNotFound(HazardError):
@@ -419,10 +470,25 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
-    """What :meth:`HazardRegister.verify_audit` found; ``ok`` when nothing."""
+    """What :meth:`HazardRegister.verify_audit` found; ``ok`` when nothing.
+
+    Attributes
+    ----------
+    head_seq, head_hash
+        The newest entry (0 and None for an empty chain): what to keep elsewhere (on
+        the inspection report) and give back as ``anchor`` later.
+    evidence_checked
+        Evidence windows whose event figures or readings were re-read against the chain.
+    readings_unchecked
+        Evidence windows with a readings digest that could not be re-read (no store).
+    """
 
     entries: int
     problems: list[str] = field(default_factory=list)
+    head_seq: int = 0
+    head_hash: str | None = None
+    evidence_checked: int = 0
+    readings_unchecked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -487,9 +553,10 @@ def _row_dict(row: Any) -> dict[str, Any]:
     return record
 
 
-def _require_text(value: str, what: str) -> str:
+def _require_text(value: str, template: str, **params: Any) -> str:
+    """``value`` stripped; refused with ``template`` ("give …: it may not be empty") when blank."""
     if not value or not value.strip():
-        raise IllegalTransition(f"give {what}: it may not be empty")
+        raise IllegalTransition(template, **params)
     return value.strip()
 
 
@@ -511,6 +578,10 @@ def migrate(engine: Engine) -> None:
     """
     from alembic import command
     from sqlalchemy import inspect
+
+    # The desk's tables and the list's indexes share the register's metadata; imported
+    # here (they import this module) so that a new register has them all.
+    from hazmon.store import accounts, attachments, hazard_list, inspections  # noqa: F401
 
     with engine.begin() as connection:
         tables = set(inspect(connection).get_table_names())
@@ -540,11 +611,19 @@ class HazardRegister:
         background register writer needs this so that a cut link is an error it retries,
         not a thread blocked for the kernel's TCP timeout. Without one, the drivers'
         defaults hold.
+    readings
+        Where the evidence readings are, for the digest a filed hazard's audit entry
+        keeps of them. Without one, the readings a SQLite register file holds beside it
+        are used (the demo's and ``hazmon run``'s one file); with neither, an entry
+        vouches for the event figures only.
     """
 
-    def __init__(self, url: str, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float | None = None, readings: WindowReader | None = None
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self.readings = readings
         self._engine: Engine | None = None
 
     def _engine_options(self) -> dict[str, Any]:
@@ -672,6 +751,115 @@ class HazardRegister:
             )
         return digest
 
+    def _readings_for(
+        self, connection: Connection, readings: WindowReader | None
+    ) -> WindowReader | None:
+        if readings is not None:
+            return readings
+        if self.readings is not None:
+            return self.readings
+        return RegisterReadings(connection) if RegisterReadings.present(connection) else None
+
+    @staticmethod
+    def _evidence_channel(link: Any, event: Any) -> Channel:
+        return Channel(
+            site=link.site,
+            device=link.device,
+            quantity=link.quantity,
+            unit=event.unit if event is not None else "",
+            substance=link.substance,
+            name=link.name,
+        )
+
+    def _evidence_detail(
+        self, connection: Connection, evidence_ids: Sequence[int]
+    ) -> list[dict[str, Any]]:
+        """What an audit entry vouches for about new evidence windows: the event's
+        figures and a digest of the readings stored so far (:mod:`hazmon.store.evidence`)."""
+        reader = self._readings_for(connection, None)
+        items = []
+        for evidence_id in evidence_ids:
+            link = connection.execute(
+                select(evidence_table).where(evidence_table.c.id == evidence_id)
+            ).one()
+            event = None
+            if link.event_id is not None:
+                event = connection.execute(
+                    select(events_table).where(events_table.c.id == link.event_id)
+                ).one()
+            digest = None
+            if reader is not None:
+                channel = self._evidence_channel(link, event)
+                digest = readings_digest(reader.read_window(channel, link.start_ts, link.end_ts))
+            items.append(
+                {
+                    "evidence_id": evidence_id,
+                    "event_id": link.event_id,
+                    "event": None if event is None else event_figures(dict(event._mapping)),
+                    "readings": digest,
+                }
+            )
+        return items
+
+    def _verify_evidence(
+        self,
+        connection: Connection,
+        rows: Sequence[Any],
+        readings: WindowReader | None,
+    ) -> tuple[list[str], int, int]:
+        """Re-read each vouched-for evidence window: (problems, checked, readings unchecked)."""
+        reader = self._readings_for(connection, readings)
+        vouched: dict[int, tuple[int, int | None, dict[str, Any]]] = {}
+        for row in rows:
+            try:
+                detail = json.loads(row.detail)
+            except ValueError:
+                continue  # an edited entry; its hash mismatch is reported already
+            if not isinstance(detail, dict) or not isinstance(detail.get("evidence"), list):
+                continue
+            for item in detail["evidence"]:
+                if isinstance(item, dict) and isinstance(item.get("evidence_id"), int):
+                    vouched[item["evidence_id"]] = (row.seq, row.hazard_id, item)
+        problems: list[str] = []
+        unchecked = 0
+        for evidence_id, (seq, hazard_id, item) in sorted(vouched.items()):
+            where = f"hazard {hazard_id}, evidence {evidence_id} (audit entry {seq})"
+            link = connection.execute(
+                select(evidence_table).where(evidence_table.c.id == evidence_id)
+            ).first()
+            if link is None:
+                problems.append(f"{where}: the evidence window was deleted")
+                continue
+            event = None
+            if item.get("event") is not None:
+                event = connection.execute(
+                    select(events_table).where(events_table.c.id == item["event_id"])
+                ).first()
+                if event is None:
+                    problems.append(f"{where}: event {item['event_id']} was deleted")
+                else:
+                    changed = changed_figures(item["event"], dict(event._mapping))
+                    if changed:
+                        problems.append(
+                            f"{where}: event {item['event_id']} was edited: {'; '.join(changed)}"
+                        )
+            recorded = item.get("readings")
+            if recorded is None:
+                continue
+            if reader is None:
+                unchecked += 1
+                continue
+            until = recorded.get("until")
+            if until is None:
+                continue  # no reading was stored when filed: nothing was vouched for
+            window = reader.read_window(
+                self._evidence_channel(link, event), link.start_ts, int(until)
+            )
+            changed_text = changed_readings(recorded, window)
+            if changed_text is not None:
+                problems.append(f"{where}: its evidence readings changed: {changed_text}")
+        return problems, len(vouched), unchecked
+
     def history(self, hazard_id: int) -> list[AuditEntry]:
         """The audit entries of one hazard, oldest first."""
         self.hazard(hazard_id)  # raises HazardNotFound
@@ -694,13 +882,29 @@ class HazardRegister:
             for row in rows
         ]
 
-    def verify_audit(self) -> AuditReport:
+    def verify_audit(
+        self,
+        *,
+        readings: WindowReader | None = None,
+        anchor: tuple[int, str] | None = None,
+    ) -> AuditReport:
         """Recompute the whole chain and compare every hazard with its newest entry.
 
         Finds an edited entry (its hash no longer matches), a deleted one (a gap in
-        the numbering, a broken link, or a head that points past the last entry) and a
+        the numbering, a broken link, or a head that points past the last entry), a
         hazard, evidence or referral row edited outside the register (its state no
-        longer matches the state hash of the hazard's newest entry).
+        longer matches the state hash of the hazard's newest entry), and an event or
+        evidence reading edited or deleted (it no longer matches the figures and digest
+        the entry that filed it vouched for).
+
+        Parameters
+        ----------
+        readings
+            Where the evidence readings are (default: the register's, see the class).
+        anchor
+            (seq, hash) of an entry kept elsewhere (printed on a report): the chain up
+            to that entry must still end in that hash, which finds a chain rewritten
+            consistently from its start.
         """
         problems: list[str] = []
         with self.engine.connect() as connection:
@@ -768,7 +972,31 @@ class HazardRegister:
                     )
             for hazard_id in sorted(set(newest) - set(hazard_ids)):
                 problems.append(f"hazard {hazard_id} has an audit history but was deleted")
-        return AuditReport(entries=len(rows), problems=problems)
+            evidence_problems, checked, unchecked = self._verify_evidence(
+                connection, rows, readings
+            )
+            problems.extend(evidence_problems)
+        if anchor is not None:
+            anchor_seq, anchor_hash = anchor
+            kept = next((row for row in rows if row.seq == anchor_seq), None)
+            if kept is None:
+                problems.append(
+                    f"the anchor's entry {anchor_seq} is not in the history "
+                    f"(it ends at entry {last_seq}): entries were deleted"
+                )
+            elif kept.hash != anchor_hash.lower():
+                problems.append(
+                    f"entry {anchor_seq} hashes {kept.hash}, not the anchor's {anchor_hash}: "
+                    f"the history up to entry {anchor_seq} was rewritten"
+                )
+        return AuditReport(
+            entries=len(rows),
+            problems=problems,
+            head_seq=last_seq,
+            head_hash=last_hash,
+            evidence_checked=checked,
+            readings_unchecked=unchecked,
+        )
 
     # ---------------------------------------------------------------- creation
 
@@ -866,13 +1094,18 @@ class HazardRegister:
             if open_hazard is not None:
                 # One hazard per condition: while the channel's rule has an open record,
                 # a new excursion is further evidence on it, not a new record.
-                connection.execute(evidence.values(hazard_id=open_hazard))
+                evidence_id = self._inserted(connection, evidence.values(hazard_id=open_hazard))
                 self._append_audit(
                     connection,
                     open_hazard,
                     record.actor,
                     "evidence_added",
-                    {"event_id": event_id, "peak": record.peak, "duration_s": record.duration_s},
+                    {
+                        "event_id": event_id,
+                        "peak": record.peak,
+                        "duration_s": record.duration_s,
+                        "evidence": self._evidence_detail(connection, [evidence_id]),
+                    },
                 )
                 return event_id, open_hazard
             relation = "at or above" if record.side > 0 else "below"
@@ -896,13 +1129,18 @@ class HazardRegister:
                 standard=record.standard,
                 clause=record.clause,
             )
-            connection.execute(evidence.values(hazard_id=hazard_id))
+            evidence_id = self._inserted(connection, evidence.values(hazard_id=hazard_id))
             self._append_audit(
                 connection,
                 hazard_id,
                 record.actor,
                 "created",
-                {"event_id": event_id, "finding": finding, "source": context.source},
+                {
+                    "event_id": event_id,
+                    "finding": finding,
+                    "source": context.source,
+                    "evidence": self._evidence_detail(connection, [evidence_id]),
+                },
             )
         return event_id, hazard_id
 
@@ -942,6 +1180,12 @@ class HazardRegister:
                 .values(end_ts=record.end_ts + record.evidence_margin_ns)
             )
             if hazard_id is not None:
+                evidence_ids = [
+                    int(found)
+                    for found in connection.execute(
+                        select(evidence_table.c.id).where(evidence_table.c.event_id == event_id)
+                    ).scalars()
+                ]
                 self._append_audit(
                     connection,
                     int(hazard_id),
@@ -953,9 +1197,19 @@ class HazardRegister:
                         "end_ts": record.end_ts,
                         "peak": record.peak,
                         "duration_s": record.duration_s,
+                        # The extended figures and window are what the chain vouches
+                        # for from here on (verify-audit takes the newest entry).
+                        "evidence": self._evidence_detail(connection, evidence_ids),
                     },
                 )
         return True
+
+    @staticmethod
+    def _inserted(connection: Connection, statement: Any) -> int:
+        """Run an insert; return the new row's id."""
+        inserted = connection.execute(statement).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
 
     @staticmethod
     def _recorded(connection: Connection, key: str) -> tuple[int, int | None] | None:
@@ -1009,7 +1263,11 @@ class HazardRegister:
         clause: str,
     ) -> int:
         if context.source not in SOURCES:
-            raise HazardError(f"source {context.source!r} is not one of {', '.join(SOURCES)}")
+            raise HazardError(
+                "source %(source)r is not one of %(sources)s",
+                source=context.source,
+                sources=SOURCES,
+            )
         inserted = connection.execute(
             hazards_table.insert().values(
                 created_at=dt.datetime.now(dt.UTC),
@@ -1044,7 +1302,7 @@ class HazardRegister:
 
         ``evidence`` holds (channel, start [ns UTC], end [ns UTC]) windows of readings.
         """
-        finding = _require_text(finding, "the finding")
+        finding = _require_text(finding, "give the finding: it may not be empty")
         with self.engine.begin() as connection:
             hazard_id = self._insert_hazard(
                 connection,
@@ -1054,8 +1312,10 @@ class HazardRegister:
                 standard=standard,
                 clause=clause,
             )
+            evidence_ids = []
             for channel, start_ns, end_ns in evidence:
-                connection.execute(
+                evidence_id = self._inserted(
+                    connection,
                     evidence_table.insert().values(
                         hazard_id=hazard_id,
                         event_id=None,
@@ -1066,21 +1326,23 @@ class HazardRegister:
                         substance=channel.substance,
                         start_ts=start_ns,
                         end_ts=end_ns,
-                    )
+                    ),
                 )
-            self._append_audit(
-                connection,
-                hazard_id,
-                actor,
-                "created",
-                {"finding": finding, "source": context.source},
-            )
+                evidence_ids.append(evidence_id)
+            detail: dict[str, Any] = {"finding": finding, "source": context.source}
+            if evidence_ids:
+                detail["evidence"] = self._evidence_detail(connection, evidence_ids)
+            self._append_audit(connection, hazard_id, actor, "created", detail)
         return hazard_id
 
     def add_inspection(self, inspection: Inspection, *, actor: str) -> int:
         """Record an inspection with its instruments; return its id."""
         if inspection.source not in SOURCES:
-            raise HazardError(f"source {inspection.source!r} is not one of {', '.join(SOURCES)}")
+            raise HazardError(
+                "source %(source)r is not one of %(sources)s",
+                source=inspection.source,
+                sources=SOURCES,
+            )
         with self.engine.begin() as connection:
             inserted = connection.execute(
                 inspections_table.insert().values(
@@ -1115,7 +1377,7 @@ class HazardRegister:
                 select(inspections_table).where(inspections_table.c.id == inspection_id)
             ).first()
             if row is None:
-                raise HazardNotFound(f"no inspection {inspection_id}")
+                raise HazardNotFound("no inspection %(id)s", id=inspection_id)
             instruments = connection.execute(
                 select(instruments_table)
                 .where(instruments_table.c.inspection_id == inspection_id)
@@ -1146,13 +1408,13 @@ class HazardRegister:
         extra: Callable[[Connection], None] | None = None,
     ) -> dict[str, Any]:
         """Apply one audited change in one transaction; ``decide`` raises when illegal."""
-        actor = _require_text(actor, "who makes the change (actor)")
+        actor = _require_text(actor, "give who makes the change (actor): it may not be empty")
         with self.engine.begin() as connection:
             row = connection.execute(
                 select(hazards_table).where(hazards_table.c.id == hazard_id).with_for_update()
             ).first()
             if row is None:
-                raise HazardNotFound(f"no hazard {hazard_id}")
+                raise HazardNotFound("no hazard %(id)s", id=hazard_id)
             record = _row_dict(row)
             changes = decide(record)
             if changes:
@@ -1169,8 +1431,12 @@ class HazardRegister:
     def _expect(record: Mapping[str, Any], action: str, allowed: Sequence[str]) -> None:
         if record["status"] not in allowed:
             raise IllegalTransition(
-                f"cannot {action} hazard {record['id']}: it is {record['status']}; "
-                f"{action} takes a hazard that is {' or '.join(allowed)}"
+                "cannot %(action)s hazard %(id)s: it is %(status)s; "
+                "%(action)s takes a hazard that is %(allowed)s",
+                action=Action(action),
+                id=record["id"],
+                status=record["status"],
+                allowed=OneOf(allowed),
             )
 
     def confirm(
@@ -1185,7 +1451,7 @@ class HazardRegister:
     ) -> dict[str, Any]:
         """pending_review → confirmed, as a general or major hazard."""
         if grade not in GRADES:
-            raise IllegalTransition(f"grade {grade!r}: give general or major")
+            raise IllegalTransition("grade %(grade)r: give general or major", grade=grade)
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             self._expect(record, "confirm", [PENDING_REVIEW])
@@ -1205,7 +1471,11 @@ class HazardRegister:
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             self._expect(record, "dismiss", [PENDING_REVIEW])
-            text = _require_text(reason, f"the reason hazard {record['id']} is dismissed")
+            text = _require_text(
+                reason,
+                "give the reason hazard %(id)s is dismissed: it may not be empty",
+                id=record["id"],
+            )
             return {"status": DISMISSED, "dismissed_reason": text}
 
         return self._change(hazard_id, actor, "dismissed", decide, {})
@@ -1253,8 +1523,10 @@ class HazardRegister:
             missing = missing_plan_items(record)
             if record["grade"] == "major" and missing:
                 raise IllegalTransition(
-                    f"major hazard {record['id']} cannot enter rectifying: its plan lacks "
-                    f"{', '.join(missing)} (hazmon hazards plan {record['id']} ...)"
+                    "major hazard %(id)s cannot enter rectifying: its plan lacks %(missing)s "
+                    "(hazmon hazards plan %(id)s ...)",
+                    id=record["id"],
+                    missing=missing,
                 )
             return {"status": RECTIFYING}
 
@@ -1267,12 +1539,17 @@ class HazardRegister:
             allowed = [RECTIFYING] if record["grade"] == "major" else [CONFIRMED, RECTIFYING]
             if record["grade"] == "major" and record["status"] == CONFIRMED:
                 raise IllegalTransition(
-                    f"major hazard {record['id']} cannot be marked rectified: it has not "
-                    "entered rectifying; its plan lacks "
-                    f"{', '.join(missing_plan_items(record)) or 'nothing (start rectifying)'}"
+                    "major hazard %(id)s cannot be marked rectified: it has not entered "
+                    "rectifying; its plan lacks %(missing)s",
+                    id=record["id"],
+                    missing=missing_plan_items(record) or ["nothing (start rectifying)"],
                 )
             self._expect(record, "mark rectified", allowed)
-            text = _require_text(note, f"a note on how hazard {record['id']} was rectified")
+            text = _require_text(
+                note,
+                "give a note on how hazard %(id)s was rectified: it may not be empty",
+                id=record["id"],
+            )
             return {"status": RECTIFIED, "rectification_note": text}
 
         return self._change(hazard_id, actor, "rectified", decide, {})
@@ -1283,11 +1560,16 @@ class HazardRegister:
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             if record["grade"] == "major":
                 raise IllegalTransition(
-                    f"major hazard {record['id']} cannot be closed on the spot: it needs a "
-                    "plan with the five items in place and verification by a named expert"
+                    "major hazard %(id)s cannot be closed on the spot: it needs a plan with "
+                    "the five items in place and verification by a named expert",
+                    id=record["id"],
                 )
             self._expect(record, "close on the spot", [CONFIRMED, RECTIFYING])
-            text = _require_text(note, f"a note on how hazard {record['id']} was fixed")
+            text = _require_text(
+                note,
+                "give a note on how hazard %(id)s was fixed: it may not be empty",
+                id=record["id"],
+            )
             return {
                 "status": VERIFIED,
                 "rectification_note": text,
@@ -1303,12 +1585,15 @@ class HazardRegister:
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             if record["status"] == RECTIFYING:
                 raise IllegalTransition(
-                    f"cannot verify hazard {record['id']}: it is still rectifying; mark it "
-                    "rectified first (hazmon hazards rectified)"
+                    "cannot verify hazard %(id)s: it is still rectifying; mark it rectified "
+                    "first (hazmon hazards rectified)",
+                    id=record["id"],
                 )
             self._expect(record, "verify", [RECTIFIED])
             name = _require_text(
-                expert, f"the name of the expert who verified hazard {record['id']}"
+                expert,
+                "give the name of the expert who verified hazard %(id)s: it may not be empty",
+                id=record["id"],
             )
             return {
                 "status": VERIFIED,
@@ -1329,8 +1614,9 @@ class HazardRegister:
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             if record["source"] == "self_inspection":
                 raise IllegalTransition(
-                    f"hazard {record['id']} was found in the enterprise's self-inspection with "
-                    "experts it hired; such findings are not a basis for administrative penalty"
+                    "hazard %(id)s was found in the enterprise's self-inspection with experts "
+                    "it hired; such findings are not a basis for administrative penalty",
+                    id=record["id"],
                 )
             self._expect(
                 record, "mark as a penalty basis", [CONFIRMED, RECTIFYING, RECTIFIED, VERIFIED]
@@ -1351,12 +1637,17 @@ class HazardRegister:
     ) -> dict[str, Any]:
         """Record the referral of illegal conduct: a case filed, or transferred."""
         if kind not in REFERRAL_KINDS:
-            raise IllegalTransition(f"referral kind {kind!r}: give case_filed or transferred")
+            raise IllegalTransition(
+                "referral kind %(kind)r: give case_filed or transferred", kind=kind
+            )
         at = dt.datetime.now(dt.UTC)
 
         def decide(record: dict[str, Any]) -> dict[str, Any]:
             self._expect(record, "refer", [CONFIRMED, RECTIFYING, RECTIFIED, VERIFIED])
-            _require_text(department, "the department that filed the case or took it over")
+            _require_text(
+                department,
+                "give the department that filed the case or took it over: it may not be empty",
+            )
             return {}
 
         def insert(connection: Connection) -> None:
@@ -1480,7 +1771,7 @@ class HazardRegister:
         """One hazard record (see :meth:`hazards`)."""
         records = self.hazards(now=now, hazard_id=hazard_id)
         if not records:
-            raise HazardNotFound(f"no hazard {hazard_id}")
+            raise HazardNotFound("no hazard %(id)s", id=hazard_id)
         return records[0]
 
     def evidence_summary(self, hazard_id: int, store: WindowReader) -> list[EvidenceSummary]:

@@ -37,7 +37,6 @@ class Inspections:
 
     def __init__(self, register: HazardRegister) -> None:
         self.register = register
-        register_metadata.create_all(register.engine, tables=[inspection_places_table])
 
     def create(self, inspection: Inspection, location: str, *, actor: str) -> int:
         """Record an inspection and its place; return its id."""

@@ -26,16 +26,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from starlette.datastructures import FormData
 
 from hazmon.analysis.readings import Channel
 from hazmon.store.accounts import Accounts, User
 from hazmon.store.attachments import PURPOSES, Annotations
+from hazmon.store.evidence import describe_evidence
 from hazmon.store.hazard_list import (
     SORTABLE,
     HazardFilter,
     counts_by_status,
-    ensure_indexes,
     enterprises,
     hazard_page,
     statistics,
@@ -46,6 +47,7 @@ from hazmon.store.hazards import (
     REFERRAL_KINDS,
     SOURCES,
     STATUSES,
+    AuditReport,
     HazardContext,
     HazardError,
     HazardNotFound,
@@ -142,7 +144,6 @@ class Desk:
         self.accounts = Accounts(self.register.engine)
         self.annotations = Annotations(self.register)
         self.inspections = Inspections(self.register)
-        ensure_indexes(self.register.engine)
         self.store: SqliteTimeSeries | None = None
         if settings.readings is not None and settings.readings.exists():
             self.store = SqliteTimeSeries(settings.readings)
@@ -202,6 +203,15 @@ def _desk(request: Request) -> Desk:
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def _register_option(url: str) -> str:
+    """How ``hazmon hazards verify-audit`` is told this register (printed on papers),
+    with no password."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database:
+        return f"--db {parsed.database}"
+    return f"--url {parsed.render_as_string(hide_password=True)}"
 
 
 def _session_user(request: Request) -> tuple[User, str]:
@@ -374,7 +384,9 @@ def _plain_detail(desk: Desk, detail: dict[str, Any]) -> dict[str, Any]:
     """An audit entry's detail with its UTC times shown as local times."""
     shown = {}
     for key, value in detail.items():
-        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
+        if key == "evidence":
+            value = describe_evidence(value)
+        elif isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
             with contextlib.suppress(ValueError):
                 value = desk.local(dt.datetime.fromisoformat(value))
         shown[key] = value
@@ -385,7 +397,7 @@ def _detail(
     desk: Desk, user: User, hazard_id: int, gettext: Callable[[str], str]
 ) -> dict[str, Any]:
     record = _hazard_for(desk, user, hazard_id)
-    audit = desk.register.verify_audit()
+    audit = _verify_audit(desk)
     return {
         "hazard": record,
         "finding_in_words": finding_in_words(desk, record, gettext),
@@ -402,6 +414,13 @@ def _detail(
         "attachments": [asdict(item) for item in desk.annotations.attachments(hazard_id)],
         "audit": {"ok": audit.ok, "entries": audit.entries, "problems": audit.problems},
     }
+
+
+def _verify_audit(desk: Desk) -> AuditReport:
+    """The chain checked end to end, the evidence readings re-read from the desk's store
+    (or the register's own file) under the store's lock."""
+    with desk.store_lock:
+        return desk.register.verify_audit(readings=desk.store)
 
 
 def _chart(desk: Desk, user: User, hazard_id: int, width: int) -> list[dict[str, Any]]:
@@ -728,7 +747,15 @@ def create_app(settings: DeskSettings) -> FastAPI:
     @app.exception_handler(HazardError)
     async def register_refused(request: Request, error: HazardError) -> Response:
         status = 404 if isinstance(error, HazardNotFound) else 409
-        return await refused(request, Refused(status, str(error)))
+        try:
+            user: User | None = _session_user(request)[0]
+        except NotSignedIn:
+            user = None
+        # Translated here from the register's template and terms; Refused's own lookup
+        # of the finished text then finds nothing and leaves it as it is.
+        gettext = gettext_for(request, user)
+        chinese = gettext("pending_review") != "pending_review"
+        return await refused(request, Refused(status, error.translated(gettext, chinese=chinese)))
 
     # ------------------------------------------------------------ sign in and out
 
@@ -994,10 +1021,9 @@ def create_app(settings: DeskSettings) -> FastAPI:
     async def attachment(request: Request, attachment_id: int) -> Response:
         """An attachment's content (checked against its stored hash)."""
         user, _csrf = _session_user(request)
-        try:
-            item, content = desk.annotations.content(attachment_id)
-        except HazardNotFound as error:
-            raise Refused(404, str(error)) from None
+        # A missing one (or bytes that no longer match their hash) is a HazardNotFound:
+        # 404, its message translated by the register's handler.
+        item, content = desk.annotations.content(attachment_id)
         _hazard_for(desk, user, item.hazard_id)
         return Response(
             content,
@@ -1026,8 +1052,16 @@ def create_app(settings: DeskSettings) -> FastAPI:
         user, _csrf = _session_user(request)
         if user.role == "enterprise":
             raise Refused(403, "You may not do this.")
-        report = desk.register.verify_audit()
-        return {"ok": report.ok, "entries": report.entries, "problems": report.problems}
+        report = _verify_audit(desk)
+        return {
+            "ok": report.ok,
+            "entries": report.entries,
+            "problems": report.problems,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "evidence_checked": report.evidence_checked,
+            "readings_unchecked": report.readings_unchecked,
+        }
 
     # ------------------------------------------------------------ inspections
 
@@ -1093,6 +1127,39 @@ def create_app(settings: DeskSettings) -> FastAPI:
         user, csrf = _session_user(request)
         data = _inspection_detail(desk, user, inspection_id)
         return page(request, "inspection.html", {"user": user, "csrf": csrf, **data})
+
+    @app.get("/inspections/{inspection_id}/report.pdf", include_in_schema=False)
+    @app.get(
+        "/api/inspections/{inspection_id}/report.pdf",
+        tags=["inspections"],
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}}},
+    )
+    def inspection_report(request: Request, inspection_id: int) -> Response:
+        """The inspection record (检查记录) as PDF: the paper ``hazmon report inspection``
+        writes, from the same records (a plain ``def``: FastAPI lays it out on a worker
+        thread, not on the event loop)."""
+        user, _csrf = _session_user(request)
+        _inspection_detail(desk, user, inspection_id)  # 404 for another enterprise's
+        from hazmon.acquisition.reports.papers import inspection_paper
+        from hazmon.acquisition.reports.render import pdf_bytes, render_html
+
+        locale = request.cookies.get("hazmon_lang") or user.locale
+        lang = "en" if locale == "en" else "zh"
+        with desk.store_lock:
+            paper = inspection_paper(
+                desk.register,
+                inspection_id,
+                desk.store,
+                where=_register_option(desk.settings.register_url),
+                lang=lang,
+            )
+        html = render_html("inspection", paper, lang=lang, tz=desk.settings.time_zone)
+        return Response(
+            pdf_bytes(html),
+            media_type="application/pdf",
+            headers={"content-disposition": f'inline; filename="inspection-{inspection_id}.pdf"'},
+        )
 
     @app.get(
         "/inspections/{inspection_id}/edit", response_class=HTMLResponse, include_in_schema=False

@@ -33,6 +33,7 @@ from hazmon.acquisition.commands.common import (
     Subcommands,
     register_url,
 )
+from hazmon.store.evidence import describe_evidence
 from hazmon.store.hazards import (
     GRADES,
     REFERRAL_KINDS,
@@ -60,6 +61,18 @@ LIST_COLUMNS = (
     "deadline",
     "finding",
 )
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    """argparse type: ``SEQ:HASH``, an entry number and its 64-hex-digit hash."""
+    seq, _, digest = text.strip().partition(":")
+    digest = digest.strip().lower()
+    if not (seq.isdigit() and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not SEQ:HASH — give the entry number and the 64 hex digits of its "
+            "hash as verify-audit or the report printed them, e.g. 12:3f9a…"
+        )
+    return int(seq), digest
 
 
 def _deadline(text: str) -> dt.datetime:
@@ -207,7 +220,30 @@ def register(commands: Subcommands) -> None:
     sub = action("history", "print a hazard's audit history", _history)
     sub.add_argument("id", type=int, help="hazard id")
 
-    action("verify-audit", "check the audit hash chain and every record against it", _audit)
+    sub = action(
+        "verify-audit",
+        "check the audit hash chain, every record and its evidence against it",
+        _audit,
+    )
+    readings = sub.add_mutually_exclusive_group()
+    readings.add_argument(
+        "--readings",
+        type=Path,
+        metavar="PATH",
+        help="SQLite time-series file holding the evidence (default: the --db file)",
+    )
+    readings.add_argument(
+        "--readings-url",
+        metavar="URL",
+        help="VictoriaMetrics holding the evidence, e.g. http://127.0.0.1:8428",
+    )
+    sub.add_argument(
+        "--anchor",
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="a head kept elsewhere (printed on a report): the history up to entry SEQ "
+        "must still end in HASH",
+    )
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -518,7 +554,10 @@ def _refer(args: argparse.Namespace, console: Console, register: HazardRegister)
 
 def _history(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
     for entry in register.history(args.id):
-        detail = ", ".join(f"{key}={value}" for key, value in sorted(entry.detail.items()))
+        detail = ", ".join(
+            f"{key}={describe_evidence(value) if key == 'evidence' else value}"
+            for key, value in sorted(entry.detail.items())
+        )
         console.print(
             f"{entry.seq:>5} {entry.at} {entry.actor}: {entry.action}"
             + (f" ({escape(detail)})" if detail else "")
@@ -529,9 +568,39 @@ def _history(args: argparse.Namespace, console: Console, register: HazardRegiste
 
 
 def _audit(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
-    report = register.verify_audit()
+    store = _readings_store(args)
+    try:
+        report = register.verify_audit(readings=store, anchor=args.anchor)
+    finally:
+        if store is not None:
+            store.close()
     if report.ok:
-        console.print(f"audit history intact: {report.entries} entries, every record matches")
+        console.print(
+            f"audit history intact: {report.entries} entries, every record matches; "
+            f"{report.evidence_checked} evidence windows re-read",
+            highlight=False,
+        )
+        if report.readings_unchecked:
+            console.print(
+                f"  the readings of {report.readings_unchecked} evidence windows were not "
+                "re-read: give --readings PATH or --readings-url URL",
+                highlight=False,
+            )
+        if args.anchor is not None:
+            console.print(
+                f"  anchor entry {args.anchor[0]} matches: the history up to it is the one kept",
+                highlight=False,
+            )
+        if report.head_hash is not None:
+            console.print(
+                f"head: entry {report.head_seq}, hash {report.head_hash}", highlight=False
+            )
+            console.print(
+                "  keep it elsewhere (the inspection report prints it) and check later with "
+                f"--anchor {report.head_seq}:{report.head_hash}",
+                highlight=False,
+                soft_wrap=True,
+            )
         return EXIT_OK
     for problem in report.problems:
         print(f"TAMPERED: {problem}", file=sys.stderr)

@@ -26,6 +26,7 @@ from hazmon.store.hazards import (
     audit_head_table,
     missing_plan_items,
 )
+from hazmon.store.inspections import Inspections
 from hazmon.store.timeseries import WindowReader
 
 #: Chinese names of the quantities the bundled profiles measure; others print as named.
@@ -250,7 +251,13 @@ def audit_anchor(register: HazardRegister, where: str) -> AuditAnchor | None:
     return AuditAnchor(
         seq=int(head.seq),
         hash=str(head.hash),
-        command=f"hazmon hazards verify-audit {where}".strip(),
+        # The anchor makes the command itself check the printed hash: a chain rewritten
+        # consistently since the paper was printed fails it.
+        command=" ".join(
+            part
+            for part in ("hazmon hazards verify-audit", where, f"--anchor {head.seq}:{head.hash}")
+            if part
+        ),
     )
 
 
@@ -394,10 +401,14 @@ def inspection_paper(
 ) -> InspectionPaper:
     """The inspection record from the hazard register's ``inspection`` and its hazards.
 
-    ``inspection`` may be given by a caller that keeps inspections elsewhere (the
-    department's desk); its hazards are still those the register links to the id.
+    The place is the one the desk recorded for the inspection
+    (:mod:`hazmon.store.inspections`), else the findings' locations. ``inspection`` and
+    ``place`` may be given by a caller that keeps them elsewhere; its hazards are still
+    those the register links to the id.
     """
     found = inspection if inspection is not None else register.inspection(inspection_id)
+    if place is None:
+        place = Inspections(register).location(inspection_id) or None
     records = [record for record in register.hazards() if record["inspection_id"] == inspection_id]
     findings = tuple(finding_paper(register, record, store, lang=lang) for record in records)
     locations = list(dict.fromkeys(finding.location for finding in findings if finding.location))

@@ -104,7 +104,14 @@ def render_html(
 
 def write_pdf(html: str, path: Path) -> None:
     """Lay ``html`` out on A4 pages and write the PDF to ``path``."""
+    path.write_bytes(pdf_bytes(html))
+
+
+def pdf_bytes(html: str) -> bytes:
+    """Lay ``html`` out on A4 pages: the PDF (what the desk serves, what ``report`` writes)."""
     # Imported here: WeasyPrint loads Pango through cffi, which only papers need.
     from weasyprint import HTML
 
-    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(path)
+    content = HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
+    assert content is not None  # no target: the bytes are returned
+    return bytes(content)

@@ -10,10 +10,11 @@ past a retention period.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -90,6 +91,30 @@ SELECT id, site, device, '', quantity, substance, unit FROM channels_v0;
 DROP TABLE channels_v0;
 """
 )
+
+
+#: The readings of one channel (its key, then start and end [ns UTC]) in time order; also
+#: what the hazard register reads of a file it shares (:mod:`hazmon.store.evidence`).
+WINDOW_SQL = (
+    "SELECT r.ts, r.value, r.quality, r.level FROM readings r "
+    "JOIN channels c ON c.id = r.channel_id "
+    "WHERE c.site = ? AND c.device = ? AND c.name = ? AND c.quantity = ? "
+    "AND c.substance = ? "
+    "AND r.ts BETWEEN ? AND ? ORDER BY r.ts"
+)
+
+
+def window_of(rows: Sequence[Sequence[Any]]) -> Window:
+    """The :class:`Window` of (ts, value, quality, level) rows of :data:`WINDOW_SQL`."""
+    if not rows:
+        return Window.empty()
+    ts, value, quality, level = zip(*rows, strict=True)
+    return Window(
+        np.array(ts, dtype=np.int64),
+        np.array(value, dtype=np.float64),  # None (NULL) becomes NaN
+        np.array(quality, dtype=np.uint16),
+        np.array(level, dtype=np.uint8),
+    )
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
@@ -383,23 +408,8 @@ class SqliteTimeSeries:
         Window
             ts [ns UTC], value [canonical unit] (NaN where none), quality, level.
         """
-        rows = self.connection.execute(
-            "SELECT r.ts, r.value, r.quality, r.level FROM readings r "
-            "JOIN channels c ON c.id = r.channel_id "
-            "WHERE c.site = ? AND c.device = ? AND c.name = ? AND c.quantity = ? "
-            "AND c.substance = ? "
-            "AND r.ts BETWEEN ? AND ? ORDER BY r.ts",
-            (*channel.key, start_ns, end_ns),
-        ).fetchall()
-        if not rows:
-            return Window.empty()
-        ts, value, quality, level = zip(*rows, strict=True)
-        return Window(
-            np.array(ts, dtype=np.int64),
-            np.array(value, dtype=np.float64),  # None (NULL) becomes NaN
-            np.array(quality, dtype=np.uint16),
-            np.array(level, dtype=np.uint8),
-        )
+        rows = self.connection.execute(WINDOW_SQL, (*channel.key, start_ns, end_ns)).fetchall()
+        return window_of(rows)
 
     def _known_channel_id(self, channel: Channel) -> int | None:
         row = self.connection.execute(

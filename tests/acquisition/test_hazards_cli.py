@@ -228,6 +228,56 @@ def test_verify_audit_finds_tampering(database: Path, capsys: pytest.CaptureFixt
     assert "hazard 1 differs from the state" in err
 
 
+def test_verify_audit_re_reads_the_evidence_and_names_the_change(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", str(database)]
+    status, out, _ = run(capsys, "verify-audit", *db)
+    assert status == 0
+    assert "2 evidence windows re-read" in out
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE events SET peak = 6.25 WHERE id = 1")
+        connection.execute("DELETE FROM readings WHERE ts = ?", (T0 + 3 * SECOND,))
+    status, out, err = run(capsys, "verify-audit", *db)
+    assert status == 1
+    assert (
+        "TAMPERED: hazard 1, evidence 1 (audit entry 1): event 1 was edited: peak 62.5 → 6.25"
+        in err
+    )
+    # Hazard 1's window (±2 s) holds all 8 readings, hazard 2's (no margin) the event's 4.
+    assert (
+        "TAMPERED: hazard 1, evidence 1 (audit entry 1): its evidence readings changed: "
+        "1 of its 8 readings were deleted; maximum 62.5 → 58.0"
+    ) in err
+    assert (
+        "TAMPERED: hazard 2, evidence 2 (audit entry 2): its evidence readings changed: "
+        "1 of its 4 readings were deleted; maximum 62.5 → 58.0"
+    ) in err
+
+
+def test_verify_audit_prints_the_head_and_checks_an_anchor(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", str(database)]
+    status, out, _ = run(capsys, "verify-audit", *db)
+    assert status == 0
+    with sqlite3.connect(database) as connection:
+        seq, digest = connection.execute("SELECT seq, hash FROM hazard_audit_head").fetchone()
+    assert f"head: entry {seq}, hash {digest}" in out
+    assert f"--anchor {seq}:{digest}" in out
+    status, out, _ = run(capsys, "verify-audit", *db, "--anchor", f"{seq}:{digest}")
+    assert status == 0
+    assert f"anchor entry {seq} matches" in out
+    other = ("0" if digest[0] != "0" else "1") + digest[1:]
+    status, _, err = run(capsys, "verify-audit", *db, "--anchor", f"{seq}:{other}")
+    assert status == 1
+    assert f"TAMPERED: entry {seq} hashes {digest}, not the anchor's {other}" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hazards", "verify-audit", *db, "--anchor", "12"])
+    assert exit_info.value.code == 2
+    assert "is not SEQ:HASH" in capsys.readouterr().err
+
+
 def test_the_register_must_be_named(
     database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

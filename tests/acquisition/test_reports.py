@@ -268,7 +268,7 @@ def test_inspection_record_holds_its_sections_clauses_and_head_hash(
     assert "共3项隐患：重大隐患1项，一般隐患1项，待确认1项。" in flat
     assert seeded.head in flat
     assert f"第{seeded.seq}条" in flat
-    assert f"hazmonhazardsverify-audit--db{seeded.db}" in flat
+    assert f"hazmonhazardsverify-audit--db{seeded.db}--anchor{seeded.seq}:{seeded.head}" in flat
 
 
 def test_notice_follows_the_notice_layout_with_the_five_in_place(

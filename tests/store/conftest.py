@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+# The desk's tables share the register's metadata: imported so that drop_all clears them.
+from hazmon.store import accounts, attachments, inspections  # noqa: F401
 from hazmon.store.hazards import HazardRegister, metadata
 
 from .victoria_metrics import VictoriaMetrics

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
-from hazmon.store.hazards import HazardRegister, metadata
+from hazmon.store.accounts import Accounts
+from hazmon.store.hazards import HazardRegister, _alembic_config, metadata
 from hazmon.store.migrations.versions import r0001_initial
 from hazmon.store.timeseries.sqlite import SCHEMA_VERSION, SqliteTimeSeries
 
@@ -104,7 +105,7 @@ def test_old_register_is_upgraded_by_alembic(old_register_url: str) -> None:
             columns = {c["name"] for c in inspect(connection).get_columns("events")}
             evidence = {c["name"] for c in inspect(connection).get_columns("hazard_evidence")}
             old_event = connection.execute(text("SELECT device, name, peak FROM events")).one()
-        assert list(version) == ["0003"]
+        assert list(version) == ["0004"]
         assert {"name", "record_key"} <= columns
         assert "name" in evidence
         assert tuple(old_event) == ("co-1", "", 300.0)
@@ -120,7 +121,7 @@ def test_new_register_is_stamped_at_the_newest_revision(tmp_path: Path) -> None:
             connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         )
         columns = {c["name"] for c in inspect(connection).get_columns("events")}
-    assert list(version) == ["0003"]
+    assert list(version) == ["0004"]
     assert "name" in columns
 
 
@@ -134,4 +135,89 @@ def test_register_beside_readings_in_one_file_is_created_new(tmp_path: Path) -> 
             connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         )
     assert {"channels", "readings", "events", "hazards"} <= tables
-    assert list(version) == ["0003"]
+    assert list(version) == ["0004"]
+
+
+#: What revision 0004 adds: the desk's tables and the hazard list's indexes.
+DESK_TABLES = {
+    "users",
+    "hazard_comments",
+    "hazard_attachments",
+    "alert_acknowledgements",
+    "inspection_places",
+}
+LIST_INDEXES = {
+    "ix_hazards_enterprise_status",
+    "ix_hazards_status_deadline",
+    "ix_hazards_created_at",
+    "ix_hazards_inspection_id",
+}
+
+
+@pytest.fixture
+def register_at_0003(old_register_url: str) -> str:
+    """The 0.1.0 register upgraded by Alembic to revision 0003 (what the previous release
+    made): no desk tables, no list indexes."""
+    from alembic import command
+
+    engine = create_engine(old_register_url)
+    try:
+        with engine.begin() as connection:
+            config = _alembic_config(connection)
+            command.stamp(config, "0001")
+            command.upgrade(config, "0003")
+            tables = set(inspect(connection).get_table_names())
+            indexes = {index["name"] for index in inspect(connection).get_indexes("hazards")}
+    finally:
+        engine.dispose()
+    assert not tables & DESK_TABLES
+    assert not indexes & LIST_INDEXES
+    return old_register_url
+
+
+def test_revision_0004_adds_the_desk_tables_and_list_indexes(register_at_0003: str) -> None:
+    with HazardRegister(register_at_0003) as register:
+        with register.engine.connect() as connection:
+            found = inspect(connection)
+            tables = set(found.get_table_names())
+            indexes = {index["name"] for index in found.get_indexes("hazards")}
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            old_event = connection.execute(text("SELECT device, peak FROM events")).one()
+        assert tables >= DESK_TABLES
+        assert indexes >= LIST_INDEXES
+        assert version == "0004"
+        assert tuple(old_event) == ("co-1", 300.0)
+        # The tables are the desk's: an account is added and signs in.
+        Accounts(register.engine).add("officer", "long-enough-1", role="officer")
+        assert Accounts(register.engine).authenticate("officer", "long-enough-1") is not None
+
+
+def test_revision_0004_keeps_desk_tables_made_before_it(register_at_0003: str) -> None:
+    # A desk of the previous release made some of them with create_all, and an account.
+    from hazmon.store import hazard_list
+    from hazmon.store.accounts import users_table
+
+    engine = create_engine(register_at_0003)
+    try:
+        with engine.begin() as connection:
+            metadata.create_all(connection, tables=[users_table])
+            hazard_list.LIST_INDEXES[0].create(connection)
+        Accounts(engine).add("expert", "long-enough-1", role="expert")
+    finally:
+        engine.dispose()
+    with HazardRegister(register_at_0003) as register:
+        with register.engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            indexes = {index["name"] for index in inspect(connection).get_indexes("hazards")}
+        assert tables >= DESK_TABLES
+        assert indexes >= LIST_INDEXES
+        assert Accounts(register.engine).authenticate("expert", "long-enough-1") is not None
+
+
+def test_a_new_register_has_the_desk_tables(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with HazardRegister(url) as register, register.engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        indexes = {index["name"] for index in inspect(connection).get_indexes("hazards")}
+    assert tables >= DESK_TABLES
+    assert indexes >= LIST_INDEXES

@@ -91,11 +91,13 @@ def seed(url: str, readings: Path) -> Seeded:
     channels = ChannelTable()
     channels.add(LEL_A)
     channels.add(LEL_B)
-    with SqliteTimeSeries(readings) as store:
-        for number in (0, 1):
-            batch = Readings.from_columns(ts, np.full(10, number), value)
-            store.write(batch, level, channels)
-    with HazardRegister(url) as register:
+    store = SqliteTimeSeries(readings)
+    store.open()
+    for number in (0, 1):
+        batch = Readings.from_columns(ts, np.full(10, number), value)
+        store.write(batch, level, channels)
+    # Given the store, the register's audit vouches for the evidence readings too.
+    with HazardRegister(url, readings=store) as register:
         _, ours = register.record_event(
             LEL_EVENT,
             LEL_A,
@@ -122,6 +124,7 @@ def seed(url: str, readings: Path) -> Seeded:
         accounts.add(
             "theirs", PASSWORD, role="enterprise", display_name="乙安全员", enterprise=THEIRS
         )
+    store.close()
     return Seeded(url, readings, ours, theirs)
 
 

@@ -138,6 +138,32 @@ def test_every_template_string_has_a_chinese_translation() -> None:
         assert re.search(r"[\u4e00-\u9fff]", text) or kept.get(msgid) == text, msgid
 
 
+def test_every_register_refusal_has_a_chinese_translation() -> None:
+    # The templates as the register raises them (adjacent literals joined), the steps
+    # _expect names, and the blank-field refusals: each must be in the zh_CN catalog.
+    store = Path(__file__).parents[2] / "store"
+    literals = r"((?:\s*\"[^\"]*\")+)"
+    templates: set[str] = set()
+    actions: set[str] = set()
+    for name in ("hazards.py", "attachments.py"):
+        source = (store / name).read_text("utf-8")
+        # An f-string message could not be looked up in the catalogs.
+        assert not re.search(r"(?:IllegalTransition|HazardError|HazardNotFound)\(\s*f\"", source)
+        for pattern in (
+            r"(?:IllegalTransition|HazardError|HazardNotFound)\(" + literals,
+            r"_require_text\(\s*\w+," + literals,
+        ):
+            for match in re.finditer(pattern, source):
+                templates.add("".join(re.findall(r'"([^"]*)"', match.group(1))))
+        actions |= {
+            f"action|{step}" for step in re.findall(r'_expect\(\s*record, "([^"]+)"', source)
+        }
+    assert len(templates) >= 20
+    assert len(actions) == 9
+    chinese = catalog("zh_CN")
+    assert sorted((templates | actions) - set(chinese)) == []
+
+
 def test_the_workflow_terms_are_the_notices(seeded: Seeded) -> None:
     chinese = catalog("zh_CN")
     terms = {

@@ -44,6 +44,23 @@ def test_major_hazard_walks_to_a_verified_close(seeded: Seeded, login: Login) ->
     # Marking it rectified now is refused by the register, and the page says why.
     refused = ours.post(f"/hazards/{hazard}/rectified", {"note": "已更换"})
     assert refused.status_code == 409
+    # In Chinese, terms and plan items too, from the register's own message template.
+    assert (
+        f"重大隐患 {hazard} 不能标记为已整改：尚未进入整改，整改方案（五落实）尚缺资金、预案"
+        in refused.text
+    )
+    early = expert.api(f"/api/hazards/{hazard}/verify", {"expert": "李专家"})
+    assert early.status_code == 409
+    assert early.json()["detail"] == (
+        f"隐患 {hazard} 当前为“已确认”，不能复查销号；复查销号仅适用于“已整改”的隐患"
+    )
+    # English beside it, by the user's language setting.
+    expert.http.cookies.set("hazmon_lang", "en")
+    assert expert.api(f"/api/hazards/{hazard}/verify", {"expert": "Li"}).json()["detail"] == (
+        # The English catalog names statuses as the desk shows them.
+        f"cannot verify hazard {hazard}: it is Confirmed; verify takes a hazard that is Rectified"
+    )
+    expert.http.cookies.delete("hazmon_lang")
     assert ours.post(f"/hazards/{hazard}/plan", FIVE_IN_PLACE).status_code == 303
     assert ours.http.get(f"/api/hazards/{hazard}").json()["hazard"]["status"] == "rectifying"
     assert (
@@ -171,7 +188,9 @@ def test_attachments_enter_the_audit_chain_with_their_hash(seeded: Seeded, login
 def test_comments_dismissal_referral_and_closing_on_the_spot(seeded: Seeded, login: Login) -> None:
     officer, expert = login("officer"), login("expert")
     assert expert.post(f"/hazards/{seeded.ours}/comment", {"text": "现场已通风"}).status_code == 303
-    assert officer.post(f"/hazards/{seeded.theirs}/dismiss", {"reason": ""}).status_code == 409
+    empty = officer.post(f"/hazards/{seeded.theirs}/dismiss", {"reason": ""})
+    assert empty.status_code == 409
+    assert f"请填写隐患 {seeded.theirs} 不予认定的理由：不能为空" in empty.text
     assert (
         officer.post(f"/hazards/{seeded.theirs}/dismiss", {"reason": "传感器故障误报"}).status_code
         == 303

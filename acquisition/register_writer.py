@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hazmon.acquisition.alerts import REGISTER_KEY, Alert, AlertKind, AlertSink
 from hazmon.drivers.schedule import Backoff
+from hazmon.store.evidence import ReadingsFile
 from hazmon.store.hazards import EventRecord, HazardRegister
 from hazmon.store.spool import Spool, SpoolItem
 
@@ -97,6 +98,9 @@ class RegisterWriter:
     shutdown_timeout : [s]
         How long leaving ``async with`` tries to copy what is spooled (``[service]
         shutdown_timeout``).
+    readings
+        The kit's time-series file, whose evidence readings the audit chain vouches for
+        when the register is another database; None where it is the same file.
     """
 
     def __init__(
@@ -109,11 +113,16 @@ class RegisterWriter:
         backoff: Backoff | None = None,
         slow_after: float = SLOW_AFTER,
         shutdown_timeout: float = 5.0,
+        readings: Path | None = None,
     ) -> None:
         self.url = url
         self.name = describe_url(url)
         self.spool = Spool(spool)
-        self.register = HazardRegister(url, timeout=timeout)
+        # A register in another database (PostgreSQL) vouches for the evidence readings
+        # of the kit's store file too; one in the same SQLite file finds them itself.
+        self.register = HazardRegister(
+            url, timeout=timeout, readings=None if readings is None else ReadingsFile(readings)
+        )
         self.alert_sink = alert_sink
         self.backoff = backoff or Backoff(0.5, 10.0)
         self.slow_after = slow_after

@@ -383,6 +383,7 @@ class SiteService:
             register_spool_path(self.database),
             self.manager,
             shutdown_timeout=site.service.shutdown_timeout,
+            readings=None if self.register_url == f"sqlite:///{self.database}" else self.database,
         )
         try:
             await stack.enter_async_context(writer)

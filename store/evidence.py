@@ -20,7 +20,9 @@ an evidence margin) are not vouched for, and not mistaken for tampering.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -191,9 +193,45 @@ class RegisterReadings:
         """Nothing to release: the connection is the register's."""
 
 
+class ReadingsFile:
+    """The readings of a kit's SQLite store read from another register (PostgreSQL).
+
+    The service's register writer files hazards from its own thread while the service
+    writes readings: each window is read on a fresh read-only connection, so it neither
+    shares a connection across threads nor takes the store's write lock.
+
+    Parameters
+    ----------
+    path
+        The time-series store's file (``hazmon run --db``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read_window(self, channel: Channel, start_ns: int, end_ns: int) -> Window:
+        """Readings of ``channel`` with ``start_ns <= ts <= end_ns`` [ns UTC], in time order;
+        empty when the file holds none (or cannot be read: the entry then vouches for none)."""
+        try:
+            connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return Window.empty()
+        try:
+            rows = connection.execute(WINDOW_SQL, (*channel.key, start_ns, end_ns)).fetchall()
+        except sqlite3.Error:
+            return Window.empty()
+        finally:
+            connection.close()
+        return window_of(rows)
+
+    def close(self) -> None:
+        """Nothing held between reads."""
+
+
 __all__ = [
     "DIGEST_FORMAT",
     "EVENT_FIGURES",
+    "ReadingsFile",
     "RegisterReadings",
     "WindowReader",
     "changed_figures",

@@ -87,7 +87,10 @@ def test_a_register_in_another_database_vouches_for_the_kits_readings(tmp_path: 
         )
 
     async def main() -> None:
-        writer = RegisterWriter(url, tmp_path / "kit.register-spool.db", [].append, readings=kit)
+        alerts: list[Alert] = []
+        writer = RegisterWriter(
+            url, tmp_path / "kit.register-spool.db", alerts.append, readings=kit
+        )
         writer.record(record)
         writer.start()
         assert await writer.close(60)

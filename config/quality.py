@@ -37,6 +37,9 @@ class Quality(IntFlag):
     """The sensor is still warming up."""
     OUT_OF_ORDER = 1 << 10
     """The timestamp is older than one already accepted for the channel."""
+    CLOCK_INVALID = 1 << 11
+    """The meter's own timestamp was unreadable or outside the sane window (before
+    2000, or more than a day after it arrived); the reading carries its arrival time."""
 
 
 #: Flags after which the value cannot be used at all (it is NaN).

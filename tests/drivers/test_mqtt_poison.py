@@ -192,10 +192,10 @@ def test_poisoned_payloads_keep_rows_and_the_service_polls_on(
     # The 400-digit value: the row is there, NaN (stored NULL) with SENSOR_FAULT, at
     # the payload's own (sane) time.
     stamp = 1_777_622_401 * 1_000_000_000  # 2026-05-01T08:00:01Z, by hand
-    ((value, quality),) = [(v, q) for ts, v, q in _rows(database, "tox-1") if ts == stamp]
-    assert value is None
-    assert quality & SENSOR_FAULT
-    assert not quality & CLOCK_INVALID
+    ((huge, huge_quality),) = [(v, q) for ts, v, q in _rows(database, "tox-1") if ts == stamp]
+    assert huge is None
+    assert huge_quality & SENSOR_FAULT
+    assert not huge_quality & CLOCK_INVALID
     assert rows[8.0] == (stamp + 1_000_000_000, 0)  # a sane stamp is kept, unflagged
 
 

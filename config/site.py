@@ -351,19 +351,47 @@ class StoresConfig(_Strict):
         return self
 
 
-class MqttBrokerConfig(_Strict):
-    """The broker a site publishes readings and alerts to (``[mqtt]``).
+class MqttCredentials(_Strict):
+    """How hazmon logs in to a broker: the same for the service's own connection and
+    for the MQTT meters on that broker.
 
     Credentials are never written here: ``username_env`` and ``password_env`` name the
     environment variables that hold them.
     """
 
+    ca_file: str | None = Field(
+        default=None, description="CA bundle (PEM) a TLS broker's certificate is checked against"
+    )
+    client_cert: str | None = Field(
+        default=None, description="client certificate (PEM) for a broker that requires one"
+    )
+    client_key: str | None = Field(
+        default=None, description="the client certificate's private key (PEM)"
+    )
+    username_env: str | None = "HAZMON_MQTT_USERNAME"
+    password_env: str | None = "HAZMON_MQTT_PASSWORD"
+
+    @model_validator(mode="after")
+    def _key_with_cert(self) -> Self:
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("client_key needs client_cert (the certificate it belongs to)")
+        return self
+
+
+class MqttBrokerLogin(MqttCredentials):
+    """How to log in to another broker MQTT meters use (``[[mqtt_brokers]]``)."""
+
+    host: str
+    port: int = Field(default=1883, ge=1, le=65535)
+
+
+class MqttBrokerConfig(MqttCredentials):
+    """The broker a site publishes readings and alerts to (``[mqtt]``); MQTT meters on
+    it log in the same way."""
+
     host: str
     port: int = Field(default=1883, ge=1, le=65535)
     tls: bool = False
-    ca_file: str | None = None
-    username_env: str | None = "HAZMON_MQTT_USERNAME"
-    password_env: str | None = "HAZMON_MQTT_PASSWORD"
     client_id: str = ""
     publish_readings: bool = Field(
         default=False, description="publish readings to hazmon/<site>/<device>/<quantity>"
@@ -441,6 +469,9 @@ class SiteConfig(_Strict):
     limits: SiteLimits = Field(default_factory=SiteLimits)
     stores: StoresConfig = Field(default_factory=StoresConfig)
     mqtt: MqttBrokerConfig | None = None
+    mqtt_brokers: list[MqttBrokerLogin] = Field(
+        default_factory=list, description="logins to the other brokers MQTT meters use"
+    )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
@@ -483,6 +514,17 @@ class SiteConfig(_Strict):
                 '[mqtt] with host = "..." or remove the route'
             )
         return self
+
+    def broker_login(self, host: str, port: int) -> MqttCredentials:
+        """How an MQTT meter logs in to the broker at ``host``:``port``: as the
+        service does when it is the ``[mqtt]`` broker, by its ``[[mqtt_brokers]]``
+        entry when it has one, else by the default variables and the system CAs."""
+        if self.mqtt is not None and (self.mqtt.host, self.mqtt.port) == (host, port):
+            return self.mqtt
+        for login in self.mqtt_brokers:
+            if (login.host, login.port) == (host, port):
+                return login
+        return MqttCredentials()
 
 
 def load_site(name_or_path: str) -> tuple[str, SiteConfig]:

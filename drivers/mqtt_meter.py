@@ -22,8 +22,9 @@ from numpy.typing import NDArray
 
 from hazmon.config.addresses import MqttAddress
 from hazmon.config.profile import MqttSection, Profile, mqtt_topic_matches
+from hazmon.config.site import MqttCredentials
 from hazmon.drivers.base import transport_section
-from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, MqttSettings
+from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, login_settings
 from hazmon.drivers.stream import Decoded, Rejected, StreamMeter, StreamOptions
 
 _MISSING = object()
@@ -242,6 +243,10 @@ class MqttMeter(StreamMeter[MqttMessage]):
         How long one attempt to reach the broker may take before a COMM_ERROR row.
     client_id
         Overrides the client id (the session is kept under it).
+    login
+        How to log in to the broker (see
+        :meth:`hazmon.config.site.SiteConfig.broker_login`: the service's own
+        ``[mqtt]`` login on its broker); the default variables and system CAs if None.
     options
         See :class:`~hazmon.drivers.stream.StreamOptions`: calibration due date,
         warm-up (judged by when a reading arrives, whatever time its payload
@@ -262,14 +267,17 @@ class MqttMeter(StreamMeter[MqttMessage]):
         *,
         connect_timeout: float = 5.0,
         client_id: str | None = None,
+        login: MqttCredentials | None = None,
         **options: Unpack[StreamOptions],
     ) -> None:
         section = mqtt_section(profile)
         self.device_id = device_id
         self.topic_filter = device_topic(section.topic, device_id)
-        settings = MqttSettings(
-            host=address.host,
-            port=address.port,
+        settings = login_settings(
+            login or MqttCredentials(),
+            f"device {device_id}",
+            address.host,
+            address.port,
             tls=address.tls,
             client_id=client_id or f"hazmon-{device_id}",
             clean_start=False,

@@ -35,7 +35,8 @@ SITE_SCHEMA = "hazmon.site/1"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no figure a site can mean (backoff_max = inf would wait forever).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def parse_tcp_address(address: str) -> tuple[str, int]:
@@ -49,9 +50,9 @@ def parse_tcp_address(address: str) -> tuple[str, int]:
     text = address.removeprefix("tcp://")
     host, separator, port_text = text.rpartition(":")
     host = host.strip("[]")
-    if not separator or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not separator or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(
-            f"address {address!r} is not HOST:PORT or tcp://HOST:PORT (port 0-65535), "
+            f"address {address!r} is not HOST:PORT or tcp://HOST:PORT (port 1-65535), "
             "e.g. 127.0.0.1:502"
         )
     return host, int(port_text)
@@ -179,7 +180,7 @@ class _Device(_Strict):
     backoff_initial: float = Field(
         default=2.0, gt=0, description="[s] first wait before asking a silent meter again"
     )
-    backoff_max: float = Field(default=60.0, gt=0, description="[s] longest such wait")
+    backoff_max: float = Field(default=60.0, gt=0, le=86400, description="[s] longest such wait")
     location: str = ""
     calibration_due: dt.date | None = None
     warmup_seconds: float | None = Field(

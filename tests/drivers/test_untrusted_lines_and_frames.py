@@ -9,14 +9,25 @@ from pathlib import Path
 import pytest
 
 from hazmon.config.errors import ConfigError
-from hazmon.config.profile import load_profile
+from hazmon.config.profile import AsciiSection, FrameSection, load_profile
 from hazmon.drivers.ascii_meter import parse_line
 from hazmon.drivers.frames import WinsenRule, decode_frames, winsen_checksum
 
-WBGT = load_profile("heat-stress-wbgt-ascii").ascii
-ZE07 = load_profile("winsen-ze07-co").frame
-assert WBGT is not None
-assert ZE07 is not None
+
+def _wbgt() -> AsciiSection:
+    section = load_profile("heat-stress-wbgt-ascii").ascii
+    assert section is not None
+    return section
+
+
+def _ze07() -> FrameSection:
+    section = load_profile("winsen-ze07-co").frame
+    assert section is not None
+    return section
+
+
+WBGT = _wbgt()
+ZE07 = _ze07()
 RULE = WinsenRule(ZE07.gas_code, ZE07.full_range, active=True)
 
 

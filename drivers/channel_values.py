@@ -10,7 +10,7 @@ keeps its row: NaN with ``SENSOR_FAULT``, unless the incoming flags already say 
 (a timeout, a sentinel).
 
 A meter's own timestamp is trusted only inside a sane window: from 2000-01-01 UTC
-(:data:`EARLIEST_NS`) to one day after the reading arrived (:data:`MAX_AHEAD_NS`).
+to one day after the reading arrived (:func:`hazmon.config.quality.sane_timestamp`).
 Outside it (a clock never set, a year 9999, a negative epoch, a number beyond int64
 nanoseconds), the reading keeps its row at its arrival time, flagged
 ``CLOCK_INVALID``: a poisoned stamp can neither be stored as a time nor overflow.
@@ -34,29 +34,8 @@ from numpy.typing import NDArray
 from hazmon.analysis.readings import Readings
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.profile import Profile
-from hazmon.config.quality import Quality
+from hazmon.config.quality import Quality, sane_timestamp
 from hazmon.drivers.base import PollResult
-
-#: [ns UTC] 2000-01-01T00:00:00Z: no instrument hazmon reads was made before, so an
-#: earlier stamp is a clock that was never set (1970, a negative epoch, 1812).
-EARLIEST_NS = 946_684_800 * 1_000_000_000
-
-#: [ns] How far after its arrival a meter's stamp may lie: a day covers any clock
-#: drift or misconfigured zone; beyond it (9999-12-31) the clock is wrong.
-MAX_AHEAD_NS = 86_400 * 1_000_000_000
-
-
-def sane_timestamp(ts_ns: int, arrived_ns: int) -> bool:
-    """Whether a meter's own stamp can be trusted as the reading's time.
-
-    Parameters
-    ----------
-    ts_ns : [ns UTC]
-        The stamp (any Python int, however large or negative).
-    arrived_ns : [ns UTC]
-        When the reading arrived.
-    """
-    return EARLIEST_NS <= ts_ns <= arrived_ns + MAX_AHEAD_NS
 
 
 class ChannelMapper:

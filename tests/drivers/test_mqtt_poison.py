@@ -25,9 +25,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hazmon.config.profile import load_profile
-from hazmon.config.quality import Quality
+from hazmon.config.quality import Quality, sane_timestamp
 from hazmon.config.site import SiteConfig
-from hazmon.drivers.channel_values import ChannelMapper, sane_timestamp
+from hazmon.drivers.channel_values import ChannelMapper
 from hazmon.drivers.mqtt_meter import decode_payload
 from hazmon.simulators.site import SimulatedSite
 

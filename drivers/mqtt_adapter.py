@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -190,6 +191,7 @@ class MqttConnection:
         if settings.manual_ack:
             client.manual_ack_set(True)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
@@ -385,6 +387,23 @@ class MqttConnection:
         if self._loop is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop is shutting down
                 self._loop.call_soon_threadsafe(function, *args)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError`, so the error is the one being
+        # handled. A certificate the CA does not vouch for will not change by waiting:
+        # say so now, instead of "no connection within 10 s".
+        error = sys.exc_info()[1]
+        if error is None:
+            return
+        if isinstance(error, ssl.SSLError):
+            self._last_error = (
+                f"TLS refused: {error}; check ca_file (the CA that signed the broker's "
+                "certificate) and client_cert/client_key"
+            )
+            log.warning("%s: %s", self.address, self._last_error)
+            self._call(self._fail_waiters, self._last_error)
+        else:
+            self._last_error = f"cannot connect: {error}"
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any

@@ -24,11 +24,15 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hazmon.config.addresses import MqttAddress
 from hazmon.config.profile import load_profile
 from hazmon.config.quality import Quality, sane_timestamp
 from hazmon.config.site import SiteConfig
+from hazmon.drivers.base import PollResult
 from hazmon.drivers.channel_values import ChannelMapper
-from hazmon.drivers.mqtt_meter import decode_payload
+from hazmon.drivers.mqtt_adapter import MqttMessage
+from hazmon.drivers.mqtt_meter import MqttFramer, MqttMeter, decode_payload
+from hazmon.drivers.stream import Decoded, Rejected
 from hazmon.simulators.site import SimulatedSite
 
 CLOCK_INVALID = int(Quality.CLOCK_INVALID)
@@ -244,3 +248,54 @@ def test_an_epoch_integer_of_400_digits_is_a_clock_fault_not_an_overflow() -> No
     assert readings.ts.tolist() == [arrived, arrived]
     assert (readings.quality & CLOCK_INVALID).all()
     assert (readings.quality & SENSOR_FAULT).all()
+
+
+class _BuggyFramer(MqttFramer):
+    """The real framer, with a bug nobody foresaw on one payload."""
+
+    def feed(self, chunk: MqttMessage) -> list[Decoded | Rejected]:
+        if chunk.payload == b"boom":
+            raise ZeroDivisionError("a bug in a framer")
+        return super().feed(chunk)
+
+
+def test_a_framer_that_raises_costs_one_row_not_the_meter(mqtt_broker: Any) -> None:
+    profile = load_profile("toxic-6gas-mqtt")
+    section = profile.mqtt
+    assert section is not None
+    meter = MqttMeter(
+        MqttAddress("127.0.0.1", mqtt_broker.port, False),
+        profile,
+        "tox-9",
+        np.arange(len(profile.channels), dtype=np.int32),
+        warmup=0.0,
+        silence_timeout=0.5,
+    )
+    meter.framer = _BuggyFramer(section, meter.topic_filter)
+    publisher = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", mqtt_broker.port)
+    publisher.loop_start()
+
+    async def main() -> list[PollResult]:
+        results: list[PollResult] = []
+        sent = False
+        try:
+            async for result in meter.results():
+                results.append(result)
+                if not sent:  # the first row (silence) says the meter is subscribed
+                    for payload in (b"boom", b'{"gas": {"co": 9}}'):
+                        publisher.publish("site/tox-9/gas/toxic", payload, qos=1)
+                    sent = True
+                if not result.errors and result.readings.value[0] == 9.0:
+                    return results
+        finally:
+            await meter.close()
+        raise AssertionError("unreachable")
+
+    try:
+        results = asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+    (failed,) = [r for r in results if any("ZeroDivisionError" in e for e in r.errors)]
+    assert (failed.readings.quality & Quality.COMM_ERROR).all()

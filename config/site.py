@@ -372,6 +372,26 @@ class MqttCredentials(_Strict):
     username_env: str | None = "HAZMON_MQTT_USERNAME"
     password_env: str | None = "HAZMON_MQTT_PASSWORD"
 
+    @field_validator("ca_file", "client_cert", "client_key")
+    @classmethod
+    def _tls_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A relative path is taken from the site file's folder (the ``base`` of the
+        validation context), as profile paths are: systemd starts the service in
+        ``/``. Read from a file, the file must exist: found by ``check``, not at the
+        first connection."""
+        base = (info.context or {}).get("base")
+        if value is None or base is None:
+            return value
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = Path(base) / path
+        if not path.is_file():
+            raise ValueError(
+                f"{value!r}: no such file ({path}); give the PEM file's path, absolute or "
+                "relative to the site file's folder"
+            )
+        return str(path)
+
     @model_validator(mode="after")
     def _key_with_cert(self) -> Self:
         if self.client_key is not None and self.client_cert is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hazmon.acquisition.cli import main
+from hazmon.config.site import load_site
 
 SITE = """schema = "hazmon.site/1"
 name = "enc"
@@ -114,3 +115,24 @@ def test_check_refuses_what_no_meter_can_mean(
     error = capsys.readouterr().err
     assert expected in error, error
     assert str(site) in error
+
+
+def test_tls_files_are_taken_from_the_site_folder_and_must_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    site = tmp_path / "site.toml"
+    mqtt = '\n[mqtt]\nhost = "127.0.0.1"\ntls = true\nca_file = "certs/ca.pem"\n'
+    site.write_text(_site() + mqtt, encoding="utf-8")
+    _source, config = load_site(str(site))
+    assert config.mqtt is not None
+    assert config.mqtt.ca_file == str(tmp_path / "certs" / "ca.pem")
+    site.write_text(
+        _site() + mqtt + '\n[[mqtt_brokers]]\nhost = "b"\nclient_cert = "certs/me.pem"\n',
+        encoding="utf-8",
+    )
+    assert main(["check", str(site)]) == 2
+    error = capsys.readouterr().err
+    assert "mqtt_brokers[0].client_cert" in error, error
+    assert "'certs/me.pem': no such file" in error

@@ -62,7 +62,10 @@ REGISTER_COUNT: dict[str, int] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # A scale or range of inf or nan would turn every reading into a fault or a lie.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class RegisterRef(_Strict):

@@ -136,3 +136,17 @@ def test_tls_files_are_taken_from_the_site_folder_and_must_exist(
     error = capsys.readouterr().err
     assert "mqtt_brokers[0].client_cert" in error, error
     assert "'certs/me.pem': no such file" in error
+
+
+@pytest.mark.parametrize("bad", ["scale = nan", "scale = inf", "scale = -inf"])
+def test_a_profile_figure_of_inf_or_nan_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    profile = tmp_path / "my-4gas.toml"
+    profile.write_text(PROFILE.replace("scale = 0.1", bad, 1), encoding="utf-8")
+    site = tmp_path / "site.toml"
+    site.write_text(_site(profile=str(profile)), encoding="utf-8")
+    assert main(["check", str(site)]) == 2
+    error = capsys.readouterr().err
+    assert str(profile) in error
+    assert "scale" in error, error

@@ -158,7 +158,7 @@ class ChannelMapper:
             (the stamp is hazmon's own, a poll's start, and is not checked).
         clock_invalid
             The meter sent a stamp that could not be read: the readings get
-            ``arrived_ns`` and ``CLOCK_INVALID``.
+            ``arrived_ns`` (now, if not given) and ``CLOCK_INVALID``.
 
         With ``arrived_ns`` given, a ``ts_ns`` outside the sane window (see
         :func:`sane_timestamp`) is replaced by ``arrived_ns``, and the readings get
@@ -166,12 +166,14 @@ class ChannelMapper:
         """
         count = len(self.specs)
         clock_flag = 0
-        if arrived_ns is None:
+        if arrived_ns is None and not clock_invalid:
             # hazmon's own clock (a poll's start): nothing the meter could poison.
             arrived_ns = ts_ns
-        elif clock_invalid or not sane_timestamp(ts_ns, arrived_ns):
-            ts_ns = arrived_ns
-            clock_flag = int(Quality.CLOCK_INVALID)
+        else:
+            arrived_ns = time.time_ns() if arrived_ns is None else arrived_ns
+            if clock_invalid or not sane_timestamp(ts_ns, arrived_ns):
+                ts_ns = arrived_ns
+                clock_flag = int(Quality.CLOCK_INVALID)
         incoming = flags or {}
         engineering: dict[str, float] = {}
         value = np.full(count, np.nan)

@@ -100,7 +100,7 @@ class PayloadOutcome:
         None when the payload was refused.
     ts_ns
         The payload's own timestamp [ns UTC], not yet judged by the sane window
-        (see :func:`hazmon.drivers.channel_values.sane_timestamp`), or None (use the
+        (see :func:`hazmon.config.quality.sane_timestamp`), or None (use the
         arrival time).
     clock_invalid
         The payload has a timestamp that cannot be read as a time.

@@ -155,6 +155,18 @@ def _parse_times(
                 f"{expected} (2026-03-02 09:00:00); correct the row or give --date-format"
             ],
         )
+    if not pd.api.types.is_datetime64_any_dtype(parsed):
+        # Some rows parsed with a zone (a lowercase "z", "UTC") and some without: a
+        # column of mixed objects, which is no time column at all.
+        zoned = np.array([getattr(item, "tzinfo", None) is not None for item in parsed])
+        row = int(np.flatnonzero(zoned)[0]) if zoned.any() else 0
+        raise DatalogError(
+            source,
+            [
+                f"line {int(lines[row])}, column {column!r}: {text.iloc[row]!r} has a time "
+                "zone while other rows have none; write the UTC offset on every row or none"
+            ],
+        )
     if has_offset.all():
         values = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
         zone = "from the file (UTC offsets written)"

@@ -54,3 +54,16 @@ def test_a_value_beyond_float_range_is_a_sensor_fault_not_infinity(tmp_path: Pat
     assert readings.value[0] == 5.0
     assert np.isnan(readings.value[1:]).all()
     assert (readings.quality[1:] & Quality.SENSOR_FAULT).all()
+
+
+def test_one_row_with_a_zone_among_rows_without_is_refused(tmp_path: Path) -> None:
+    # Found by fuzz/run: dateutil reads "0z" as seconds and UTC, the other rows are
+    # naive, and the column became objects pandas could not treat as times.
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "time,CO [ppm]\n2026-03-02 09:00:00,1\n2026-03-02 09:01:0z,40\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        DatalogError, match=r"line 3, column 'time': '2026-03-02 09:01:0z' has a time zone"
+    ):
+        read_datalog(path)

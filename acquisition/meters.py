@@ -109,7 +109,7 @@ def build_meters(
         numbers = np.array(register_channels(site, device, channels), dtype=np.int32)
         profile = device.loaded_profile
         if not isinstance(device, ModbusDevice):
-            _build_own_link(meters, device, profile, address, numbers)
+            _build_own_link(site, meters, device, profile, address, numbers)
             continue
         if isinstance(address, SerialPortAddress | MqttAddress):
             raise ValueError(
@@ -139,6 +139,7 @@ def build_meters(
 
 
 def _build_own_link(
+    site: SiteConfig,
     meters: SiteMeters,
     device: AnyDevice,
     profile: Profile,
@@ -163,6 +164,7 @@ def _build_own_link(
             warmup=device.warmup_seconds,
             silence_timeout=silence,
             connect_timeout=max(device.timeout, 2.0),
+            login=site.broker_login(address.host, address.port),
             reconnect_initial=device.backoff_initial,
             reconnect_max=device.backoff_max,
         )

@@ -56,9 +56,10 @@ from hazmon.acquisition.register_writer import RegisterWriter, register_spool_pa
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.errors import ConfigError
+from hazmon.config.secrets import secret_from_env
 from hazmon.config.site import MqttBrokerConfig, SiteConfig
 from hazmon.config.standards import effective_limit_rows, rules_by_quantity
-from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
+from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings, login_settings
 from hazmon.store.hazards import HazardContext
 from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
 from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
@@ -101,31 +102,15 @@ def check_writable_file(path: Path, key: str, source: str) -> None:
         raise ConfigError(source, [f"{key} = {str(path)!r}: {problem}"])
 
 
-def secret_from_env(variable: str | None, source: str, key: str) -> str | None:
-    """The value of environment ``variable`` (None when unset or no variable named).
-
-    Secrets live in the environment only; this never logs or prints the value.
-    """
-    if not variable:
-        return None
-    value = os.environ.get(variable)
-    if value is None:
-        log.debug("%s: %s names %s, which is not set", source, key, variable)
-    return value
-
-
 def mqtt_settings(config: MqttBrokerConfig, client_id: str = "") -> MqttSettings:
     """Broker settings with the credentials read from the environment."""
-    username = secret_from_env(config.username_env, "[mqtt]", "username_env")
-    password = secret_from_env(config.password_env, "[mqtt]", "password_env")
-    return MqttSettings(
-        host=config.host,
-        port=config.port,
-        client_id=client_id or config.client_id,
-        username=username,
-        password=password if username is not None else None,
+    return login_settings(
+        config,
+        "[mqtt]",
+        config.host,
+        config.port,
         tls=config.tls,
-        ca_file=config.ca_file,
+        client_id=client_id or config.client_id,
     )
 
 

@@ -109,8 +109,9 @@ def _host_port(text: str, original: str, default_port: int | None) -> tuple[str,
         if default_port is None:
             raise ValueError(f"address {original!r} needs a port; use {_FORMS}")
         return host, default_port
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"address {original!r}: port {port_text!r} is not 0-65535")
+    # Port 0 asks the OS for any free port: no meter or broker can be reached on it.
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"address {original!r}: port {port_text!r} is not 1-65535")
     return host, int(port_text)
 
 

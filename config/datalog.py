@@ -30,7 +30,8 @@ VALUE_KINDS: tuple[str, ...] = ("average", "peak", "minimum", "instantaneous")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No figure of a datalog profile (set points, offsets) can mean inf or nan.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ColumnNames(_Strict):

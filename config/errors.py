@@ -143,15 +143,88 @@ def format_validation_error(
     return problems
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file, turning OS and syntax errors into :class:`ConfigError`."""
+#: Larger than any site or profile file; a bigger one is a wrong path (a log, a dump).
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+_SAVE_AS_UTF8 = "save it as UTF-8 (Notepad: 另存为 → 编码 UTF-8) and try again"
+
+
+def config_text(data: bytes, source: str) -> str:
+    """The text of a config file's bytes: UTF-8 (a BOM is dropped), or UTF-16 with a
+    BOM; anything else is refused naming what it looks like.
+
+    UTF-16 with a BOM (Notepad's "Unicode") is decoded: the BOM says the encoding
+    with certainty, so refusing would only make the user re-save. GBK, UTF-16
+    without a BOM and binary cannot be told apart from each other with certainty,
+    so they are refused, never guessed.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the encoding it looks like and what to do.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                source,
+                [f"starts as UTF-16 but is not valid UTF-16 ({error.reason}); {_SAVE_AS_UTF8}"],
+            ) from error
+    bad_at: int | None = data.find(b"\x00")
+    if bad_at == -1:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            bad_at = error.start
+    assert bad_at is not None
+    line = data[:bad_at].count(b"\n") + 1
+    looks, advice = _looks_like(data)
+    raise ConfigError(
+        source,
+        [
+            f"not UTF-8 text: byte 0x{data[bad_at]:02x} on line {line}; it looks like {looks}; "
+            f"{advice}"
+        ],
+    )
+
+
+def _looks_like(data: bytes) -> tuple[str, str]:
+    """What undecodable config bytes look like, and what to do."""
+    head = data[:4096]
+    even, odd = head[0::2], head[1::2]
+    if even.count(0) > len(even) // 3 or odd.count(0) > len(odd) // 3:
+        return "UTF-16 without a byte-order mark", _SAVE_AS_UTF8
+    binary = "a binary file, not text", "give the site or profile .toml file"
+    if b"\x00" in head:
+        return binary
     try:
+        head.decode("gb18030")
+    except UnicodeDecodeError:
+        return binary
+    return "GBK/GB18030 (the Windows Chinese default)", _SAVE_AS_UTF8
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning OS, encoding and syntax errors into :class:`ConfigError`
+    (see :func:`config_text` for the encodings)."""
+    try:
+        if path.is_dir():
+            raise ConfigError(str(path), ["is a folder, not a file; give the .toml file in it"])
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError as error:
         raise ConfigError(str(path), ["file not found; check the path"]) from error
     except OSError as error:
         raise ConfigError(str(path), [f"cannot read the file: {error.strerror}"]) from error
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            str(path),
+            [f"larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB: not a site or profile file"],
+        )
+    text = config_text(data, str(path))
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(path), [f"not valid TOML: {error}"]) from error
 

@@ -62,7 +62,10 @@ REGISTER_COUNT: dict[str, int] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # A scale or range of inf or nan would turn every reading into a fault or a lie.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class RegisterRef(_Strict):
@@ -283,12 +286,17 @@ class FrameSection(_Strict):
     ``mode = "active"``: the module uploads a frame on its own (PMS5003, SDS011,
     Winsen active upload); ``mode = "query"``: it answers the Winsen question
     ``FF 01 86 00 00 00 00 00 79``. ``gas_code`` is the Winsen gas byte of an
-    active-upload frame (0x04 CO, ...): frames naming another gas are rejected.
+    active-upload frame (0x04 CO, ...) and ``full_range`` the full range its uploads
+    announce (datasheet, module unit): frames naming another gas or range are noise,
+    as is a question's answer in active mode.
     """
 
     format: FrameFormat
     mode: Literal["active", "query"] = "active"
     gas_code: int | None = Field(default=None, ge=0, le=255)
+    full_range: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Winsen upload full range"
+    )
     fields: list[FrameField] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -302,6 +310,8 @@ class FrameSection(_Strict):
                 )
         if self.mode == "query" and self.format != "winsen_ze":
             raise ValueError(f'mode = "query" is for format = "winsen_ze", not {self.format!r}')
+        if self.full_range is not None and (self.format != "winsen_ze" or self.mode != "active"):
+            raise ValueError('full_range is for format = "winsen_ze", mode = "active"')
         if self.mode == "query" and any(f.field == "full_range" for f in self.fields):
             raise ValueError("the Winsen query answer carries no full_range field")
         return self
@@ -361,8 +371,15 @@ class AsciiSection(_Strict):
         example = {f.channel: 1.0 for f in self.fields}
         try:
             line = self.sample.format(**example)
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(f"sample {self.sample!r}: {error!r}; keys are channel names") from None
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
+            # A typo in a format spec ("{air.1f}") is an AttributeError, a stray brace
+            # a ValueError: each is the profile author's to fix, never a traceback.
+            channels = ", ".join(f.channel for f in self.fields)
+            raise ValueError(
+                f"sample {self.sample!r} is not a format string of the channels: "
+                f"{type(error).__name__}: {error}; write e.g. {{{self.fields[0].channel}:.1f}} "
+                f"(channels: {channels})"
+            ) from None
         if compiled.search(line) is None:
             raise ValueError(f"sample {self.sample!r} gives {line!r}, which pattern does not match")
         return self

@@ -37,6 +37,9 @@ class Quality(IntFlag):
     """The sensor is still warming up."""
     OUT_OF_ORDER = 1 << 10
     """The timestamp is older than one already accepted for the channel."""
+    CLOCK_INVALID = 1 << 11
+    """The meter's own timestamp was unreadable or outside the sane window (before
+    2000, or more than a day after it arrived); the reading carries its arrival time."""
 
 
 #: Flags after which the value cannot be used at all (it is NaN).
@@ -54,3 +57,25 @@ def describe(quality: int) -> str:
         return "OK"
     names = [name for name in FLAG_NAMES if quality & Quality[name]]
     return "|".join(names)
+
+
+#: [ns UTC] 2000-01-01T00:00:00Z: no instrument hazmon reads was made before, so an
+#: earlier time is a clock that was never set (1970, a negative epoch, 1812).
+EARLIEST_NS = 946_684_800 * 1_000_000_000
+
+#: [ns] How far after its arrival a meter's time may lie: a day covers any clock
+#: drift or misconfigured zone; beyond it (9999-12-31) the clock is wrong.
+MAX_AHEAD_NS = 86_400 * 1_000_000_000
+
+
+def sane_timestamp(ts_ns: int, arrived_ns: int) -> bool:
+    """Whether a meter's own time can be trusted (``CLOCK_INVALID`` otherwise).
+
+    Parameters
+    ----------
+    ts_ns : [ns UTC]
+        The time the meter gave (any Python int, however large or negative).
+    arrived_ns : [ns UTC]
+        When it reached hazmon (for a file: when it is read).
+    """
+    return EARLIEST_NS <= ts_ns <= arrived_ns + MAX_AHEAD_NS

@@ -35,7 +35,8 @@ SITE_SCHEMA = "hazmon.site/1"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no figure a site can mean (backoff_max = inf would wait forever).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def parse_tcp_address(address: str) -> tuple[str, int]:
@@ -49,9 +50,9 @@ def parse_tcp_address(address: str) -> tuple[str, int]:
     text = address.removeprefix("tcp://")
     host, separator, port_text = text.rpartition(":")
     host = host.strip("[]")
-    if not separator or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not separator or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(
-            f"address {address!r} is not HOST:PORT or tcp://HOST:PORT (port 0-65535), "
+            f"address {address!r} is not HOST:PORT or tcp://HOST:PORT (port 1-65535), "
             "e.g. 127.0.0.1:502"
         )
     return host, int(port_text)
@@ -179,7 +180,7 @@ class _Device(_Strict):
     backoff_initial: float = Field(
         default=2.0, gt=0, description="[s] first wait before asking a silent meter again"
     )
-    backoff_max: float = Field(default=60.0, gt=0, description="[s] longest such wait")
+    backoff_max: float = Field(default=60.0, gt=0, le=86400, description="[s] longest such wait")
     location: str = ""
     calibration_due: dt.date | None = None
     warmup_seconds: float | None = Field(
@@ -351,19 +352,67 @@ class StoresConfig(_Strict):
         return self
 
 
-class MqttBrokerConfig(_Strict):
-    """The broker a site publishes readings and alerts to (``[mqtt]``).
+class MqttCredentials(_Strict):
+    """How hazmon logs in to a broker: the same for the service's own connection and
+    for the MQTT meters on that broker.
 
     Credentials are never written here: ``username_env`` and ``password_env`` name the
     environment variables that hold them.
     """
 
+    ca_file: str | None = Field(
+        default=None, description="CA bundle (PEM) a TLS broker's certificate is checked against"
+    )
+    client_cert: str | None = Field(
+        default=None, description="client certificate (PEM) for a broker that requires one"
+    )
+    client_key: str | None = Field(
+        default=None, description="the client certificate's private key (PEM)"
+    )
+    username_env: str | None = "HAZMON_MQTT_USERNAME"
+    password_env: str | None = "HAZMON_MQTT_PASSWORD"
+
+    @field_validator("ca_file", "client_cert", "client_key")
+    @classmethod
+    def _tls_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A relative path is taken from the site file's folder (the ``base`` of the
+        validation context), as profile paths are: systemd starts the service in
+        ``/``. Read from a file, the file must exist: found by ``check``, not at the
+        first connection."""
+        base = (info.context or {}).get("base")
+        if value is None or base is None:
+            return value
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = Path(base) / path
+        if not path.is_file():
+            raise ValueError(
+                f"{value!r}: no such file ({path}); give the PEM file's path, absolute or "
+                "relative to the site file's folder"
+            )
+        return str(path)
+
+    @model_validator(mode="after")
+    def _key_with_cert(self) -> Self:
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("client_key needs client_cert (the certificate it belongs to)")
+        return self
+
+
+class MqttBrokerLogin(MqttCredentials):
+    """How to log in to another broker MQTT meters use (``[[mqtt_brokers]]``)."""
+
+    host: str
+    port: int = Field(default=1883, ge=1, le=65535)
+
+
+class MqttBrokerConfig(MqttCredentials):
+    """The broker a site publishes readings and alerts to (``[mqtt]``); MQTT meters on
+    it log in the same way."""
+
     host: str
     port: int = Field(default=1883, ge=1, le=65535)
     tls: bool = False
-    ca_file: str | None = None
-    username_env: str | None = "HAZMON_MQTT_USERNAME"
-    password_env: str | None = "HAZMON_MQTT_PASSWORD"
     client_id: str = ""
     publish_readings: bool = Field(
         default=False, description="publish readings to hazmon/<site>/<device>/<quantity>"
@@ -441,6 +490,9 @@ class SiteConfig(_Strict):
     limits: SiteLimits = Field(default_factory=SiteLimits)
     stores: StoresConfig = Field(default_factory=StoresConfig)
     mqtt: MqttBrokerConfig | None = None
+    mqtt_brokers: list[MqttBrokerLogin] = Field(
+        default_factory=list, description="logins to the other brokers MQTT meters use"
+    )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
@@ -483,6 +535,17 @@ class SiteConfig(_Strict):
                 '[mqtt] with host = "..." or remove the route'
             )
         return self
+
+    def broker_login(self, host: str, port: int) -> MqttCredentials:
+        """How an MQTT meter logs in to the broker at ``host``:``port``: as the
+        service does when it is the ``[mqtt]`` broker, by its ``[[mqtt_brokers]]``
+        entry when it has one, else by the default variables and the system CAs."""
+        if self.mqtt is not None and (self.mqtt.host, self.mqtt.port) == (host, port):
+            return self.mqtt
+        for login in self.mqtt_brokers:
+            if (login.host, login.port) == (host, port):
+                return login
+        return MqttCredentials()
 
 
 def load_site(name_or_path: str) -> tuple[str, SiteConfig]:

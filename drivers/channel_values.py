@@ -9,6 +9,12 @@ meter carries (calibration due, warm-up, out of order). A channel without a valu
 keeps its row: NaN with ``SENSOR_FAULT``, unless the incoming flags already say why
 (a timeout, a sentinel).
 
+A meter's own timestamp is trusted only inside a sane window: from 2000-01-01 UTC
+to one day after the reading arrived (:func:`hazmon.config.quality.sane_timestamp`).
+Outside it (a clock never set, a year 9999, a negative epoch, a number beyond int64
+nanoseconds), the reading keeps its row at its arrival time, flagged
+``CLOCK_INVALID``: a poisoned stamp can neither be stored as a time nor overflow.
+
 Warm-up counts from when the meter's link opened (:meth:`ChannelMapper.start_warmup`),
 judged by when a reading *arrived*, never by the timestamp it carries: a backlog of
 messages measured while hazmon was away is not warming up.
@@ -28,7 +34,7 @@ from numpy.typing import NDArray
 from hazmon.analysis.readings import Readings
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.profile import Profile
-from hazmon.config.quality import Quality
+from hazmon.config.quality import Quality, sane_timestamp
 from hazmon.drivers.base import PollResult
 
 
@@ -132,6 +138,7 @@ class ChannelMapper:
         *,
         flags: Mapping[str, int] | None = None,
         arrived_ns: int | None = None,
+        clock_invalid: bool = False,
     ) -> Readings:
         """Readings from raw values.
 
@@ -147,9 +154,26 @@ class ChannelMapper:
             Channel → quality flags the transport or the meter set (a failed read, a
             sentinel, a status bit); none by default.
         arrived_ns : [ns UTC]
-            When the values reached hazmon, which decides WARMUP; ``ts_ns`` by default.
+            When the values reached hazmon, which decides WARMUP; ``ts_ns`` by default
+            (the stamp is hazmon's own, a poll's start, and is not checked).
+        clock_invalid
+            The meter sent a stamp that could not be read: the readings get
+            ``arrived_ns`` (now, if not given) and ``CLOCK_INVALID``.
+
+        With ``arrived_ns`` given, a ``ts_ns`` outside the sane window (see
+        :func:`sane_timestamp`) is replaced by ``arrived_ns``, and the readings get
+        ``CLOCK_INVALID``.
         """
         count = len(self.specs)
+        clock_flag = 0
+        if arrived_ns is None and not clock_invalid:
+            # hazmon's own clock (a poll's start): nothing the meter could poison.
+            arrived_ns = ts_ns
+        else:
+            arrived_ns = time.time_ns() if arrived_ns is None else arrived_ns
+            if clock_invalid or not sane_timestamp(ts_ns, arrived_ns):
+                ts_ns = arrived_ns
+                clock_flag = int(Quality.CLOCK_INVALID)
         incoming = flags or {}
         engineering: dict[str, float] = {}
         value = np.full(count, np.nan)
@@ -179,8 +203,11 @@ class ChannelMapper:
             conversion = self._conversions[number]
             value[number] = number_value * conversion.scale + conversion.offset
             quality[number] = row_flags
-        meter_flags = self._meter_flags(ts_ns if arrived_ns is None else arrived_ns)
-        quality |= np.uint16(meter_flags | self._order_flags(ts_ns))
+        meter_flags = self._meter_flags(arrived_ns) | clock_flag
+        # A replaced stamp is on hazmon's clock, not the meter's: it must not move the
+        # meter's last accepted time (its next sane reading would look out of order).
+        order_flags = 0 if clock_flag else self._order_flags(ts_ns)
+        quality |= np.uint16(meter_flags | order_flags)
         return Readings(
             ts=np.full(count, ts_ns, dtype=np.int64),
             channel=self.channel_numbers.copy(),

@@ -25,6 +25,7 @@ from hazmon.drivers.frames import (
     WINSEN_TO_QUESTION_MODE,
     Frame,
     FrameDecoder,
+    WinsenRule,
 )
 from hazmon.drivers.serial_link import SerialQueryMeter, SerialStreamMeter
 from hazmon.drivers.stream import Decoded, Framer, Rejected
@@ -52,7 +53,8 @@ class FrameFramer:
 
     def __init__(self, section: FrameSection) -> None:
         self.section = section
-        self.decoder = FrameDecoder(section.format, section.gas_code)
+        rule = WinsenRule(section.gas_code, section.full_range, active=section.mode == "active")
+        self.decoder = FrameDecoder(section.format, section.gas_code, rule)
 
     def feed(self, chunk: bytes) -> list[Decoded | Rejected]:
         """Frames completed by ``chunk``; a Rejected (CRC_ERROR row) per bad checksum."""

@@ -77,6 +77,7 @@ The datasheet's examples: ``FF 17 04 00 00 25 13 88 25`` (active upload, 37 ppb 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -225,7 +226,32 @@ def _sds011_at(buffer: bytes, start: int) -> tuple[str, Frame | None]:
     return "ok", Frame("sds011", "data", values, raw, start)
 
 
-def _winsen_at(buffer: bytes, start: int, gas_code: int | None) -> tuple[str, Frame | None]:
+@dataclass(frozen=True, slots=True)
+class WinsenRule:
+    """What a Winsen module's profile fixes about its frames: anything else is noise.
+
+    A line full of 0xFF (a floating RX line, a module resetting) offers a start byte
+    at every position, and a one-byte checksum passes one candidate in 256: only the
+    bytes a module always sends the same keep false frames out.
+
+    Attributes
+    ----------
+    gas_code
+        The gas byte of its active-upload frames (0x04 CO); None: any.
+    full_range
+        The full range its uploads announce, in the module's unit (500 ppm for the
+        ZE07-CO); None: any. Checked after the checksum, so that a frame cut short is
+        still counted as a checksum error.
+    active
+        The module uploads on its own: a question's answer (0x86) is no frame of it.
+    """
+
+    gas_code: int | None = None
+    full_range: float | None = None
+    active: bool = False
+
+
+def _winsen_at(buffer: bytes, start: int, rule: WinsenRule) -> tuple[str, Frame | None]:
     available = len(buffer) - start
     if buffer[start] != WINSEN_START:
         return "skip", None
@@ -233,7 +259,9 @@ def _winsen_at(buffer: bytes, start: int, gas_code: int | None) -> tuple[str, Fr
         return "more", None
     second = buffer[start + 1]
     answer = second == WINSEN_ANSWER
-    if not answer and gas_code is not None and second != gas_code:
+    if answer and rule.active:
+        return "skip", None
+    if not answer and rule.gas_code is not None and second != rule.gas_code:
         return "skip", None
     if not answer and available >= 4 and buffer[start + 3] > WINSEN_MAX_DECIMALS:
         return "skip", None
@@ -242,6 +270,12 @@ def _winsen_at(buffer: bytes, start: int, gas_code: int | None) -> tuple[str, Fr
     raw = bytes(buffer[start : start + WINSEN_LENGTH])
     if winsen_checksum(raw) != raw[8]:
         return "bad", None
+    # After the checksum: a frame cut short still counts as a checksum error (a
+    # CRC_ERROR row), while a checksum-valid candidate of noise is only skipped.
+    if not answer and rule.full_range is not None:
+        announced = int.from_bytes(raw[6:8], "big") * 10.0 ** -raw[3]
+        if not math.isclose(announced, rule.full_range, rel_tol=1e-9):
+            return "skip", None
     if answer:
         values = {
             "concentration_mass": float(int.from_bytes(raw[2:4], "big")),
@@ -265,6 +299,7 @@ def decode_frames(
     *,
     gas_code: int | None = None,
     base_offset: int = 0,
+    rule: WinsenRule | None = None,
 ) -> DecodeOutcome:
     """Decode every complete frame in ``buffer``.
 
@@ -276,6 +311,9 @@ def decode_frames(
         Bytes as received; may start or end inside a frame.
     gas_code
         Winsen only: the gas byte active-upload frames must carry (others are noise).
+    rule
+        Winsen only: everything the profile fixes about the frames (``gas_code`` is
+        its shorthand).
     base_offset
         Stream position of ``buffer[0]``, added to each frame's ``offset``.
 
@@ -285,6 +323,7 @@ def decode_frames(
         Frames, checksum failures, and how much of ``buffer`` was consumed; keep
         ``buffer[outcome.consumed:]`` and prepend it to the next bytes.
     """
+    winsen = rule if rule is not None else WinsenRule(gas_code=gas_code)
     frames: list[Frame] = []
     checksum_errors = 0
     skipped = 0
@@ -295,7 +334,7 @@ def decode_frames(
         elif frame_format == "sds011":
             verdict, frame = _sds011_at(buffer, position)
         else:
-            verdict, frame = _winsen_at(buffer, position, gas_code)
+            verdict, frame = _winsen_at(buffer, position, winsen)
         if verdict == "more":
             break
         if verdict == "ok":
@@ -327,6 +366,7 @@ class FrameDecoder:
 
     frame_format: FrameFormatName
     gas_code: int | None = None
+    rule: WinsenRule | None = None
     checksum_errors: int = 0
     skipped_bytes: int = 0
     frames_decoded: int = 0
@@ -338,7 +378,11 @@ class FrameDecoder:
         checksum failures in this call."""
         buffer = self._pending + data
         outcome = decode_frames(
-            self.frame_format, buffer, gas_code=self.gas_code, base_offset=self._offset
+            self.frame_format,
+            buffer,
+            gas_code=self.gas_code,
+            base_offset=self._offset,
+            rule=self.rule,
         )
         self._pending = buffer[outcome.consumed :]
         self._offset += outcome.consumed

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hazmon.config.secrets import secret_from_env
+from hazmon.config.site import MqttCredentials
 from hazmon.drivers.errors import TransportConnectionError, TransportTimeout
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,9 @@ class MqttSettings:
     username, password
         Credentials; the caller reads the password from the environment, never a file.
     tls
-        Connect with TLS; ``ca_file`` names the CA bundle (system default when None).
+        Connect with TLS; ``ca_file`` names the CA bundle (system default when None),
+        ``client_cert`` and ``client_key`` a client certificate for a broker that
+        requires one (the key may be in the certificate's file).
     protocol
         ``"5"`` (MQTT 5, needed for shared subscriptions) or ``"3.1.1"``.
     clean_start
@@ -64,6 +69,8 @@ class MqttSettings:
     password: str | None = None
     tls: bool = False
     ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
     protocol: Literal["5", "3.1.1"] = "5"
     clean_start: bool = True
     session_expiry: int = 0
@@ -78,6 +85,34 @@ class MqttSettings:
             f"username={self.username!r}, password={'***' if self.password else None}, "
             f"tls={self.tls}, protocol={self.protocol!r})"
         )
+
+
+def login_settings(
+    login: MqttCredentials, source: str, host: str, port: int, **options: Any
+) -> MqttSettings:
+    """Settings to reach ``host``:``port`` logged in by ``login``: the one place the
+    service's own connection and every MQTT meter read credentials and TLS files.
+
+    Parameters
+    ----------
+    source
+        Where ``login`` was written (``[mqtt]``), for the debug line naming an unset
+        variable (the value is never logged).
+    options
+        The other :class:`MqttSettings` fields (``tls``, ``client_id``, ...).
+    """
+    username = secret_from_env(login.username_env, source, "username_env")
+    password = secret_from_env(login.password_env, source, "password_env")
+    return MqttSettings(
+        host=host,
+        port=port,
+        username=username,
+        password=password if username is not None else None,
+        ca_file=login.ca_file,
+        client_cert=login.client_cert,
+        client_key=login.client_key,
+        **options,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +181,8 @@ class MqttConnection:
             client.username_pw_set(settings.username, settings.password)
         if settings.tls:
             context = ssl.create_default_context(cafile=settings.ca_file)
+            if settings.client_cert is not None:
+                context.load_cert_chain(settings.client_cert, settings.client_key)
             client.tls_set_context(context)
         client.reconnect_delay_set(
             min_delay=max(1, round(settings.reconnect_initial)),
@@ -154,6 +191,7 @@ class MqttConnection:
         if settings.manual_ack:
             client.manual_ack_set(True)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
@@ -173,7 +211,13 @@ class MqttConnection:
         if self._queue is None:
             self._queue = asyncio.Queue()
         if self._client is None:
-            self._client = self._build()
+            try:
+                self._client = self._build()
+            except (OSError, ssl.SSLError, ValueError) as error:
+                # A CA or client certificate that cannot be read is no broker fault.
+                raise TransportConnectionError(
+                    f"{self.address}: TLS files cannot be used: {error}"
+                ) from error
             settings = self.settings
             connect_options: dict[str, Any] = {}
             if settings.protocol == "5":
@@ -343,6 +387,23 @@ class MqttConnection:
         if self._loop is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop is shutting down
                 self._loop.call_soon_threadsafe(function, *args)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError`, so the error is the one being
+        # handled. A certificate the CA does not vouch for will not change by waiting:
+        # say so now, instead of "no connection within 10 s".
+        error = sys.exc_info()[1]
+        if error is None:
+            return
+        if isinstance(error, ssl.SSLError):
+            self._last_error = (
+                f"TLS refused: {error}; check ca_file (the CA that signed the broker's "
+                "certificate) and client_cert/client_key"
+            )
+            log.warning("%s: %s", self.address, self._last_error)
+            self._call(self._fail_waiters, self._last_error)
+        else:
+            self._last_error = f"cannot connect: {error}"
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any

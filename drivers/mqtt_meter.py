@@ -22,8 +22,9 @@ from numpy.typing import NDArray
 
 from hazmon.config.addresses import MqttAddress
 from hazmon.config.profile import MqttSection, Profile, mqtt_topic_matches
+from hazmon.config.site import MqttCredentials
 from hazmon.drivers.base import transport_section
-from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, MqttSettings
+from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, login_settings
 from hazmon.drivers.stream import Decoded, Rejected, StreamMeter, StreamOptions
 
 _MISSING = object()
@@ -52,30 +53,40 @@ def _as_number(value: Any) -> float | None:
     # bool is an int in Python; a true/false in a value field is no measurement.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer of hundreds of digits
+        return None
     return number if math.isfinite(number) else None
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SCALE_NS = {"epoch_s": 1_000_000_000, "epoch_ms": 1_000_000}
+
+
 def _timestamp_ns(value: Any, timestamp_format: str) -> int | None:
+    """The stamp as exact integer nanoseconds, however far from now (the mapper's
+    window judges it); None when it cannot be read as a time at all."""
     if timestamp_format == "iso8601":
         if not isinstance(value, str):
             return None
         try:
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            if moment.tzinfo is None:
+                return None  # a local time of unknown zone is not a timestamp
+            # Integer arithmetic: a float timestamp() of year 9999 loses nanoseconds
+            # and one of year 1 may not exist on the platform.
+            return (moment - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+        except (ValueError, OverflowError):
             return None
-        if moment.tzinfo is None:
-            return None  # a local time of unknown zone is not a timestamp
-        return round(moment.timestamp() * 1e9)
-    number = _as_number(value)
-    if number is None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    scale = 1e9 if timestamp_format == "epoch_s" else 1e6
-    nanoseconds = number * scale
-    # Beyond int64 nanoseconds (year 2262) the field cannot be a timestamp.
-    if not 0 <= nanoseconds < 2**63:
+    scale = _SCALE_NS[timestamp_format]
+    if isinstance(value, int):
+        return value * scale  # exact, even for 400 digits
+    if not math.isfinite(value):
         return None
-    return round(nanoseconds)
+    return round(value * scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +99,11 @@ class PayloadOutcome:
         Channel → raw value (None: absent, null or not a number, a sensor fault);
         None when the payload was refused.
     ts_ns
-        The payload's own timestamp [ns UTC], or None (use the arrival time).
+        The payload's own timestamp [ns UTC], not yet judged by the sane window
+        (see :func:`hazmon.config.quality.sane_timestamp`), or None (use the
+        arrival time).
+    clock_invalid
+        The payload has a timestamp that cannot be read as a time.
     error
         Why the payload was refused (not JSON, not an object, no channel at all).
     """
@@ -96,6 +111,7 @@ class PayloadOutcome:
     values: dict[str, float | None] | None
     ts_ns: int | None
     error: str | None
+    clock_invalid: bool = False
 
 
 def decode_payload(section: MqttSection, payload: bytes) -> PayloadOutcome:
@@ -115,11 +131,13 @@ def decode_payload(section: MqttSection, payload: bytes) -> PayloadOutcome:
         for channel, value in found.items()
     }
     ts_ns: int | None = None
+    clock_invalid = False
     if section.timestamp_path is not None:
         stamp = lookup_path(document, section.timestamp_path)
         if stamp is not _MISSING:
             ts_ns = _timestamp_ns(stamp, section.timestamp_format)
-    return PayloadOutcome(values, ts_ns, None)
+            clock_invalid = ts_ns is None
+    return PayloadOutcome(values, ts_ns, None, clock_invalid)
 
 
 def device_topic(template: str, device_id: str) -> str:
@@ -155,7 +173,14 @@ class MqttFramer:
             self.malformed += 1
             return [Rejected(f"malformed payload on {chunk.topic}: {outcome.error}", None)]
         ts_ns = chunk.received_ns if outcome.ts_ns is None else outcome.ts_ns
-        return [Decoded(outcome.values, ts_ns, arrived_ns=chunk.received_ns)]
+        return [
+            Decoded(
+                outcome.values,
+                ts_ns,
+                arrived_ns=chunk.received_ns,
+                clock_invalid=outcome.clock_invalid,
+            )
+        ]
 
 
 class MqttLink:
@@ -218,6 +243,10 @@ class MqttMeter(StreamMeter[MqttMessage]):
         How long one attempt to reach the broker may take before a COMM_ERROR row.
     client_id
         Overrides the client id (the session is kept under it).
+    login
+        How to log in to the broker (see
+        :meth:`hazmon.config.site.SiteConfig.broker_login`: the service's own
+        ``[mqtt]`` login on its broker); the default variables and system CAs if None.
     options
         See :class:`~hazmon.drivers.stream.StreamOptions`: calibration due date,
         warm-up (judged by when a reading arrives, whatever time its payload
@@ -238,14 +267,17 @@ class MqttMeter(StreamMeter[MqttMessage]):
         *,
         connect_timeout: float = 5.0,
         client_id: str | None = None,
+        login: MqttCredentials | None = None,
         **options: Unpack[StreamOptions],
     ) -> None:
         section = mqtt_section(profile)
         self.device_id = device_id
         self.topic_filter = device_topic(section.topic, device_id)
-        settings = MqttSettings(
-            host=address.host,
-            port=address.port,
+        settings = login_settings(
+            login or MqttCredentials(),
+            f"device {device_id}",
+            address.host,
+            address.port,
             tls=address.tls,
             client_id=client_id or f"hazmon-{device_id}",
             clean_start=False,

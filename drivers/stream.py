@@ -53,11 +53,14 @@ class Decoded:
         When they were measured (a payload's own timestamp); None: when they arrived.
     arrived_ns : [ns UTC]
         When they reached hazmon (an MQTT message's arrival); None: now.
+    clock_invalid
+        The chunk carried a timestamp that cannot be read as a time.
     """
 
     values: Mapping[str, float | None]
     ts_ns: int | None = None
     arrived_ns: int | None = None
+    clock_invalid: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +131,27 @@ def item_result(
         item.values,
         now_ns if item.ts_ns is None else item.ts_ns,
         arrived_ns=now_ns if item.arrived_ns is None else item.arrived_ns,
+        clock_invalid=item.clock_invalid,
     )
     return PollResult(readings, None, (), ())
+
+
+def _chunk_results(
+    framer: Framer[ChunkT], mapper: ChannelMapper, chunk: ChunkT | None, label: str
+) -> list[PollResult | None]:
+    """The results of one chunk (None for each counted rejection); never raises.
+
+    A framer or the mapper failing on a chunk nobody foresaw must cost that chunk
+    only, never the meter's task: it becomes one COMM_ERROR row and a log line.
+    """
+    if chunk is None:
+        return []
+    try:
+        return [item_result(mapper, item, label, time.time_ns()) for item in framer.feed(chunk)]
+    except Exception as error:  # the last guard of a task's loop
+        message = f"{label}: chunk could not be decoded: {type(error).__name__}: {error}"
+        log.error("%s", message)
+        return [mapper.failure(Quality.COMM_ERROR, time.time_ns(), message)]
 
 
 async def stream_results(
@@ -175,9 +197,8 @@ async def stream_results(
             yield mapper.failure(Quality.COMM_ERROR, time.time_ns(), str(error))
             await asyncio.sleep(backoff.failure())
             continue
-        for item in () if chunk is None else framer.feed(chunk):
+        for result in _chunk_results(framer, mapper, chunk, link.label):
             deadline = loop.time() + silence_timeout
-            result = item_result(mapper, item, link.label, time.time_ns())
             if result is not None:
                 yield result
         if loop.time() >= deadline:

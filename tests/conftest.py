@@ -7,6 +7,7 @@ server must be present, so a skip is turned into a failure that says which one.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -51,14 +52,24 @@ class Broker:
     """``mosquitto`` on 127.0.0.1:``port`` with anonymous access; stop and start it again
     on the same port to test reconnection."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        *,
+        settings: str = "allow_anonymous true\n",
+    ) -> None:
+        """``settings``: mosquitto.conf lines for the listener (anonymous by default;
+        a password file, TLS files)."""
         if MOSQUITTO is None:
             pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
         self.port = port or free_port()
         self.config = directory / "mosquitto.conf"
+        # Started as root, mosquitto drops to user "mosquitto", who cannot read files in
+        # the test's private folder; staying the current user changes nothing else.
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "log_dest none\n",
+            f"listener {self.port} 127.0.0.1\n{settings}persistence false\nlog_dest none\n"
+            f"user {getpass.getuser()}\n",
             encoding="utf-8",
         )
         self.process: subprocess.Popen[bytes] | None = None

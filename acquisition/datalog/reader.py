@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from hazmon.acquisition.datalog.table import (
     _split_lines,
     _text_table,
 )
-from hazmon.acquisition.datalog.times import _parse_times, _refuse_far_times
+from hazmon.acquisition.datalog.times import _parse_times, _refuse_far_times, _refuse_unset_clock
 from hazmon.acquisition.datalog.workbook import _workbook
 from hazmon.analysis.readings import ChannelTable
 from hazmon.analysis.units import REFERENCE_20C, ReferenceState
@@ -261,6 +262,7 @@ def _read(
         times, line_numbers, time_name, utc_offset_hours, date_format, source
     )
     _refuse_far_times(ts, line_numbers, time_name, source)
+    _refuse_unset_clock(ts, line_numbers, time_name, source, time.time_ns())
     channels = ChannelTable()
     kinds: dict[tuple[str, str, str, str, str], str] = {}
     if long_form:

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from hazmon.acquisition.datalog.errors import DatalogError
 from hazmon.acquisition.datalog.summary import iso_utc
+from hazmon.config.quality import EARLIEST_NS, MAX_AHEAD_NS
 
 #: Epoch units by magnitude: (name, lowest, highest, ns per unit). The gaps between the
 #: bands are refused: a stray digit must not become a date centuries away.
@@ -154,6 +155,18 @@ def _parse_times(
                 f"{expected} (2026-03-02 09:00:00); correct the row or give --date-format"
             ],
         )
+    if not pd.api.types.is_datetime64_any_dtype(parsed):
+        # Some rows parsed with a zone (a lowercase "z", "UTC") and some without: a
+        # column of mixed objects, which is no time column at all.
+        zoned = np.array([getattr(item, "tzinfo", None) is not None for item in parsed])
+        row = int(np.flatnonzero(zoned)[0]) if zoned.any() else 0
+        raise DatalogError(
+            source,
+            [
+                f"line {int(lines[row])}, column {column!r}: {text.iloc[row]!r} has a time "
+                "zone while other rows have none; write the UTC offset on every row or none"
+            ],
+        )
     if has_offset.all():
         values = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]")
         zone = "from the file (UTC offsets written)"
@@ -261,5 +274,25 @@ def _refuse_far_times(
                 f"line {int(lines[row])}, column {column!r}: {iso_utc(int(ts[row]))} is more "
                 f"than a year from the other rows (around {iso_utc(int(median))}); correct "
                 "that row's date"
+            ],
+        )
+
+
+def _refuse_unset_clock(
+    ts: NDArray[np.int64], lines: NDArray[np.int64], column: str, source: str, now_ns: int
+) -> None:
+    """Refuse a time before 2000 or more than a day after ``now_ns`` [ns UTC]: the
+    window a meter's own time must lie in (see
+    :func:`hazmon.config.quality.sane_timestamp`), here for a whole file."""
+    wrong = (ts < EARLIEST_NS) | (ts > now_ns + MAX_AHEAD_NS)
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        when = "before 2000" if ts[row] < EARLIEST_NS else "more than a day from now"
+        raise DatalogError(
+            source,
+            [
+                f"line {int(lines[row])}, column {column!r}: {iso_utc(int(ts[row]))} is "
+                f"{when}: the meter's clock was not set, or the times are not in the unit "
+                "or zone they seem; correct the times (or give --date-format)"
             ],
         )

@@ -28,6 +28,8 @@ def _values(
     # pd.to_numeric only finds the numbers (fast); astype reads them exactly.
     numeric = pd.to_numeric(text, errors="coerce").notna()
     number = text.where(numeric).astype("float64").to_numpy(np.float64, na_value=np.nan)
+    # 1e400 or a 400-digit integer is a number to pandas, inf to float64: no reading.
+    number[np.isinf(number)] = np.nan
     unreadable = ~blank & np.isnan(number)
     quality = np.where(unreadable, np.uint16(Quality.SENSOR_FAULT), np.uint16(0))
     return np.asarray(number, dtype=np.float64), quality.astype(np.uint16), np.asarray(blank)

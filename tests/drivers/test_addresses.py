@@ -44,7 +44,7 @@ def test_parse_and_round_trip(text: str, expected: object) -> None:
         ("meter.local", "needs a port"),
         ("rtu+tcp://10.0.0.5", "needs a port"),
         ("udp://host:502", "unknown scheme 'udp'"),
-        ("host:99999", "not 0-65535"),
+        ("host:99999", "not 1-65535"),
         ("::1:502", "IPv6 host in brackets"),
         ("rtu://", "names no serial device"),
         ("rtu:///dev/ttyS0?baud=9600", "unknown setting 'baud'"),

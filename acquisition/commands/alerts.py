@@ -20,7 +20,7 @@ from hazmon.acquisition.commands.common import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     Subcommands,
-    positive_seconds,
+    reply_seconds,
 )
 from hazmon.acquisition.service import mqtt_settings
 from hazmon.analysis.limits import LEVEL_NAMES
@@ -45,7 +45,7 @@ def register(commands: Subcommands) -> None:
     listing.add_argument("site", metavar="SITE")
     listing.add_argument("--all", action="store_true", help="include cleared keys")
     listing.add_argument(
-        "--wait", type=positive_seconds, default=1.0, help="[s] to collect retained states"
+        "--wait", type=reply_seconds, default=1.0, help="[s] to collect retained states"
     )
     listing.set_defaults(handler=list_alerts)
     ack = actions.add_parser("ack", help="acknowledge the active alert of a key")
@@ -55,7 +55,7 @@ def register(commands: Subcommands) -> None:
     ack.add_argument("--note", default="")
     ack.add_argument(
         "--wait",
-        type=positive_seconds,
+        type=reply_seconds,
         default=1.0,
         help="[s] to collect retained states (the key must have an active alert)",
     )

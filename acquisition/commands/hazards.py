@@ -31,6 +31,8 @@ from hazmon.acquisition.commands.common import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     Subcommands,
+    fail,
+    printable,
     register_url,
 )
 from hazmon.store.hazards import (
@@ -219,15 +221,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
         with HazardRegister(url) as register:
             status: int = args.action(args, console, register)
     except HazardNotFound as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"hazards {args.hazards_command}", str(error), "see hazmon hazards list")
     except IllegalTransition as error:
-        print(f"hazmon: refused: {error}", file=sys.stderr)
-        return EXIT_PARTIAL
+        return fail(
+            f"hazards {args.hazards_command}",
+            f"refused: {error}",
+            "see hazmon hazards show ID for what the hazard needs",
+            EXIT_PARTIAL,
+        )
     except HazardError as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"hazards {args.hazards_command}", str(error), "correct the arguments")
     return status
+
+
+def _safe(value: object) -> str:
+    """Stored text for the terminal: control characters escaped, no Rich markup."""
+    return escape(printable(value))
 
 
 def _plain(value: Any) -> Any:
@@ -270,12 +279,12 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
             table.add_row(
                 str(row["id"]),
                 status,
-                row["grade"] or "",
-                row["source"],
-                row["location"],
-                f"{row['standard']} §{row['clause']}",
-                (row["deadline"] or "")[:10],
-                row["finding"],
+                _safe(row["grade"] or ""),
+                _safe(row["source"]),
+                _safe(row["location"]),
+                _safe(f"{row['standard']} §{row['clause']}"),
+                _safe((row["deadline"] or "")[:10]),
+                _safe(row["finding"]),
             )
         console.print(table)
     return EXIT_OK
@@ -286,8 +295,7 @@ def _export(args: argparse.Namespace, console: Console, register: HazardRegister
     from hazmon.acquisition.reports.workbook import ExportError, hazard_rows, write_csv, write_xlsx
 
     if args.xlsx is None and args.csv is None:
-        print("hazmon: give --xlsx FILE and/or --csv FILE to write the list to", file=sys.stderr)
-        return EXIT_USAGE
+        return fail("hazards export", "no file given", "give --xlsx FILE and/or --csv FILE")
     records = register.hazards(status=args.status, grade=args.grade, overdue=args.overdue)
     try:
         rows = hazard_rows(records, tz=args.tz)
@@ -300,11 +308,13 @@ def _export(args: argparse.Namespace, console: Console, register: HazardRegister
                 f"{len(rows)} hazards written to {args.csv} ({args.encoding})", highlight=False
             )
     except ExportError as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail("hazards export", str(error), "correct the arguments")
     except OSError as error:
-        print(f"hazmon: cannot write the export: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(
+            str(error.filename or "export"),
+            f"cannot write: {error.strerror or error}",
+            "give a path in a writable folder",
+        )
     return EXIT_OK
 
 
@@ -391,7 +401,7 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         )
     for name, value in fields:
         if value:
-            out(f"  {name:18} {escape(str(value))}", highlight=False)
+            out(f"  {name:18} {_safe(value)}", highlight=False)
     if not record["evidence"]:
         out("  evidence           none")
         return EXIT_OK
@@ -400,8 +410,8 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         out("  evidence           (no time-series store: give --readings or --readings-url)")
         for link in record["evidence"]:
             out(
-                f"    {link['device']}/{link['quantity']} {_time(link['start_ts'])} → "
-                f"{_time(link['end_ts'])}",
+                f"    {_safe(link['device'])}/{_safe(link['quantity'])} "
+                f"{_time(link['start_ts'])} → {_time(link['end_ts'])}",
                 highlight=False,
             )
         return EXIT_OK
@@ -415,8 +425,8 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         peak = "no value" if summary.peak is None else f"{summary.peak:.4g} {unit}"
         limit = "" if summary.limit is None else f"{summary.limit:.4g} {unit}"
         out(
-            f"    {summary.channel.device}/{summary.channel.quantity}"
-            f"{' (' + summary.channel.substance + ')' if summary.channel.substance else ''} "
+            f"    {_safe(summary.channel.device)}/{_safe(summary.channel.quantity)}"
+            f"{' (' + _safe(summary.channel.substance) + ')' if summary.channel.substance else ''} "
             f"{_time(summary.start_ts)} → {_time(summary.end_ts)}: "
             f"{summary.readings} readings ({summary.flagged} flagged), peak {peak}"
             + (f" at {_time(summary.peak_ts)}" if summary.peak_ts is not None else "")
@@ -483,12 +493,12 @@ def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) 
     record, missing = register.set_plan(args.id, plan, actor=args.by)
     _done(console, record, "plan recorded")
     if missing:
-        print(
-            f"hazmon: major hazard {args.id} stays {record['status']}: its plan still lacks "
-            f"{', '.join(missing)}",
-            file=sys.stderr,
+        return fail(
+            f"hazards plan {args.id}",
+            f"major hazard stays {record['status']}: its plan still lacks {', '.join(missing)}",
+            "give them with hazmon hazards plan",
+            EXIT_PARTIAL,
         )
-        return EXIT_PARTIAL
     return EXIT_OK
 
 
@@ -520,8 +530,8 @@ def _history(args: argparse.Namespace, console: Console, register: HazardRegiste
     for entry in register.history(args.id):
         detail = ", ".join(f"{key}={value}" for key, value in sorted(entry.detail.items()))
         console.print(
-            f"{entry.seq:>5} {entry.at} {entry.actor}: {entry.action}"
-            + (f" ({escape(detail)})" if detail else "")
+            f"{entry.seq:>5} {entry.at} {_safe(entry.actor)}: {_safe(entry.action)}"
+            + (f" ({_safe(detail)})" if detail else "")
             + escape(f" [{entry.hash[:12]}]"),
             highlight=False,
         )
@@ -534,7 +544,7 @@ def _audit(args: argparse.Namespace, console: Console, register: HazardRegister)
         console.print(f"audit history intact: {report.entries} entries, every record matches")
         return EXIT_OK
     for problem in report.problems:
-        print(f"TAMPERED: {problem}", file=sys.stderr)
+        print(f"TAMPERED: {printable(problem)}", file=sys.stderr)
     print(
         f"hazmon: the audit history of {report.entries} entries fails verification", file=sys.stderr
     )

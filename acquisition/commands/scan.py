@@ -16,7 +16,7 @@ from hazmon.acquisition.commands.common import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     Subcommands,
-    positive_seconds,
+    reply_seconds,
 )
 from hazmon.config.addresses import SerialAddress, parse_address
 from hazmon.drivers.errors import TransportError
@@ -102,7 +102,7 @@ def register(commands: Subcommands) -> None:
     parser.add_argument("--register", type=int, default=0, metavar="N", help="register address")
     parser.add_argument(
         "--timeout",
-        type=positive_seconds,
+        type=reply_seconds,
         default=0.1,
         metavar="SECONDS",
         help="reply timeout per unit id (default: 0.1)",

@@ -134,7 +134,10 @@ def test_show_prints_the_evidence_summary_from_the_readings(
     assert "3.0 s at or past A2" in evidence
     assert "limit 50 %LEL" in evidence
     status, _, err = run(capsys, "show", "99", "--db", str(database))
-    assert (status, err.strip()) == (2, "hazmon: no hazard 99")
+    assert (status, err.strip()) == (
+        2,
+        "hazmon: hazards show: no hazard 99 — see hazmon hazards list",
+    )
 
 
 def test_major_workflow_and_what_is_missing(

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import getpass
 import json
-import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,8 +17,8 @@ from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
-    EXIT_USAGE,
     Subcommands,
+    fail,
     reply_seconds,
 )
 from hazmon.acquisition.service import mqtt_settings
@@ -128,18 +127,18 @@ def acknowledge(args: argparse.Namespace, console: Console) -> int:
     """Acknowledge one key."""
     _source, site = load_site(args.site)
     if "/" not in args.key:
-        console.print(f"[red]key {escape(args.key)!s} is not DEVICE/QUANTITY[/]")
-        return EXIT_USAGE
+        return fail(f"alerts ack {args.key}", "not DEVICE/QUANTITY", "e.g. gd-tank-farm/lel")
     states = asyncio.run(collect_states(site, args.wait))
     active = sorted(str(state.get("key")) for state in states if state.get("active"))
     if args.key not in active:
         known = ", ".join(active[:20]) if active else "none"
-        print(
-            f"hazmon: alerts ack: no active alert on {args.key} at site {site.name} — "
-            f"nothing to acknowledge; active keys: {known} (`hazmon alerts list` shows them)",
-            file=sys.stderr,
+        return fail(
+            "alerts ack",
+            f"no active alert on {args.key} at site {site.name}, nothing to acknowledge "
+            f"(active keys: {known})",
+            "hazmon alerts list shows them",
+            EXIT_PARTIAL,
         )
-        return EXIT_PARTIAL
     by = args.by or getpass.getuser()
     asyncio.run(send_ack(site, args.key, by, args.note))
     console.print(f"acknowledgement of {escape(args.key)} by {escape(by)} sent")

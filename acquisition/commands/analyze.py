@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from hazmon.acquisition.commands import SUMMARIES
-from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands, positive_seconds
+from hazmon.acquisition.commands.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Subcommands,
+    positive_seconds,
+    printable,
+    utc_offset_hours,
+)
 from hazmon.acquisition.commands.datalog_input import (
     add_input_arguments,
     print_read_summary,
@@ -80,7 +87,7 @@ def register(commands: Subcommands) -> None:
     )
     parser.add_argument(
         "--utc-offset",
-        type=float,
+        type=utc_offset_hours,
         default=8.0,
         metavar="HOURS",
         help="offset of times written without one, and of the day boundary (default: 8, CST)",
@@ -268,7 +275,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     results = evaluate(datalog.readings, plan)
     _add_sensor_checks(datalog.readings, results, plan)
     for warning in datalog.warnings:
-        print(f"warning: {datalog.source}: {warning}", file=sys.stderr)
+        print(f"hazmon: {printable(datalog.source)}: {printable(warning)}", file=sys.stderr)
     if args.json:
         document: dict[str, Any] = {
             "channels": [

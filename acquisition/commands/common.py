@@ -107,9 +107,13 @@ def explain(error: BaseException, args: argparse.Namespace | None = None) -> Com
     from hazmon.simulators.errors import SimulatorError
 
     if isinstance(error, ConfigError):
-        # Config, datalog and analyze errors are worded "<what>: <why and what to do>".
+        # Config, datalog and analyze errors are worded "<what>: <why>; <what to do>"
+        # (one problem) or "<what>:" and a line per problem.
         what, _, why = str(error).partition(":")
-        return CommandError(what, why, "")
+        fix = ""
+        if "\n" not in why.strip() and "; " in why:
+            why, _, fix = why.rpartition("; ")
+        return CommandError(what, why, fix)
     if isinstance(error, SimulatorError):
         return CommandError("simulator", str(error), "check the site's simulation settings")
     database = _database_error(error, args)
@@ -203,6 +207,17 @@ def positive_seconds(text: str, limit: float = MAX_SECONDS) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r}: give a positive number of seconds up to {limit:.0f}"
         )
+    return value
+
+
+def utc_offset_hours(text: str) -> float:
+    """argparse type: a UTC offset [h], finite and within -14 … +14 (the world's range)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not -14 <= value <= 14:
+        raise argparse.ArgumentTypeError(f"{text!r}: give hours from -14 to 14, e.g. 8 for CST")
     return value
 
 

@@ -16,6 +16,7 @@ from hazmon.acquisition.commands.common import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     Subcommands,
+    fail,
     reply_seconds,
 )
 from hazmon.config.addresses import SerialAddress, parse_address
@@ -148,8 +149,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         address = parse_address(args.address)
     except ValueError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        return EXIT_USAGE
+        return fail(f"address {args.address}", str(error), "see hazmon scan --help")
     if args.expect is not None:
         return _byte_order(args, address, console)
     hits: list[ProbeHit]
@@ -185,8 +185,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 )
             )
     except TransportError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        return EXIT_UNREACHABLE
+        return fail(args.address, str(error), "is the port right and free?", EXIT_UNREACHABLE)
     if args.json:
         rows = [{"address": h.address, "unit_id": h.unit_id, "answer": h.answer} for h in hits]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -220,8 +219,7 @@ def _byte_order(args: argparse.Namespace, address: object, console: Console) -> 
             )
         )
     except TransportError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        return EXIT_UNREACHABLE
+        return fail(args.address, str(error), "is the meter on and the address right?", 3)
     found = [m for m in matches if m.matches]
     if args.json:
         rows = [

@@ -121,7 +121,7 @@ def test_scan_nothing_answers(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_scan_bad_address(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", "udp://x:1"]) == 2
-    assert "unknown scheme" in capsys.readouterr().out
+    assert "unknown scheme" in capsys.readouterr().err
 
 
 def test_read_accepts_an_rtu_address(capsys: pytest.CaptureFixture[str]) -> None:

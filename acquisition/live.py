@@ -21,6 +21,7 @@ from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.evaluate import ChannelResult
 from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.analysis.readings import Channel
+from hazmon.config.numbers import format_number, format_seconds
 from hazmon.config.quality import describe
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 def format_value(value: float) -> str:
     """A reading for display: ``—`` when it has none."""
-    return "—" if math.isnan(value) else f"{value:.4g}"
+    return format_number(value)
 
 
 def _waiting_row(channel: Channel, blank_columns: int) -> list[str]:
@@ -90,7 +91,11 @@ def _banner(state: LiveState) -> Panel | Text:
         level = min(alert.level, 3)
         style = LEVEL_STYLES[level] if level else "magenta"
         acked = f" (ack {alert_state.acknowledged_by})" if alert_state.acknowledged_by else ""
-        value = "" if alert.value is None or math.isnan(alert.value) else f" {alert.value:.4g}"
+        value = (
+            ""
+            if alert.value is None or math.isnan(alert.value)
+            else f" {format_number(alert.value)}"
+        )
         lines.append(
             f"#{alert_state.alert_id} {alert_state.key} {alert.kind.upper()} "
             f"{LEVEL_NAMES[level] if level else alert.message}{value} {alert.unit}{acked}\n",
@@ -136,7 +141,7 @@ def render_view(state: LiveState) -> Group:
             Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),
             *(_figure(result, metric) for metric, _heading in FIGURES),
             Text(describe(latest.quality), style="" if latest.quality == 0 else "magenta"),
-            f"{(now - latest.ts) / 1e9:.1f} s",
+            format_seconds((now - latest.ts) / 1e9),
         )
     online = sum(1 for device in state.devices if not device.in_fault and device.last_ok_ns)
     faults = [device.config.id for device in state.devices if device.in_fault]

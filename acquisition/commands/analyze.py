@@ -42,6 +42,7 @@ from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.analysis.readings import Readings
 from hazmon.analysis.sampling import NS_PER_S
 from hazmon.analysis.units import ReferenceState
+from hazmon.config.numbers import format_number
 from hazmon.config.site import load_site
 from hazmon.config.standards import SiteLimits, effective_limit_rows, rules_by_quantity
 
@@ -172,7 +173,7 @@ def _verdict_document(verdict: Verdict) -> dict[str, Any]:
 
 def _number(metrics: dict[str, float], key: str) -> str:
     value = metrics.get(key)
-    return "" if value is None or not math.isfinite(value) else f"{value:.4g}"
+    return "" if value is None or not math.isfinite(value) else format_number(value)
 
 
 def _print_tables(results: list[ChannelResult], console: Console, title: str) -> None:
@@ -220,8 +221,8 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
                 result.channel.device,
                 result.channel.quantity,
                 verdict.rule,
-                f"{verdict.value:.4g}",
-                f"{verdict.limit:.4g}",
+                format_number(verdict.value),
+                format_number(verdict.limit),
                 "[green]pass[/]"
                 if verdict.passed
                 else "[red]FAIL[/]"
@@ -244,10 +245,10 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
             result.channel.device,
             result.channel.quantity,
             _iso(event.start_ts),
-            f"{event.duration_s:.0f}",
-            f"{event.peak:.4g}",
+            format_number(event.duration_s, digits=3),
+            format_number(event.peak),
             LEVEL_NAMES[event.max_level],
-            f"{event.dose:.4g}",
+            format_number(event.dose),
             f"{record.rule} ({record.clause})",
         )
     console.print(event_table)

@@ -35,6 +35,7 @@ from hazmon.acquisition.commands.common import (
     printable,
     register_url,
 )
+from hazmon.config.numbers import format_number, format_seconds
 from hazmon.store.hazards import (
     GRADES,
     REFERRAL_KINDS,
@@ -422,15 +423,15 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
     out("  evidence:")
     for summary in summaries:
         unit = summary.channel.unit
-        peak = "no value" if summary.peak is None else f"{summary.peak:.4g} {unit}"
-        limit = "" if summary.limit is None else f"{summary.limit:.4g} {unit}"
+        peak = "no value" if summary.peak is None else f"{format_number(summary.peak)} {unit}"
+        limit = "" if summary.limit is None else f"{format_number(summary.limit)} {unit}"
         out(
             f"    {_safe(summary.channel.device)}/{_safe(summary.channel.quantity)}"
             f"{' (' + _safe(summary.channel.substance) + ')' if summary.channel.substance else ''} "
             f"{_time(summary.start_ts)} → {_time(summary.end_ts)}: "
             f"{summary.readings} readings ({summary.flagged} flagged), peak {peak}"
             + (f" at {_time(summary.peak_ts)}" if summary.peak_ts is not None else "")
-            + f", {summary.duration_s:.1f} s at or past A{summary.level or 2}"
+            + f", {format_seconds(summary.duration_s)} at or past A{summary.level or 2}"
             + (f", limit {limit}" if limit else "")
             + f", {summary.standard} §{summary.clause}"
             + (f", event {summary.event_id}" if summary.event_id is not None else ""),
@@ -444,8 +445,9 @@ def _excursions_text(excursions: dict[str, Any]) -> str:
     if not excursions["count"]:
         return ""
     return (
-        f"{excursions['count']} (worst {excursions['worst']:.4g} {excursions['unit']}, "
-        f"{excursions['time_past_limit_s']:.1f} s past the limit in all)"
+        f"{excursions['count']} (worst {format_number(excursions['worst'])} "
+        f"{excursions['unit']}, {format_seconds(excursions['time_past_limit_s'])} past the "
+        "limit in all)"
     )
 
 

@@ -203,3 +203,26 @@ def test_random_option_values_never_end_in_a_traceback(
     err = _said(capsys)
     assert status in (0, 1, 2, 3), (argv, status, err)
     assert "unexpected" not in err, (argv, err)
+
+
+@pytest.mark.parametrize(
+    ("value", "resolution", "digits", "shown"),
+    [
+        # Worked by hand: 20.9 as a float sum prints with 15 digits of noise.
+        (0.1 * 209, None, 4, "20.9"),
+        (5.60073709487915, None, 4, "5.601"),  # 4 significant digits, 5.6007 rounded
+        (5000.0, None, 3, "5000"),  # .3g would say 5e+03
+        (123456.7, None, 4, "123457"),  # no exponent; integers keep every digit
+        (20.94, 0.1, 4, "20.9"),  # an O2 cell's 0.1 %vol step: one decimal
+        (0.26, 0.05, 4, "0.26"),  # a 0.05 step has two decimals
+        (-0.00001, 0.1, 4, "0.0"),  # rounded to zero is zero, not "-0.0"
+        (0.04, None, 3, "0.04"),  # a short duration is not "0.0"
+        (float("nan"), None, 4, "—"),
+    ],
+)
+def test_numbers_for_people_are_plain_and_rounded(
+    value: float, resolution: float | None, digits: int, shown: str
+) -> None:
+    from hazmon.config.numbers import format_number
+
+    assert format_number(value, resolution, digits) == shown

@@ -131,7 +131,7 @@ def test_show_prints_the_evidence_summary_from_the_readings(
     evidence = next(line for line in out.splitlines() if "gd-tank-farm/lel" in line)
     assert "8 readings (0 flagged)" in evidence
     assert "peak 62.5 %LEL at 2023-11-14T22:13:23.000+00:00" in evidence
-    assert "3.0 s at or past A2" in evidence
+    assert "3 s at or past A2" in evidence
     assert "limit 50 %LEL" in evidence
     status, _, err = run(capsys, "show", "99", "--db", str(database))
     assert (status, err.strip()) == (

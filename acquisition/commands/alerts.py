@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,11 +20,13 @@ from hazmon.acquisition.commands.common import (
     EXIT_PARTIAL,
     Subcommands,
     fail,
+    printable,
     reply_seconds,
 )
 from hazmon.acquisition.service import mqtt_settings
 from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.config.errors import ConfigError
+from hazmon.config.numbers import format_number
 from hazmon.config.site import SiteConfig, load_site
 from hazmon.drivers.mqtt_adapter import MqttConnection
 
@@ -43,6 +46,11 @@ def register(commands: Subcommands) -> None:
     listing = actions.add_parser("list", help="the alert state of every key")
     listing.add_argument("site", metavar="SITE")
     listing.add_argument("--all", action="store_true", help="include cleared keys")
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print the states as JSON, as the service publishes them",
+    )
     listing.add_argument(
         "--wait", type=reply_seconds, default=1.0, help="[s] to collect retained states"
     )
@@ -93,6 +101,10 @@ def list_alerts(args: argparse.Namespace, console: Console) -> int:
     """Print the states."""
     _source, site = load_site(args.site)
     states = asyncio.run(collect_states(site, args.wait))
+    if args.json:
+        shown = [state for state in states if state.get("active") or args.all]
+        sys.stdout.write(json.dumps(shown, ensure_ascii=False) + "\n")
+        return EXIT_OK
     table = Table(title=f"alerts of site {escape(site.name)}")
     for heading in ("id", "key", "active", "level", "kind", "value", "acknowledged by"):
         table.add_column(heading)
@@ -104,15 +116,22 @@ def list_alerts(args: argparse.Namespace, console: Console) -> int:
         level = int(str(state.get("level", 0)))
         table.add_row(
             str(state.get("id")),
-            escape(str(state.get("key"))),
+            escape(printable(state.get("key"))),
             "yes" if state.get("active") else "no",
             LEVEL_NAMES[min(level, 3)],
             str(state.get("kind")),
-            f"{last.get('value')} {last.get('unit', '')}",
-            escape(str(state.get("acknowledged_by") or "")),
+            escape(printable(f"{_value(last.get('value'))} {last.get('unit', '')}")),
+            escape(printable(state.get("acknowledged_by") or "")),
         )
     console.print(table)
     return EXIT_OK
+
+
+def _value(value: object) -> str:
+    """A published value for people: rounded, plain; anything else shown as it came."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_number(float(value))
+    return "—" if value is None else str(value)
 
 
 async def send_ack(site: SiteConfig, key: str, by: str, note: str) -> None:

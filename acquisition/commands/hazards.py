@@ -40,6 +40,7 @@ from hazmon.store.hazards import (
     GRADES,
     REFERRAL_KINDS,
     STATUSES,
+    EvidenceSummary,
     HazardError,
     HazardNotFound,
     HazardRegister,
@@ -48,6 +49,8 @@ from hazmon.store.hazards import (
     end_of_local_day,
 )
 from hazmon.store.timeseries import WindowReader
+
+JSON_HELP = "print JSON (keys in docs/hazard-register.md)"
 
 #: Columns of ``hazards list`` (table, ``--json`` keys and ``--csv`` header).
 LIST_COLUMNS = (
@@ -144,6 +147,7 @@ def register(commands: Subcommands) -> None:
 
     sub = action("show", "print a record with its evidence summary from the readings", _show)
     sub.add_argument("id", type=int, help="hazard id")
+    sub.add_argument("--json", action="store_true", help=JSON_HELP)
     readings = sub.add_mutually_exclusive_group()
     readings.add_argument(
         "--readings",
@@ -209,8 +213,10 @@ def register(commands: Subcommands) -> None:
 
     sub = action("history", "print a hazard's audit history", _history)
     sub.add_argument("id", type=int, help="hazard id")
+    sub.add_argument("--json", action="store_true", help=JSON_HELP)
 
-    action("verify-audit", "check the audit hash chain and every record against it", _audit)
+    sub = action("verify-audit", "check the audit hash chain and every record against it", _audit)
+    sub.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -342,8 +348,60 @@ def _time(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _json_default(value: object) -> object:
+    """JSON for what the register returns besides plain values (times, tuples)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _write_json(document: object) -> int:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=_json_default) + "\n")
+    return EXIT_OK
+
+
+def _summary_document(summary: EvidenceSummary) -> dict[str, Any]:
+    """One evidence summary for ``hazards show --json``, numbers at full precision."""
+    return {
+        "device": summary.channel.device,
+        "quantity": summary.channel.quantity,
+        "substance": summary.channel.substance or None,
+        "unit": summary.channel.unit,
+        "start": _time(summary.start_ts),
+        "end": _time(summary.end_ts),
+        "readings": summary.readings,
+        "flagged": summary.flagged,
+        "peak": summary.peak,
+        "peak_at": None if summary.peak_ts is None else _time(summary.peak_ts),
+        "duration_s": summary.duration_s,
+        "level": summary.level,
+        "limit": summary.limit,
+        "standard": summary.standard,
+        "clause": summary.clause,
+        "event_id": summary.event_id,
+    }
+
+
+def _show_json(args: argparse.Namespace, record: dict[str, Any], register: HazardRegister) -> int:
+    document = dict(record)
+    store = _readings_store(args) if record["evidence"] else None
+    if store is None:
+        document["evidence_summary"] = None
+    else:
+        try:
+            summaries = register.evidence_summary(record["id"], store)
+        finally:
+            store.close()
+        document["evidence_summary"] = [_summary_document(summary) for summary in summaries]
+    return _write_json(document)
+
+
 def _show(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
     record = register.hazard(args.id)
+    if args.json:
+        return _show_json(args, record, register)
     out = console.print
     out(
         f"[bold]Hazard {record['id']}[/]: {record['status']}"
@@ -529,6 +587,20 @@ def _refer(args: argparse.Namespace, console: Console, register: HazardRegister)
 
 
 def _history(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    if args.json:
+        return _write_json(
+            [
+                {
+                    "seq": entry.seq,
+                    "at": entry.at,
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "detail": entry.detail,
+                    "hash": entry.hash,
+                }
+                for entry in register.history(args.id)
+            ]
+        )
     for entry in register.history(args.id):
         detail = ", ".join(f"{key}={value}" for key, value in sorted(entry.detail.items()))
         console.print(
@@ -542,6 +614,9 @@ def _history(args: argparse.Namespace, console: Console, register: HazardRegiste
 
 def _audit(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
     report = register.verify_audit()
+    if args.json:
+        _write_json({"ok": report.ok, "entries": report.entries, "problems": report.problems})
+        return EXIT_OK if report.ok else EXIT_PARTIAL
     if report.ok:
         console.print(f"audit history intact: {report.entries} entries, every record matches")
         return EXIT_OK

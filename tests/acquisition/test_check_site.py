@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,15 @@ def test_errors_name_the_file_the_key_and_the_fix(
 
 def test_the_bundled_example_field_site_is_valid() -> None:
     assert main(["check", "example-field"]) == 0
+
+
+def test_check_json_lists_every_device_and_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "example-field", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"source", "site", "enterprise", "devices", "warnings", "ok"}
+    assert document["ok"] is True
+    assert all(
+        set(device) == {"id", "profile", "address", "unit_id", "poll_interval_s", "calibration_due"}
+        for device in document["devices"]
+    )
+    assert document["devices"]

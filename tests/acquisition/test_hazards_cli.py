@@ -288,3 +288,27 @@ def test_a_real_process(database: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert [row["id"] for row in json.loads(result.stdout)] == [1, 2]
+
+
+def test_show_history_and_verify_audit_speak_json_with_the_table_numbers(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "show", "1", "--db", str(database), "--json")
+    assert status == 0
+    record = json.loads(out)
+    assert (record["id"], record["status"], record["clause"]) == (1, "pending_review", "5.5.2(2)")
+    (summary,) = record["evidence_summary"]
+    # The readings written by _populate: 8 at 1 s steps, peak 62.5 at T0 + 3 s; levels
+    # 2 from T0 + 2 s to T0 + 5 s, so 3 s at or past A2 — the figures the table prints.
+    assert (summary["readings"], summary["flagged"], summary["peak"]) == (8, 0, 62.5)
+    assert summary["peak_at"] == "2023-11-14T22:13:23.000+00:00"
+    assert (summary["duration_s"], summary["level"], summary["limit"]) == (3.0, 2, 50.0)
+
+    status, out, _ = run(capsys, "history", "1", "--db", str(database), "--json")
+    entries = json.loads(out)
+    assert status == 0
+    assert [entry["action"] for entry in entries] == ["created"]
+    assert set(entries[0]) == {"seq", "at", "actor", "action", "detail", "hash"}
+
+    status, out, _ = run(capsys, "verify-audit", "--db", str(database), "--json")
+    assert (status, json.loads(out)) == (0, {"ok": True, "entries": 2, "problems": []})

@@ -60,3 +60,12 @@ def format_number(
 def format_seconds(seconds: float) -> str:
     """A duration for a person: ``0.04 s``, ``12.5 s``, ``3600 s`` (never ``0.0 s``)."""
     return f"{format_number(seconds, digits=3)} s"
+
+
+def plain_float(value: float) -> float:
+    """``value`` without binary noise for JSON: 15 significant digits, all a double holds.
+
+    ``209 * 0.1`` is ``20.900000000000002``; a meter sent 209 at scale 0.1, which is 20.9.
+    Nothing meaningful is lost: a double carries 15-17 significant digits.
+    """
+    return float(f"{value:.15g}")

@@ -35,6 +35,7 @@ from hazmon.analysis.readings import ChannelTable
 from hazmon.config.addresses import Address, parse_address, parse_any_address
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.errors import ConfigError
+from hazmon.config.numbers import plain_float
 from hazmon.config.profile import Profile, bundled_profiles, load_profile
 from hazmon.config.quality import Quality, describe
 from hazmon.config.site import SiteConfig
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         rows = [
             {
                 "quantity": field.quantity,
-                "value": None if math.isnan(value[number]) else float(value[number]),
+                "value": None if math.isnan(value[number]) else plain_float(value[number]),
                 "unit": units[number],
                 "quality": describe(int(quality[number])),
                 "level": int(level[number]),

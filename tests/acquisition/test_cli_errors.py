@@ -226,3 +226,12 @@ def test_numbers_for_people_are_plain_and_rounded(
     from hazmon.config.numbers import format_number
 
     assert format_number(value, resolution, digits) == shown
+
+
+def test_json_numbers_carry_no_binary_noise() -> None:
+    from hazmon.config.numbers import plain_float
+
+    # A meter's 209 at scale 0.1 multiplies to 20.900000000000002 in binary floating point.
+    assert 209 * 0.1 != 20.9
+    assert plain_float(209 * 0.1) == 20.9
+    assert plain_float(5.60073709487915) == 5.60073709487915  # real digits stay

@@ -54,9 +54,12 @@ def warnings_of(site: SiteConfig, today: dt.date | None = None) -> list[str]:
             )
     variables: list[tuple[str, str]] = []
     if site.mqtt is not None:
+        # The defaults (HAZMON_MQTT_USERNAME/PASSWORD) are used when set and skipped when
+        # not: an anonymous broker needs neither, so only names the site file gives say
+        # that this broker asks for a login.
         for key in ("username_env", "password_env"):
             name = getattr(site.mqtt, key)
-            if name:
+            if name and key in site.mqtt.model_fields_set:
                 variables.append((f"mqtt.{key}", name))
     for number, route in enumerate(site.alerts.routes):
         if route.secret_env:

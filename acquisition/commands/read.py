@@ -47,6 +47,9 @@ from hazmon.drivers.modbus_meter import ModbusMeter
 
 #: Standards the levels are read against: gas detection, workplace physical agents
 #: (noise, WBGT), electrical safety and leak screening.
+#: Words of a broker's refusal of a login (MQTT 3 and 5 reason strings).
+LOGIN_REFUSED = ("not authorized", "bad user name or password")
+
 #: Quality flags that mean the meter gave no answer at all (not a bad one).
 UNANSWERED = int(Quality.COMM_TIMEOUT | Quality.COMM_ERROR)
 
@@ -223,6 +226,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(table)
     for message in errors:
         print(f"hazmon: {printable(args.address)}: {printable(message)}", file=sys.stderr)
+    if any(word in message.lower() for message in errors for word in LOGIN_REFUSED):
+        # The broker answered and refused the login: wrong or missing credentials.
+        return fail(
+            args.address,
+            "the broker refused the login",
+            "set HAZMON_MQTT_USERNAME and HAZMON_MQTT_PASSWORD to an account it accepts",
+        )
     if errors and len(quality) and bool(np.all(quality & UNANSWERED)):
         # Not one value came back: nothing answers at that address (a port that accepts
         # and stays silent, a missing device, a broker that never delivers).

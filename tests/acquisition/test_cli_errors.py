@@ -6,6 +6,7 @@ user's shell would run ``hazmon …``, against real files, sockets and databases
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -235,3 +236,38 @@ def test_json_numbers_carry_no_binary_noise() -> None:
     assert 209 * 0.1 != 20.9
     assert plain_float(209 * 0.1) == 20.9
     assert plain_float(5.60073709487915) == 5.60073709487915  # real digits stay
+
+
+def test_read_from_a_broker_that_refuses_the_login_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import subprocess
+
+    from conftest import Broker
+
+    passwd = shutil.which("mosquitto_passwd")
+    if passwd is None:
+        pytest.skip("mosquitto_passwd is not installed (apt-get install mosquitto)")
+    broker = Broker(tmp_path)  # skips without mosquitto
+    subprocess.run([passwd, "-b", "-c", str(tmp_path / "pw"), "kit", "right"], check=True)
+    broker.config.write_text(
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {tmp_path / 'pw'}\npersistence false\nlog_dest none\n"
+        # Run as root, mosquitto would drop to user mosquitto, who cannot enter pytest's
+        # private tmp folder to read the password file.
+        + ("user root\n" if os.geteuid() == 0 else ""),
+        encoding="utf-8",
+    )
+    broker.start()
+    try:
+        monkeypatch.setenv("HAZMON_MQTT_USERNAME", "kit")
+        monkeypatch.setenv("HAZMON_MQTT_PASSWORD", "wrong")
+        argv = ["read", f"mqtt://127.0.0.1:{broker.port}", "--profile", "toxic-6gas-mqtt"]
+        status = main([*argv, "--timeout", "5"])
+    finally:
+        broker.stop()
+    err = _said(capsys)
+    assert status == 2
+    assert "the broker refused the login — set HAZMON_MQTT_USERNAME" in err
+    assert "wrong" not in err  # the password is never printed

@@ -110,6 +110,9 @@ def explain(error: BaseException, args: argparse.Namespace | None = None) -> Com
         # Config, datalog and analyze errors are worded "<what>: <why>; <what to do>"
         # (one problem) or "<what>:" and a line per problem.
         what, _, why = str(error).partition(":")
+        if what == f"invalid config {error.source}" and len(error.problems) == 1:
+            # Not "invalid config X: X: problem": the file once, then its one problem.
+            why = error.problems[0]
         fix = ""
         if "\n" not in why.strip() and "; " in why:
             why, _, fix = why.rpartition("; ")

@@ -12,6 +12,7 @@ from typing import Literal
 from rich.text import Text
 
 from hazmon.analysis.limits import LEVEL_NAMES
+from hazmon.config.numbers import format_number
 
 AlertKind = Literal[
     "raise",
@@ -155,7 +156,7 @@ def format_alert(alert: Alert) -> Text:
         style = "magenta" if alert.kind == "comm_fault" else "cyan"
         word = "COMM FAULT" if alert.kind == "comm_fault" else "COMM OK"
         return Text(f"{alert.time_text} {word:<11} {alert.device}: {alert.message}", style=style)
-    value = "—" if alert.value is None else f"{alert.value:.4g} {alert.unit}"
+    value = "—" if alert.value is None else f"{format_number(alert.value)} {alert.unit}"
     level_name = LEVEL_NAMES[min(alert.level, 3)]
     previous_name = LEVEL_NAMES[min(alert.previous_level, 3)]
     word = {

@@ -20,6 +20,7 @@ import importlib
 import os
 import signal
 import sys
+import typing
 from collections.abc import Sequence
 from types import FrameType
 
@@ -37,6 +38,32 @@ DESCRIPTION = (
 )
 
 
+#: Exit status of bad arguments (as ``commands.common.EXIT_USAGE``; not imported from
+#: there, which would slow ``hazmon --help``).
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad arguments, said in hazmon's one voice instead of argparse's ``error:``."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        command = prog.removeprefix("hazmon").strip()
+        what, why = command or "command line", message
+        # "argument --timeout: '1e308': …" names the option: make it part of what failed.
+        if message.startswith("argument "):
+            option, _, why = message.removeprefix("argument ").partition(": ")
+            what = f"{command} {option}".strip()
+        help_call = f"hazmon {command} --help" if command else "hazmon --help"
+        super().__init__(f"hazmon: {what}: {why} — see {help_call}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors raise :class:`UsageError` rather than exit."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UsageError(self.prog, message)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; only ``command``'s module is imported to register it.
 
@@ -47,7 +74,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         every other subcommand gets a placeholder that carries only its one-line help.
         ``None`` registers none in full: enough for ``--help`` and ``--version``.
     """
-    parser = argparse.ArgumentParser(prog="hazmon", description=DESCRIPTION)
+    parser = _Parser(prog="hazmon", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"hazmon {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -115,15 +142,17 @@ def _run(argv: list[str], startup: _Startup) -> int:
         build_parser().print_help()
         return 0
     with startup:
-        args = build_parser(_chosen_command(argv)).parse_args(argv)
+        try:
+            args = build_parser(_chosen_command(argv)).parse_args(argv)
+        except UsageError as error:
+            print(error, file=sys.stderr)
+            return EXIT_USAGE
 
         import logging
 
         from rich.console import Console
 
-        from hazmon.acquisition.commands.common import EXIT_USAGE
-        from hazmon.config.errors import ConfigError
-        from hazmon.simulators.errors import SimulatorError
+        from hazmon.acquisition.commands.common import EXIT_PARTIAL, explain
 
         logging.basicConfig(
             level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -140,9 +169,21 @@ def _run(argv: list[str], startup: _Startup) -> int:
         raise KeyboardInterrupt
     try:
         status: int = args.handler(args, console)
-    except (ConfigError, SimulatorError) as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except Exception as error:
+        if startup.interrupted or _caused_by_interrupt(error):
+            raise
+        known = explain(error, args)
+        if known is not None:
+            print(known.message, file=sys.stderr)
+            return known.status
+        # A bug, not bad input: still one screen, the traceback only when asked for.
+        logging.getLogger("hazmon").debug("unexpected error", exc_info=error)
+        print(
+            f"hazmon: {args.command}: unexpected {type(error).__name__}: {error} — "
+            "run again with -v for the details and report them",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
     return status
 
 

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.console import Group
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -20,7 +21,7 @@ from hazmon.acquisition.alerts import LEVEL_STYLES
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.evaluate import ChannelResult
 from hazmon.analysis.limits import LEVEL_NAMES
-from hazmon.analysis.readings import Channel
+from hazmon.config.numbers import format_number, format_seconds
 from hazmon.config.quality import describe
 
 if TYPE_CHECKING:
@@ -30,16 +31,7 @@ if TYPE_CHECKING:
 
 def format_value(value: float) -> str:
     """A reading for display: ``—`` when it has none."""
-    return "—" if math.isnan(value) else f"{value:.4g}"
-
-
-def _waiting_row(channel: Channel, blank_columns: int) -> list[str]:
-    """The row of a channel with no reading yet; ``blank_columns`` sit before "waiting"."""
-    return (
-        [channel.device, channel.name or channel.quantity, "…", channel.unit]
-        + [""] * blank_columns
-        + ["waiting", ""]
-    )
+    return format_number(value)
 
 
 #: The figures of the live view, as ``hazmon analyze`` names them: (metric, heading).
@@ -80,72 +72,200 @@ def _figure(result: ChannelResult | None, metric: str) -> Text:
     return Text(format_value(value))
 
 
-def _banner(state: LiveState) -> Panel | Text:
+#: Quality flags as the narrow view writes them; the legend under the table spells out
+#: the ones on screen.
+QUALITY_CODES: dict[str, str] = {
+    "COMM_TIMEOUT": "TO",
+    "COMM_ERROR": "CE",
+    "DEVICE_EXCEPTION": "EX",
+    "CRC_ERROR": "CRC",
+    "OVER_RANGE": "OR",
+    "UNDER_RANGE": "UR",
+    "SENSOR_FAULT": "SF",
+    "STALE": "ST",
+    "CALIBRATION_DUE": "CAL",
+    "WARMUP": "WU",
+    "OUT_OF_ORDER": "OO",
+}
+
+#: Terminal widths [columns] from which the view shows more: every figure (and the
+#: age) from FULL_FIGURES, quality spelt out from FULL_QUALITY.
+FULL_FIGURES = 110
+FULL_QUALITY = 160
+
+
+def short_quality(quality: int) -> str:
+    """``TO``, ``CAL|WU`` …: the flags of ``quality`` in :data:`QUALITY_CODES`."""
+    name = describe(quality)
+    return "OK" if name == "OK" else "|".join(QUALITY_CODES[part] for part in name.split("|"))
+
+
+def _banner(state: LiveState, lines: int = 6) -> Panel | Text:
+    """The alert pane: the active alerts, most severe first, in at most ``lines`` lines."""
     active = state.alerts.active()
     if not active:
         return Text(" no active alerts ", style="bold black on green")
-    lines = Text()
-    for alert_state in active[:6]:
+    shown = active if len(active) <= lines else active[: max(lines - 1, 1)]
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for alert_state in shown:
         alert = alert_state.last
         level = min(alert.level, 3)
         style = LEVEL_STYLES[level] if level else "magenta"
         acked = f" (ack {alert_state.acknowledged_by})" if alert_state.acknowledged_by else ""
-        value = "" if alert.value is None or math.isnan(alert.value) else f" {alert.value:.4g}"
-        lines.append(
+        value = (
+            ""
+            if alert.value is None or math.isnan(alert.value)
+            else f" {format_number(alert.value)}"
+        )
+        text.append(
             f"#{alert_state.alert_id} {alert_state.key} {alert.kind.upper()} "
             f"{LEVEL_NAMES[level] if level else alert.message}{value} {alert.unit}{acked}\n",
             style=style,
         )
-    if len(active) > 6:
-        lines.append(f"… and {len(active) - 6} more", style="bold")
-    return Panel(lines, title=f"{len(active)} active alert(s)", border_style="red")
+    if len(active) > len(shown):
+        text.append(f"… and {len(active) - len(shown)} more", style="bold")
+    text.rstrip()
+    return Panel(text, title=f"{len(active)} active alert(s)", border_style="red")
 
 
-def render_view(state: LiveState) -> Group:
-    """The service's screen: alert banner, one row per channel, a health line.
+@dataclass(slots=True)
+class _Row:
+    level: int
+    cells: list[str | Text]
+    quality: str = ""
+    """The quality as shown (``OK``, ``CAL`` …); empty while waiting."""
 
-    Plain box characters and no mouse or alternate screen, so it works in any
-    terminal over SSH; colours degrade to text (level names are always printed).
-    """
-    table = Table(title=state.title, expand=False)
-    headings = (
-        [("device", "left"), ("channel", "left"), ("value", "right"), ("unit", "left")]
-        + [("level", "center")]
-        + [(heading, "right") for _metric, heading in FIGURES]
-        + [("quality", "left"), ("age", "right")]
-    )
-    for heading, justify in headings:
-        table.add_column(heading, justify=justify)  # type: ignore[arg-type]
+
+def _rows(state: LiveState, figures: bool, full_quality: bool) -> list[_Row]:
     pipeline = state.pipeline
     snapshot = pipeline.evaluator.snapshot()
     now = time.time_ns()
+    rows: list[_Row] = []
     for number, channel in enumerate(pipeline.channels.channels):
         if channel.quantity.startswith("health."):
             continue
         latest = pipeline.latest.get(number)
+        shown_figures = FIGURES if figures else FIGURES[:1]
         if latest is None:
-            table.add_row(*_waiting_row(channel, blank_columns=len(FIGURES) + 1))
+            cells: list[str | Text] = [channel.device, channel.name or channel.quantity, "—"]
+            cells += [channel.unit, "", *[""] * len(shown_figures), "waiting"]
+            cells += [""] if figures else []
+            rows.append(_Row(-1, cells))
             continue
         level = min(latest.level, 3)
         result = snapshot.results.get(number)
-        table.add_row(
+        quality = describe(latest.quality) if full_quality else short_quality(latest.quality)
+        cells = [
             channel.device,
             channel.name or channel.quantity,
             format_value(latest.value),
             channel.unit,
             Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),
-            *(_figure(result, metric) for metric, _heading in FIGURES),
-            Text(describe(latest.quality), style="" if latest.quality == 0 else "magenta"),
-            f"{(now - latest.ts) / 1e9:.1f} s",
+            *(_figure(result, metric) for metric, _heading in shown_figures),
+            Text(quality, style="" if latest.quality == 0 else "magenta"),
+        ]
+        if figures:
+            cells.append(format_seconds((now - latest.ts) / 1e9))
+        rows.append(_Row(level, cells, quality))
+    return rows
+
+
+def _table(state: LiveState, rows: list[_Row], figures: bool, hidden: int) -> Table:
+    shown_figures = FIGURES if figures else FIGURES[:1]
+    table = Table(
+        title=state.title,
+        expand=False,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        caption=f"… {hidden} more channels: a larger window shows them" if hidden else None,
+    )
+    # Device, channel, value+unit and level are never cut: names fold onto a second
+    # line, numbers, units and levels keep their width.
+    names = [str(row.cells[0]) for row in rows] or ["device"]
+    channel_names = [str(row.cells[1]) for row in rows] or ["channel"]
+    table.add_column("device", overflow="fold", min_width=min(24, max(map(len, names))))
+    table.add_column("channel", overflow="fold", min_width=min(16, max(map(len, channel_names))))
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("level", justify="center", no_wrap=True)
+    for _metric, heading in shown_figures:
+        table.add_column(heading, justify="right", overflow="fold")
+    table.add_column("quality", overflow="fold")
+    if figures:
+        table.add_column("age", justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row.cells)
+    return table
+
+
+class LiveView:
+    """The service's screen, laid out for the terminal it is drawn on.
+
+    At any size from 80×24: the alert pane (at most a third of the height), the
+    channels that fit — alarmed ones first when not all do — and the health line. The
+    figures past the peak, and the age, appear from :data:`FULL_FIGURES` columns;
+    quality flags are abbreviated, with a legend, below :data:`FULL_QUALITY`. A view
+    never taller than the terminal is what keeps Rich's ``Live`` from leaving torn
+    copies of the table in the scrollback.
+    """
+
+    def __init__(self, state: LiveState) -> None:
+        self.state = state
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        height = options.height or console.size.height
+        figures = width >= FULL_FIGURES
+        full_quality = width >= FULL_QUALITY
+        banner = _banner(self.state, lines=max(1, height // 3 - 2))
+        rows = _rows(self.state, figures, full_quality)
+        # Alarmed channels first when the window cannot hold every row, then flagged ones.
+        order = sorted(
+            range(len(rows)),
+            key=lambda index: (-rows[index].level, rows[index].quality in ("OK", "")),
         )
+        health = _health(self.state)
+        legend = None if full_quality else _legend(rows)
+        fitted = len(rows)
+        while True:
+            keep = sorted(order[:fitted]) if fitted < len(rows) else list(range(len(rows)))
+            table = _table(self.state, [rows[i] for i in keep], figures, len(rows) - fitted)
+            parts: list[RenderableType] = [banner, table, health]
+            if legend is not None:
+                parts.append(legend)
+            group = Group(*parts)
+            used = len(console.render_lines(group, options.update(height=None), pad=False))
+            if used <= height or fitted == 0:
+                break
+            fitted = max(0, fitted - max(1, used - height))
+        yield group
+
+
+def _health(state: LiveState) -> Text:
     online = sum(1 for device in state.devices if not device.in_fault and device.last_ok_ns)
     faults = [device.config.id for device in state.devices if device.in_fault]
     health = Text(
         f"{online}/{len(state.devices)} devices online; "
         f"{sum(device.failed_polls for device in state.devices)} failed polls; "
-        f"{pipeline.stats.readings} readings stored",
+        f"{state.pipeline.stats.readings} readings stored",
         style="bold",
     )
     if faults:
         health.append(f"; no answer: {', '.join(faults[:10])}", style="magenta")
-    return Group(_banner(state), table, health)
+    return health
+
+
+def _legend(rows: list[_Row]) -> Text | None:
+    """The quality codes on screen, spelt out; None when every reading is OK."""
+    on_screen = {part for row in rows for part in row.quality.split("|") if part not in ("OK", "")}
+    names = [f"{code}={name}" for name, code in QUALITY_CODES.items() if code in on_screen]
+    return Text("quality: " + ", ".join(names), style="dim") if names else None
+
+
+def render_view(state: LiveState) -> LiveView:
+    """The service's screen (see :class:`LiveView`): alert pane, channel rows, health.
+
+    Plain box characters and no mouse or alternate screen, so it works in any
+    terminal over SSH; colours degrade to text (level names are always printed).
+    """
+    return LiveView(state)

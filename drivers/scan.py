@@ -83,15 +83,36 @@ async def probe_serial_settings(
     kind: RegisterKind = "holding",
     register: int = 0,
     reply_timeout: float = 0.1,
+    skipped: list[str] | None = None,
 ) -> list[ProbeHit]:
-    """:func:`probe_units` at every combination of baud rate and parity."""
+    """:func:`probe_units` at every combination of baud rate and parity.
+
+    A combination the port cannot be set to (a pty refuses parity with EINVAL, an
+    adapter a baud rate) is skipped and, when ``skipped`` is given, appended to it as
+    ``"9600 E: why"``; when no combination can be set at all, the last error is raised.
+
+    Raises
+    ------
+    TransportError
+        When the port cannot be opened at any of the settings.
+    """
     hits: list[ProbeHit] = []
+    refused: list[str] = []
+    last: TransportError | None = None
     for baudrate in baudrates:
         for parity in parities:
             settings = replace(address, baudrate=baudrate, parity=parity)  # type: ignore[arg-type]
-            hits += await probe_units(
-                settings, unit_ids, kind=kind, register=register, reply_timeout=reply_timeout
-            )
+            try:
+                hits += await probe_units(
+                    settings, unit_ids, kind=kind, register=register, reply_timeout=reply_timeout
+                )
+            except TransportError as error:
+                last = error
+                refused.append(f"{baudrate} {parity}: {error}")
+    if last is not None and len(refused) == len(baudrates) * len(parities):
+        raise last
+    if skipped is not None:
+        skipped.extend(refused)
     return hits
 
 
@@ -106,7 +127,14 @@ class OrderMatch:
 
 
 def decode_all_orders(
-    words: Sequence[int], expected: float, data_types: Sequence[str], tolerance: float
+    words: Sequence[int],
+    expected: float,
+    data_types: Sequence[str],
+    tolerance: float,
+    *,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    absolute: float = 0.0,
 ) -> list[OrderMatch]:
     """Decode ``words`` in every data type of ``data_types`` and every byte order.
 
@@ -114,11 +142,16 @@ def decode_all_orders(
     ----------
     words
         At least as many registers as the widest data type needs, from the address.
-    expected : [raw]
-        The value the registers are known to hold (what the meter's display shows,
-        divided by the scale).
+    expected : [raw × scale + offset]
+        The value the registers are known to hold: raw with the defaults, else what the
+        meter's display shows in the profile's unit.
     tolerance
         Relative tolerance of a match (float rounding of the display).
+    scale, offset
+        The profile's ``raw * scale + offset`` for the register; ``value`` is after them.
+    absolute : [same unit as expected]
+        An absolute tolerance as well: a live value moves between the display and the
+        read (O2 20.8 vs 20.9 %vol is ``absolute = 0.1``).
     """
     widths = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}
     widths |= {"int64": 4, "uint64": 4, "float64": 4}
@@ -129,8 +162,11 @@ def decode_all_orders(
             continue
         for order in ORDERS:
             value = float(decode_words(list(words[:width]), data_type, order)[0])
+            value = value * scale + offset
+            # The small slack on top of `absolute` absorbs the float rounding of the scale
+            # (208 * 0.1 = 20.800000000000001 against a tolerance of exactly 0.1).
             close = math.isfinite(value) and math.isclose(
-                value, expected, rel_tol=tolerance, abs_tol=tolerance
+                value, expected, rel_tol=tolerance, abs_tol=max(tolerance, absolute * (1 + 1e-9))
             )
             matches.append(OrderMatch(data_type, order, value, close))
     return matches
@@ -146,6 +182,9 @@ async def detect_byte_order(
     data_types: Sequence[str] = ("float32", "int32", "uint32"),
     tolerance: float = 1e-3,
     reply_timeout: float = 1.0,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    absolute: float = 0.0,
 ) -> list[OrderMatch]:
     """Read the registers at ``register`` and decode them every way.
 
@@ -163,4 +202,6 @@ async def detect_byte_order(
         words = await transport.read(kind, register, widest, unit_id, reply_timeout=reply_timeout)
     finally:
         transport.close()
-    return decode_all_orders(words, expected, data_types, tolerance)
+    return decode_all_orders(
+        words, expected, data_types, tolerance, scale=scale, offset=offset, absolute=absolute
+    )

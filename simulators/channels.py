@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from hazmon.config.profile import Profile
 from hazmon.config.site import FaultInjection, Simulation
-from hazmon.simulators.scenario import ScenarioSignal
+from hazmon.simulators.scenario import ScenarioSignal, ambient_scenario
 
 
 class SimulatedChannels:
@@ -61,6 +61,13 @@ class SimulatedChannels:
                 )
                 for channel, scenario in simulation.channels.items()
             }
+            # Channels the table leaves out read a plausible ambient value, not 0.
+            for spec in profile.channels:
+                default = ambient_scenario(spec.quantity, spec.unit)
+                if spec.channel not in self.signals and default is not None:
+                    self.signals[spec.channel] = ScenarioSignal(
+                        spec.channel, default, seed=simulation.seed, period=simulation.period
+                    )
 
     def elapsed(self) -> float:
         """Time since construction [s], by the meter's clock."""

@@ -10,7 +10,7 @@ from hazmon.config.profile import ModbusField, Profile
 from hazmon.config.site import FaultInjection, Simulation
 from hazmon.simulators.errors import IllegalDataAddress
 from hazmon.simulators.modbus_encoding import encode_string, encode_value, raw_from_engineering
-from hazmon.simulators.scenario import ScenarioSignal
+from hazmon.simulators.scenario import ScenarioSignal, ambient_scenario
 
 REGISTER_KINDS = ("holding", "input", "coil", "discrete_input")
 BIT_KINDS = ("coil", "discrete_input")
@@ -94,6 +94,13 @@ class SimulatedMeter:
                 )
                 for channel, scenario in simulation.channels.items()
             }
+            # Channels the table leaves out read a plausible ambient value, not 0.
+            for spec in profile.channels:
+                default = ambient_scenario(spec.quantity, spec.unit)
+                if spec.channel not in self.signals and default is not None:
+                    self.signals[spec.channel] = ScenarioSignal(
+                        spec.channel, default, seed=simulation.seed, period=simulation.period
+                    )
         # Mapped span per kind: registers 0 .. end-1 answer, the rest are exception 02.
         # Coils and discrete inputs appear only when the profile maps some.
         self.mapped_end: dict[str, int] = dict.fromkeys(("holding", "input"), 0)

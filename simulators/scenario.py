@@ -129,3 +129,31 @@ class ScenarioSignal:
             # stuck: the value the sensor had when it stuck, as long as it stays stuck.
             return self.clean_value_at(t - (local - fault.start))
         return self.clean_value_at(t)
+
+
+#: What a channel reads when its simulation table gives it no scenario: a quiet,
+#: healthy workplace [canonical unit], so a minimal ``[devices.simulation]`` table
+#: serves plausible readings (O2 20.9 %vol, not 0, which is an alarm) and files no
+#: hazard. Quantities not listed (gases, dust, currents …) read 0.
+AMBIENT: dict[str, tuple[float, str]] = {
+    "o2": (20.9, "%vol"),
+    "temperature": (25.0, "°C"),
+    "surface_temperature": (25.0, "°C"),
+    "globe_temperature": (27.0, "°C"),
+    "wet_bulb_temperature": (20.0, "°C"),
+    "wbgt": (22.0, "°C"),
+    "noise": (55.0, "dB(A)"),
+    "noise_peak": (75.0, "dB(C)"),
+}
+
+
+def ambient_scenario(quantity: str, unit: str) -> ChannelScenario | None:
+    """The default scenario of a ``quantity`` read in ``unit``; None when it reads 0.
+
+    Only when the profile reads the quantity in its canonical unit: a baseline in
+    another unit would need the catalogue's conversion, and 0 is the honest default.
+    """
+    value = AMBIENT.get(quantity)
+    if value is None or value[1] != unit:
+        return None
+    return ChannelScenario(baseline=value[0])

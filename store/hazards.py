@@ -63,6 +63,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hazmon.analysis.events import Event
 from hazmon.analysis.readings import Channel
+from hazmon.config.numbers import format_number
 from hazmon.config.standards import LimitRule
 from hazmon.store.audit import GENESIS, canonical_json, entry_hash, state_hash, utc
 from hazmon.store.evidence import (
@@ -542,7 +543,8 @@ def end_of_local_day(day: dt.date, zone: str = DEFAULT_TIME_ZONE) -> dt.datetime
 
 
 def _format_value(value: float) -> str:
-    return f"{value:.3g}"
+    # Plain digits in a finding: "5000 ppm", never "5e+03 ppm".
+    return format_number(value, digits=3)
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

@@ -18,13 +18,15 @@ from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
-    EXIT_USAGE,
     Subcommands,
-    positive_seconds,
+    fail,
+    printable,
+    reply_seconds,
 )
 from hazmon.acquisition.service import mqtt_settings
 from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.config.errors import ConfigError
+from hazmon.config.numbers import format_number
 from hazmon.config.site import SiteConfig, load_site
 from hazmon.drivers.mqtt_adapter import MqttConnection
 
@@ -45,7 +47,12 @@ def register(commands: Subcommands) -> None:
     listing.add_argument("site", metavar="SITE")
     listing.add_argument("--all", action="store_true", help="include cleared keys")
     listing.add_argument(
-        "--wait", type=positive_seconds, default=1.0, help="[s] to collect retained states"
+        "--json",
+        action="store_true",
+        help="print the states as JSON, as the service publishes them",
+    )
+    listing.add_argument(
+        "--wait", type=reply_seconds, default=1.0, help="[s] to collect retained states"
     )
     listing.set_defaults(handler=list_alerts)
     ack = actions.add_parser("ack", help="acknowledge the active alert of a key")
@@ -55,7 +62,7 @@ def register(commands: Subcommands) -> None:
     ack.add_argument("--note", default="")
     ack.add_argument(
         "--wait",
-        type=positive_seconds,
+        type=reply_seconds,
         default=1.0,
         help="[s] to collect retained states (the key must have an active alert)",
     )
@@ -94,6 +101,10 @@ def list_alerts(args: argparse.Namespace, console: Console) -> int:
     """Print the states."""
     _source, site = load_site(args.site)
     states = asyncio.run(collect_states(site, args.wait))
+    if args.json:
+        shown = [state for state in states if state.get("active") or args.all]
+        sys.stdout.write(json.dumps(shown, ensure_ascii=False) + "\n")
+        return EXIT_OK
     table = Table(title=f"alerts of site {escape(site.name)}")
     for heading in ("id", "key", "active", "level", "kind", "value", "acknowledged by"):
         table.add_column(heading)
@@ -105,15 +116,22 @@ def list_alerts(args: argparse.Namespace, console: Console) -> int:
         level = int(str(state.get("level", 0)))
         table.add_row(
             str(state.get("id")),
-            escape(str(state.get("key"))),
+            escape(printable(state.get("key"))),
             "yes" if state.get("active") else "no",
             LEVEL_NAMES[min(level, 3)],
             str(state.get("kind")),
-            f"{last.get('value')} {last.get('unit', '')}",
-            escape(str(state.get("acknowledged_by") or "")),
+            escape(printable(f"{_value(last.get('value'))} {last.get('unit', '')}")),
+            escape(printable(state.get("acknowledged_by") or "")),
         )
     console.print(table)
     return EXIT_OK
+
+
+def _value(value: object) -> str:
+    """A published value for people: rounded, plain; anything else shown as it came."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_number(float(value))
+    return "—" if value is None else str(value)
 
 
 async def send_ack(site: SiteConfig, key: str, by: str, note: str) -> None:
@@ -128,18 +146,18 @@ def acknowledge(args: argparse.Namespace, console: Console) -> int:
     """Acknowledge one key."""
     _source, site = load_site(args.site)
     if "/" not in args.key:
-        console.print(f"[red]key {escape(args.key)!s} is not DEVICE/QUANTITY[/]")
-        return EXIT_USAGE
+        return fail(f"alerts ack {args.key}", "not DEVICE/QUANTITY", "e.g. gd-tank-farm/lel")
     states = asyncio.run(collect_states(site, args.wait))
     active = sorted(str(state.get("key")) for state in states if state.get("active"))
     if args.key not in active:
         known = ", ".join(active[:20]) if active else "none"
-        print(
-            f"hazmon: alerts ack: no active alert on {args.key} at site {site.name} — "
-            f"nothing to acknowledge; active keys: {known} (`hazmon alerts list` shows them)",
-            file=sys.stderr,
+        return fail(
+            "alerts ack",
+            f"no active alert on {args.key} at site {site.name}, nothing to acknowledge "
+            f"(active keys: {known})",
+            "hazmon alerts list shows them",
+            EXIT_PARTIAL,
         )
-        return EXIT_PARTIAL
     by = args.by or getpass.getuser()
     asyncio.run(send_ack(site, args.key, by, args.note))
     console.print(f"acknowledgement of {escape(args.key)} by {escape(by)} sent")

@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from hazmon.acquisition.commands import SUMMARIES
-from hazmon.acquisition.commands.common import EXIT_OK, EXIT_PARTIAL, Subcommands, positive_seconds
+from hazmon.acquisition.commands.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Subcommands,
+    positive_seconds,
+    printable,
+    utc_offset_hours,
+)
 from hazmon.acquisition.commands.datalog_input import (
     add_input_arguments,
     print_read_summary,
@@ -35,6 +42,7 @@ from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.analysis.readings import Readings
 from hazmon.analysis.sampling import NS_PER_S
 from hazmon.analysis.units import ReferenceState
+from hazmon.config.numbers import format_number
 from hazmon.config.site import load_site
 from hazmon.config.standards import SiteLimits, effective_limit_rows, rules_by_quantity
 
@@ -80,7 +88,7 @@ def register(commands: Subcommands) -> None:
     )
     parser.add_argument(
         "--utc-offset",
-        type=float,
+        type=utc_offset_hours,
         default=8.0,
         metavar="HOURS",
         help="offset of times written without one, and of the day boundary (default: 8, CST)",
@@ -165,7 +173,7 @@ def _verdict_document(verdict: Verdict) -> dict[str, Any]:
 
 def _number(metrics: dict[str, float], key: str) -> str:
     value = metrics.get(key)
-    return "" if value is None or not math.isfinite(value) else f"{value:.4g}"
+    return "" if value is None or not math.isfinite(value) else format_number(value)
 
 
 def _print_tables(results: list[ChannelResult], console: Console, title: str) -> None:
@@ -213,8 +221,8 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
                 result.channel.device,
                 result.channel.quantity,
                 verdict.rule,
-                f"{verdict.value:.4g}",
-                f"{verdict.limit:.4g}",
+                format_number(verdict.value),
+                format_number(verdict.limit),
                 "[green]pass[/]"
                 if verdict.passed
                 else "[red]FAIL[/]"
@@ -237,10 +245,10 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
             result.channel.device,
             result.channel.quantity,
             _iso(event.start_ts),
-            f"{event.duration_s:.0f}",
-            f"{event.peak:.4g}",
+            format_number(event.duration_s, digits=3),
+            format_number(event.peak),
             LEVEL_NAMES[event.max_level],
-            f"{event.dose:.4g}",
+            format_number(event.dose),
             f"{record.rule} ({record.clause})",
         )
     console.print(event_table)
@@ -268,7 +276,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     results = evaluate(datalog.readings, plan)
     _add_sensor_checks(datalog.readings, results, plan)
     for warning in datalog.warnings:
-        print(f"warning: {datalog.source}: {warning}", file=sys.stderr)
+        print(f"hazmon: {printable(datalog.source)}: {printable(warning)}", file=sys.stderr)
     if args.json:
         document: dict[str, Any] = {
             "channels": [

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -31,6 +33,11 @@ def register(commands: Subcommands) -> None:
     )
     parser.add_argument("site", metavar="SITE", help="site TOML path or bundled site name")
     parser.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print {source, site, enterprise, devices, warnings, ok} as JSON",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -47,9 +54,12 @@ def warnings_of(site: SiteConfig, today: dt.date | None = None) -> list[str]:
             )
     variables: list[tuple[str, str]] = []
     if site.mqtt is not None:
+        # The defaults (HAZMON_MQTT_USERNAME/PASSWORD) are used when set and skipped when
+        # not: an anonymous broker needs neither, so only names the site file gives say
+        # that this broker asks for a login.
         for key in ("username_env", "password_env"):
             name = getattr(site.mqtt, key)
-            if name:
+            if name and key in site.mqtt.model_fields_set:
                 variables.append((f"mqtt.{key}", name))
     for number, route in enumerate(site.alerts.routes):
         if route.secret_env:
@@ -68,9 +78,37 @@ def warnings_of(site: SiteConfig, today: dt.date | None = None) -> list[str]:
     return found
 
 
+def _json(args: argparse.Namespace, source: str, site: SiteConfig) -> int:
+    warnings = warnings_of(site)
+    document = {
+        "source": source,
+        "site": site.name,
+        "enterprise": site.enterprise,
+        "devices": [
+            {
+                "id": device.id,
+                "profile": device.profile,
+                "address": device.address,
+                "unit_id": device.unit_id if isinstance(device, ModbusDevice) else None,
+                "poll_interval_s": device.poll_interval,
+                "calibration_due": (
+                    None if device.calibration_due is None else device.calibration_due.isoformat()
+                ),
+            }
+            for device in site.devices
+        ],
+        "warnings": warnings,
+        "ok": True,
+    }
+    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    return EXIT_PARTIAL if warnings and args.strict else EXIT_OK
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     """Validate; print a summary and the warnings."""
     source, site = load_site(args.site)
+    if args.json:
+        return _json(args, source, site)
     table = Table(title=f"{escape(source)}: site {escape(site.name)} ({escape(site.enterprise)})")
     for heading in ("device", "profile", "address", "unit id", "interval [s]", "calibration due"):
         table.add_column(heading)

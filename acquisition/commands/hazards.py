@@ -31,13 +31,17 @@ from hazmon.acquisition.commands.common import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     Subcommands,
+    fail,
+    printable,
     register_url,
 )
+from hazmon.config.numbers import format_number, format_seconds
 from hazmon.store.evidence import describe_evidence
 from hazmon.store.hazards import (
     GRADES,
     REFERRAL_KINDS,
     STATUSES,
+    EvidenceSummary,
     HazardError,
     HazardNotFound,
     HazardRegister,
@@ -46,6 +50,8 @@ from hazmon.store.hazards import (
     end_of_local_day,
 )
 from hazmon.store.timeseries import WindowReader
+
+JSON_HELP = "print JSON (keys in docs/hazard-register.md)"
 
 #: Columns of ``hazards list`` (table, ``--json`` keys and ``--csv`` header).
 LIST_COLUMNS = (
@@ -154,6 +160,7 @@ def register(commands: Subcommands) -> None:
 
     sub = action("show", "print a record with its evidence summary from the readings", _show)
     sub.add_argument("id", type=int, help="hazard id")
+    sub.add_argument("--json", action="store_true", help=JSON_HELP)
     readings = sub.add_mutually_exclusive_group()
     readings.add_argument(
         "--readings",
@@ -219,6 +226,7 @@ def register(commands: Subcommands) -> None:
 
     sub = action("history", "print a hazard's audit history", _history)
     sub.add_argument("id", type=int, help="hazard id")
+    sub.add_argument("--json", action="store_true", help=JSON_HELP)
 
     sub = action(
         "verify-audit",
@@ -244,6 +252,7 @@ def register(commands: Subcommands) -> None:
         help="a head kept elsewhere (printed on a report): the history up to entry SEQ "
         "must still end in HASH",
     )
+    sub.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -255,15 +264,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
         with HazardRegister(url) as register:
             status: int = args.action(args, console, register)
     except HazardNotFound as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"hazards {args.hazards_command}", str(error), "see hazmon hazards list")
     except IllegalTransition as error:
-        print(f"hazmon: refused: {error}", file=sys.stderr)
-        return EXIT_PARTIAL
+        return fail(
+            f"hazards {args.hazards_command}",
+            f"refused: {error}",
+            "see hazmon hazards show ID for what the hazard needs",
+            EXIT_PARTIAL,
+        )
     except HazardError as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"hazards {args.hazards_command}", str(error), "correct the arguments")
     return status
+
+
+def _safe(value: object) -> str:
+    """Stored text for the terminal: control characters escaped, no Rich markup."""
+    return escape(printable(value))
 
 
 def _plain(value: Any) -> Any:
@@ -306,12 +322,12 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
             table.add_row(
                 str(row["id"]),
                 status,
-                row["grade"] or "",
-                row["source"],
-                row["location"],
-                f"{row['standard']} §{row['clause']}",
-                (row["deadline"] or "")[:10],
-                row["finding"],
+                _safe(row["grade"] or ""),
+                _safe(row["source"]),
+                _safe(row["location"]),
+                _safe(f"{row['standard']} §{row['clause']}"),
+                _safe((row["deadline"] or "")[:10]),
+                _safe(row["finding"]),
             )
         console.print(table)
     return EXIT_OK
@@ -322,8 +338,7 @@ def _export(args: argparse.Namespace, console: Console, register: HazardRegister
     from hazmon.acquisition.reports.workbook import ExportError, hazard_rows, write_csv, write_xlsx
 
     if args.xlsx is None and args.csv is None:
-        print("hazmon: give --xlsx FILE and/or --csv FILE to write the list to", file=sys.stderr)
-        return EXIT_USAGE
+        return fail("hazards export", "no file given", "give --xlsx FILE and/or --csv FILE")
     records = register.hazards(status=args.status, grade=args.grade, overdue=args.overdue)
     try:
         rows = hazard_rows(records, tz=args.tz)
@@ -336,11 +351,13 @@ def _export(args: argparse.Namespace, console: Console, register: HazardRegister
                 f"{len(rows)} hazards written to {args.csv} ({args.encoding})", highlight=False
             )
     except ExportError as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail("hazards export", str(error), "correct the arguments")
     except OSError as error:
-        print(f"hazmon: cannot write the export: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(
+            str(error.filename or "export"),
+            f"cannot write: {error.strerror or error}",
+            "give a path in a writable folder",
+        )
     return EXIT_OK
 
 
@@ -367,8 +384,60 @@ def _time(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _json_default(value: object) -> object:
+    """JSON for what the register returns besides plain values (times, tuples)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _write_json(document: object) -> int:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=_json_default) + "\n")
+    return EXIT_OK
+
+
+def _summary_document(summary: EvidenceSummary) -> dict[str, Any]:
+    """One evidence summary for ``hazards show --json``, numbers at full precision."""
+    return {
+        "device": summary.channel.device,
+        "quantity": summary.channel.quantity,
+        "substance": summary.channel.substance or None,
+        "unit": summary.channel.unit,
+        "start": _time(summary.start_ts),
+        "end": _time(summary.end_ts),
+        "readings": summary.readings,
+        "flagged": summary.flagged,
+        "peak": summary.peak,
+        "peak_at": None if summary.peak_ts is None else _time(summary.peak_ts),
+        "duration_s": summary.duration_s,
+        "level": summary.level,
+        "limit": summary.limit,
+        "standard": summary.standard,
+        "clause": summary.clause,
+        "event_id": summary.event_id,
+    }
+
+
+def _show_json(args: argparse.Namespace, record: dict[str, Any], register: HazardRegister) -> int:
+    document = dict(record)
+    store = _readings_store(args) if record["evidence"] else None
+    if store is None:
+        document["evidence_summary"] = None
+    else:
+        try:
+            summaries = register.evidence_summary(record["id"], store)
+        finally:
+            store.close()
+        document["evidence_summary"] = [_summary_document(summary) for summary in summaries]
+    return _write_json(document)
+
+
 def _show(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
     record = register.hazard(args.id)
+    if args.json:
+        return _show_json(args, record, register)
     out = console.print
     out(
         f"[bold]Hazard {record['id']}[/]: {record['status']}"
@@ -427,7 +496,7 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         )
     for name, value in fields:
         if value:
-            out(f"  {name:18} {escape(str(value))}", highlight=False)
+            out(f"  {name:18} {_safe(value)}", highlight=False)
     if not record["evidence"]:
         out("  evidence           none")
         return EXIT_OK
@@ -436,8 +505,8 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         out("  evidence           (no time-series store: give --readings or --readings-url)")
         for link in record["evidence"]:
             out(
-                f"    {link['device']}/{link['quantity']} {_time(link['start_ts'])} → "
-                f"{_time(link['end_ts'])}",
+                f"    {_safe(link['device'])}/{_safe(link['quantity'])} "
+                f"{_time(link['start_ts'])} → {_time(link['end_ts'])}",
                 highlight=False,
             )
         return EXIT_OK
@@ -448,15 +517,15 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
     out("  evidence:")
     for summary in summaries:
         unit = summary.channel.unit
-        peak = "no value" if summary.peak is None else f"{summary.peak:.4g} {unit}"
-        limit = "" if summary.limit is None else f"{summary.limit:.4g} {unit}"
+        peak = "no value" if summary.peak is None else f"{format_number(summary.peak)} {unit}"
+        limit = "" if summary.limit is None else f"{format_number(summary.limit)} {unit}"
         out(
-            f"    {summary.channel.device}/{summary.channel.quantity}"
-            f"{' (' + summary.channel.substance + ')' if summary.channel.substance else ''} "
+            f"    {_safe(summary.channel.device)}/{_safe(summary.channel.quantity)}"
+            f"{' (' + _safe(summary.channel.substance) + ')' if summary.channel.substance else ''} "
             f"{_time(summary.start_ts)} → {_time(summary.end_ts)}: "
             f"{summary.readings} readings ({summary.flagged} flagged), peak {peak}"
             + (f" at {_time(summary.peak_ts)}" if summary.peak_ts is not None else "")
-            + f", {summary.duration_s:.1f} s at or past A{summary.level or 2}"
+            + f", {format_seconds(summary.duration_s)} at or past A{summary.level or 2}"
             + (f", limit {limit}" if limit else "")
             + f", {summary.standard} §{summary.clause}"
             + (f", event {summary.event_id}" if summary.event_id is not None else ""),
@@ -470,8 +539,9 @@ def _excursions_text(excursions: dict[str, Any]) -> str:
     if not excursions["count"]:
         return ""
     return (
-        f"{excursions['count']} (worst {excursions['worst']:.4g} {excursions['unit']}, "
-        f"{excursions['time_past_limit_s']:.1f} s past the limit in all)"
+        f"{excursions['count']} (worst {format_number(excursions['worst'])} "
+        f"{excursions['unit']}, {format_seconds(excursions['time_past_limit_s'])} past the "
+        "limit in all)"
     )
 
 
@@ -519,12 +589,12 @@ def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) 
     record, missing = register.set_plan(args.id, plan, actor=args.by)
     _done(console, record, "plan recorded")
     if missing:
-        print(
-            f"hazmon: major hazard {args.id} stays {record['status']}: its plan still lacks "
-            f"{', '.join(missing)}",
-            file=sys.stderr,
+        return fail(
+            f"hazards plan {args.id}",
+            f"major hazard stays {record['status']}: its plan still lacks {', '.join(missing)}",
+            "give them with hazmon hazards plan",
+            EXIT_PARTIAL,
         )
-        return EXIT_PARTIAL
     return EXIT_OK
 
 
@@ -553,14 +623,28 @@ def _refer(args: argparse.Namespace, console: Console, register: HazardRegister)
 
 
 def _history(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    if args.json:
+        return _write_json(
+            [
+                {
+                    "seq": entry.seq,
+                    "at": entry.at,
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "detail": entry.detail,
+                    "hash": entry.hash,
+                }
+                for entry in register.history(args.id)
+            ]
+        )
     for entry in register.history(args.id):
         detail = ", ".join(
             f"{key}={describe_evidence(value) if key == 'evidence' else value}"
             for key, value in sorted(entry.detail.items())
         )
         console.print(
-            f"{entry.seq:>5} {entry.at} {entry.actor}: {entry.action}"
-            + (f" ({escape(detail)})" if detail else "")
+            f"{entry.seq:>5} {entry.at} {_safe(entry.actor)}: {_safe(entry.action)}"
+            + (f" ({_safe(detail)})" if detail else "")
             + escape(f" [{entry.hash[:12]}]"),
             highlight=False,
         )
@@ -574,6 +658,19 @@ def _audit(args: argparse.Namespace, console: Console, register: HazardRegister)
     finally:
         if store is not None:
             store.close()
+    if args.json:
+        _write_json(
+            {
+                "ok": report.ok,
+                "entries": report.entries,
+                "problems": report.problems,
+                "evidence_checked": report.evidence_checked,
+                "readings_unchecked": report.readings_unchecked,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash,
+            }
+        )
+        return EXIT_OK if report.ok else EXIT_PARTIAL
     if report.ok:
         console.print(
             f"audit history intact: {report.entries} entries, every record matches; "
@@ -603,7 +700,7 @@ def _audit(args: argparse.Namespace, console: Console, register: HazardRegister)
             )
         return EXIT_OK
     for problem in report.problems:
-        print(f"TAMPERED: {problem}", file=sys.stderr)
+        print(f"TAMPERED: {printable(problem)}", file=sys.stderr)
     print(
         f"hazmon: the audit history of {report.entries} entries fails verification", file=sys.stderr
     )

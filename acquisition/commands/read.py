@@ -23,9 +23,10 @@ from hazmon.acquisition.commands.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_UNREACHABLE,
-    EXIT_USAGE,
     Subcommands,
-    positive_seconds,
+    fail,
+    printable,
+    reply_seconds,
 )
 from hazmon.acquisition.live import format_value
 from hazmon.acquisition.meters import build_meters
@@ -34,8 +35,9 @@ from hazmon.analysis.readings import ChannelTable
 from hazmon.config.addresses import Address, parse_address, parse_any_address
 from hazmon.config.catalogue import load_catalogue
 from hazmon.config.errors import ConfigError
+from hazmon.config.numbers import plain_float
 from hazmon.config.profile import Profile, bundled_profiles, load_profile
-from hazmon.config.quality import describe
+from hazmon.config.quality import Quality, describe
 from hazmon.config.site import SiteConfig
 from hazmon.config.standards import rules_by_quantity
 from hazmon.drivers.base import PollResult
@@ -45,6 +47,12 @@ from hazmon.drivers.modbus_meter import ModbusMeter
 
 #: Standards the levels are read against: gas detection, workplace physical agents
 #: (noise, WBGT), electrical safety and leak screening.
+#: Words of a broker's refusal of a login (MQTT 3 and 5 reason strings).
+LOGIN_REFUSED = ("not authorized", "bad user name or password")
+
+#: Quality flags that mean the meter gave no answer at all (not a bad one).
+UNANSWERED = int(Quality.COMM_TIMEOUT | Quality.COMM_ERROR)
+
 DEFAULT_STANDARDS = ("gbt50493-2019", "gbz2.2-2007", "electrical", "leaks")
 
 
@@ -82,7 +90,7 @@ def register(commands: Subcommands) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=positive_seconds,
+        type=reply_seconds,
         default=2.0,
         metavar="SECONDS",
         help="reply timeout; for streaming meters, how long to wait for a message (default: 2)",
@@ -154,26 +162,24 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         any_address = parse_any_address(args.address)
     except ValueError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        return EXIT_USAGE
+        return fail(f"address {args.address}", str(error), "see hazmon read --help for the forms")
     if not 0 <= args.unit_id <= 247:
-        console.print(f"[red]error[/]: --unit-id {args.unit_id}: give a unit id from 0 to 247")
-        return EXIT_USAGE
+        return fail(f"--unit-id {args.unit_id}", "out of range", "give a unit id from 0 to 247")
     profile = load_profile(args.profile)
     fields = profile.channels
     if profile.transport == "modbus":
         try:
             address = parse_address(args.address)
         except ValueError as error:
-            console.print(f"[red]error[/]: {error}", highlight=False)
-            return EXIT_USAGE
+            return fail(f"address {args.address}", str(error), "give HOST:PORT for Modbus TCP")
         try:
             value, quality, errors = asyncio.run(
                 _poll(address, profile, args.unit_id, args.timeout)
             )
         except TransportError as error:
-            console.print(f"[red]error[/]: {error}. Is the meter on and the address right?")
-            return EXIT_UNREACHABLE
+            return fail(
+                args.address, str(error), "is the meter on and the address right?", EXIT_UNREACHABLE
+            )
     else:
         del any_address  # parsed above for its error message; the site parses it again
         try:
@@ -181,8 +187,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 _read_other(args.address, args.profile, args.device_id, args.timeout)
             )
         except (ConfigError, ValueError) as error:
-            console.print(f"[red]error[/]: {error}", highlight=False)
-            return EXIT_USAGE
+            return fail(f"address {args.address}", str(error), "see hazmon read --help")
         value, quality, errors = (
             result.readings.value,
             result.readings.quality,
@@ -198,7 +203,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         rows = [
             {
                 "quantity": field.quantity,
-                "value": None if math.isnan(value[number]) else float(value[number]),
+                "value": None if math.isnan(value[number]) else plain_float(value[number]),
                 "unit": units[number],
                 "quality": describe(int(quality[number])),
                 "level": int(level[number]),
@@ -220,5 +225,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
             )
         console.print(table)
     for message in errors:
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"hazmon: {printable(args.address)}: {printable(message)}", file=sys.stderr)
+    if any(word in message.lower() for message in errors for word in LOGIN_REFUSED):
+        # The broker answered and refused the login: wrong or missing credentials.
+        return fail(
+            args.address,
+            "the broker refused the login",
+            "set HAZMON_MQTT_USERNAME and HAZMON_MQTT_PASSWORD to an account it accepts",
+        )
+    if errors and len(quality) and bool(np.all(quality & UNANSWERED)):
+        # Not one value came back: nothing answers at that address (a port that accepts
+        # and stays silent, a missing device, a broker that never delivers).
+        return fail(
+            args.address,
+            "no value came back",
+            "is the meter on, the address right and the profile the meter's?",
+            EXIT_UNREACHABLE,
+        )
     return EXIT_PARTIAL if errors else EXIT_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 
 from rich.console import Console
@@ -14,11 +15,13 @@ from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import (
     EXIT_OK,
     EXIT_UNREACHABLE,
-    EXIT_USAGE,
     Subcommands,
-    positive_seconds,
+    fail,
+    printable,
+    reply_seconds,
 )
 from hazmon.config.addresses import SerialAddress, parse_address
+from hazmon.config.profile import load_profile
 from hazmon.drivers.errors import TransportError
 from hazmon.drivers.modbus_adapter import list_serial_ports
 from hazmon.drivers.scan import (
@@ -102,7 +105,7 @@ def register(commands: Subcommands) -> None:
     parser.add_argument("--register", type=int, default=0, metavar="N", help="register address")
     parser.add_argument(
         "--timeout",
-        type=positive_seconds,
+        type=reply_seconds,
         default=0.1,
         metavar="SECONDS",
         help="reply timeout per unit id (default: 0.1)",
@@ -112,7 +115,22 @@ def register(commands: Subcommands) -> None:
         "--expect",
         type=float,
         metavar="VALUE",
-        help="the raw value the register holds: report the byte orders that decode it",
+        help="the value the register holds (raw, or in the --profile's unit): report the "
+        "data types and byte orders that decode it",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="with --expect: accept a decoded value within ±T of it (a live reading moves "
+        "between the display and the read; default: 0, float rounding only)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="with --expect: apply the scale and offset this profile gives --register, so "
+        "--expect is what the meter displays (e.g. 20.9 for O2 held as 209)",
     )
     parser.add_argument(
         "--types",
@@ -148,11 +166,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         address = parse_address(args.address)
     except ValueError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        return EXIT_USAGE
+        return fail(f"address {args.address}", str(error), "see hazmon scan --help")
     if args.expect is not None:
         return _byte_order(args, address, console)
     hits: list[ProbeHit]
+    skipped: list[str] = []
     try:
         if isinstance(address, SerialAddress) and (
             args.all_settings or args.baudrates or args.parities
@@ -172,6 +190,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     kind=args.kind,
                     register=args.register,
                     reply_timeout=args.timeout,
+                    skipped=skipped,
                 )
             )
         else:
@@ -185,8 +204,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 )
             )
     except TransportError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        return EXIT_UNREACHABLE
+        return fail(args.address, str(error), "is the port right and free?", EXIT_UNREACHABLE)
     if args.json:
         rows = [{"address": h.address, "unit_id": h.unit_id, "answer": h.answer} for h in hits]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -197,6 +215,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for hit in hits:
             table.add_row(hit.address, str(hit.unit_id), hit.answer)
         console.print(table if hits else "no unit id answered", highlight=False)
+    for setting in skipped:
+        # Not an error: a pty or an adapter cannot take every parity or baud rate.
+        print(
+            f"hazmon: scan: skipped {printable(setting)} — the port cannot do it", file=sys.stderr
+        )
     return EXIT_OK if hits else EXIT_UNREACHABLE
 
 
@@ -204,8 +227,23 @@ def _byte_order(args: argparse.Namespace, address: object, console: Console) -> 
     types = [name.strip() for name in args.types.split(",")]
     known = ("int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64")
     if not all(name in known for name in types):
-        console.print(f"[red]error[/]: --types {args.types}; valid: {', '.join(known)}")
-        return EXIT_USAGE
+        return fail(f"--types {args.types}", "unknown data type", f"give {', '.join(known)}")
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        return fail(f"--tolerance {args.tolerance}", "not a distance", "give a number ≥ 0")
+    scale, offset = 1.0, 0.0
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+        if profile.transport != "modbus":
+            return fail(f"--profile {args.profile}", "not a Modbus profile", "give a Modbus one")
+        fields = [f for f in profile.modbus_map.fields if f.address == args.register]
+        if not fields:
+            where = ", ".join(str(f.address) for f in profile.modbus_map.fields)
+            return fail(
+                f"--register {args.register}",
+                f"profile {profile.name} maps nothing there",
+                f"give one of {where}",
+            )
+        scale, offset = fields[0].scale, fields[0].offset
     assert not isinstance(address, str)
     try:
         matches = asyncio.run(
@@ -217,11 +255,13 @@ def _byte_order(args: argparse.Namespace, address: object, console: Console) -> 
                 kind=args.kind,
                 data_types=types,
                 reply_timeout=max(args.timeout, 0.5),
+                scale=scale,
+                offset=offset,
+                absolute=args.tolerance,
             )
         )
     except TransportError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        return EXIT_UNREACHABLE
+        return fail(args.address, str(error), "is the meter on and the address right?", 3)
     found = [m for m in matches if m.matches]
     if args.json:
         rows = [

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from hazmon.acquisition.commands import SUMMARIES
-from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands
+from hazmon.acquisition.commands.common import EXIT_OK, Subcommands, fail
 
 DB_VARIABLE = "HAZMON_DB"
 
@@ -61,25 +60,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     path = args.db or (Path(os.environ[DB_VARIABLE]) if os.environ.get(DB_VARIABLE) else None)
     if args.url is None and path is None:
-        print(f"hazmon: give --db PATH, --url URL, or set {DB_VARIABLE}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.url is None and path is not None and not path.exists():
-        print(
-            f"hazmon: no database at {path} (run `hazmon demo --db {path}` first)", file=sys.stderr
+        return fail(
+            "serve", "no database given", f"give --db PATH, --url URL, or set {DB_VARIABLE}"
         )
-        return EXIT_USAGE
+    if args.url is None and path is not None and not path.exists():
+        return fail(f"--db {path}", "no database there", f"run hazmon demo --db {path} first")
     try:
         ZoneInfo(args.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        print(f"hazmon: --time-zone {args.time_zone!r} is not a known zone", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"--time-zone {args.time_zone}", "not a known zone", "give e.g. Asia/Shanghai")
     secret = None
     if args.secret_file is not None:
         try:
             secret = args.secret_file.read_text(encoding="utf-8").strip()
         except OSError as error:
-            print(f"hazmon: --secret-file {args.secret_file}: {error.strerror}", file=sys.stderr)
-            return EXIT_USAGE
+            return fail(
+                f"--secret-file {args.secret_file}",
+                str(error.strerror),
+                "give a readable file holding the secret",
+            )
     settings = DeskSettings(
         register_url=args.url or f"sqlite:///{path}",
         readings=args.readings or path,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hazmon.acquisition.commands import SUMMARIES
@@ -57,22 +58,35 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     async def main() -> None:
         async with SimulatedSite(site, free_ports=args.free_ports) as simulated:
-            table = Table(title=f"simulated meters of {site.name} ({source})")
-            for heading in ("device", "address", "unit id", "profile", "class", "location"):
+            table = Table(title=f"meters of {site.name} ({source})")
+            for heading in ("device", "serves", "unit id", "profile", "class", "location"):
                 table.add_column(heading)
             for device in site.devices:
                 if device.id in simulated.addresses:
-                    profile = device.loaded_profile
-                    table.add_row(
-                        device.id,
-                        simulated.addresses[device.id],
-                        str(device.unit_id) if isinstance(device, ModbusDevice) else "-",
-                        device.profile,
-                        profile.instrument_class,
-                        device.location,
+                    serves = simulated.addresses[device.id]
+                else:
+                    # Silently skipped devices looked like a simulator serving nothing.
+                    serves = (
+                        "[yellow]not simulated[/]: no simulation table (add \\[devices.simulation])"
                     )
+                table.add_row(
+                    escape(device.id),
+                    serves if device.id not in simulated.addresses else escape(serves),
+                    str(device.unit_id) if isinstance(device, ModbusDevice) else "-",
+                    escape(device.profile),
+                    device.loaded_profile.instrument_class,
+                    escape(device.location),
+                )
             console.print(table)
-            console.print("Serving; Ctrl-C to stop.")
+            served = len(simulated.addresses)
+            if not served:
+                console.print(
+                    "[yellow]No meter of this site has a simulation table, so nothing is "
+                    "served.[/] Add to a device:\n  [[devices]] … then\n"
+                    "  \\[devices.simulation]\n  period = 60\n"
+                    "(channels it leaves out read ambient values: O2 20.9 %vol, 25 °C …)"
+                )
+            console.print(f"Serving {served} of {len(site.devices)} meters; Ctrl-C to stop.")
             await wait_for_stop(asyncio.Event(), args.duration)
         console.print("Stopped.")
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from hazmon.acquisition.commands import SUMMARIES
-from hazmon.acquisition.commands.common import EXIT_OK, EXIT_USAGE, Subcommands
+from hazmon.acquisition.commands.common import EXIT_OK, Subcommands, fail
 
 DB_VARIABLE = "HAZMON_DB"
 PASSWORD_VARIABLE = "HAZMON_PASSWORD"
@@ -74,8 +73,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         else None
     )
     if url is None:
-        print(f"hazmon: give --db PATH, --url URL, or set {DB_VARIABLE}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(
+            "users", "no database given", f"give --db PATH, --url URL, or set {DB_VARIABLE}"
+        )
     try:
         with HazardRegister(url) as register:
             accounts = Accounts(register.engine)
@@ -105,6 +105,5 @@ def run(args: argparse.Namespace, console: Console) -> int:
                         markup=False,
                     )
     except (AccountError, ValueError) as error:
-        print(f"hazmon: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"users {args.users_action}", str(error), "see hazmon users --help")
     return EXIT_OK

@@ -58,6 +58,16 @@ def test_ack_of_a_key_without_an_active_alert_is_refused(
 
     asyncio.run(retain_state())
 
+    listed = subprocess.run(
+        [*HAZMON, "alerts", "list", str(site), "--wait", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [(row["key"], row["level"]) for row in json.loads(listed.stdout)] == [("gd-1/lel", 2)]
+
     unknown = _ack(site, "gd-9/lel")
     assert unknown.returncode == 1, unknown.stdout + unknown.stderr
     assert "Traceback" not in unknown.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,36 @@ def test_errors_name_the_file_the_key_and_the_fix(
 
 def test_the_bundled_example_field_site_is_valid() -> None:
     assert main(["check", "example-field"]) == 0
+
+
+def test_check_json_lists_every_device_and_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "example-field", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"source", "site", "enterprise", "devices", "warnings", "ok"}
+    assert document["ok"] is True
+    assert all(
+        set(device) == {"id", "profile", "address", "unit_id", "poll_interval_s", "calibration_due"}
+        for device in document["devices"]
+    )
+    assert document["devices"]
+
+
+def test_mqtt_login_is_asked_for_only_where_the_site_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HAZMON_MQTT_USERNAME", raising=False)
+    monkeypatch.delenv("HAZMON_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("KIT_LOGIN", raising=False)
+    head = 'schema = "hazmon.site/1"\nname = "s"\nenterprise = "e"\n'
+    device = '[[devices]]\nid = "gd"\nprofile = "generic-4gas"\naddress = "127.0.0.1:1502"\n'
+    anonymous = tmp_path / "anonymous.toml"
+    anonymous.write_text(head + device + '[mqtt]\nhost = "127.0.0.1"\n', encoding="utf-8")
+    assert main(["check", "--strict", str(anonymous)]) == 0
+    assert "HAZMON_MQTT" not in capsys.readouterr().out
+    login = tmp_path / "login.toml"
+    login.write_text(
+        head + device + '[mqtt]\nhost = "127.0.0.1"\nusername_env = "KIT_LOGIN"\n',
+        encoding="utf-8",
+    )
+    assert main(["check", "--strict", str(login)]) == 1
+    assert "mqtt.username_env = 'KIT_LOGIN': not set" in capsys.readouterr().out

@@ -77,7 +77,7 @@ def test_read_of_a_kit_profile_at_a_modbus_address_says_what_to_give(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["read", "127.0.0.1:502", "--profile", "pid-voc-ascii"]) == 2
-    assert "serial:///dev/ttyUSB0" in capsys.readouterr().out
+    assert "serial:///dev/ttyUSB0" in capsys.readouterr().err
 
 
 def test_demo_kit_has_a_meter_of_every_class() -> None:

@@ -16,8 +16,8 @@ HAZMON = [sys.executable, "-m", "hazmon.acquisition.cli"]
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (lambda tmp: tmp, "is a folder; give a file name inside it"),
-        (lambda tmp: tmp / "missing" / "x.db", "does not exist; create it or give another path"),
+        (lambda tmp: tmp, "is a folder — give a file name inside it"),
+        (lambda tmp: tmp / "missing" / "x.db", "does not exist — create it or give another path"),
     ],
     ids=["a folder", "a missing folder"],
 )

@@ -121,7 +121,7 @@ def test_scan_nothing_answers(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_scan_bad_address(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", "udp://x:1"]) == 2
-    assert "unknown scheme" in capsys.readouterr().out
+    assert "unknown scheme" in capsys.readouterr().err
 
 
 def test_read_accepts_an_rtu_address(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,3 +143,53 @@ def test_read_accepts_an_rtu_address(capsys: pytest.CaptureFixture[str]) -> None
     assert rows[3]["quantity"] == "h2s"
     assert rows[3]["value"] == pytest.approx(20.5)
     assert rows[3]["quality"] == "OK"
+
+
+def test_scan_expect_applies_the_profile_scale_and_a_tolerance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # O2 is register 1, uint16 at scale 0.1: the simulated fresh air 20.9 %vol is held
+    # as 209. The display showed 20.8 a moment earlier: 20.8 matches within ±0.1 only.
+    argv = ["scan", "--unit-id", "1", "--register", "1", "--types", "uint16", "--json"]
+    argv += ["--profile", "generic-4gas", "--expect", "20.8"]
+    with line_in_thread([1], baudrate=115200) as device:
+        address = f"rtu://{device}?baudrate=115200"
+        strict = main([argv[0], address, *argv[1:]])
+        strict_rows = json.loads(capsys.readouterr().out)
+        tolerant = main([argv[0], address, *argv[1:], "--tolerance", "0.1"])
+        rows = json.loads(capsys.readouterr().out)
+    assert strict == 3
+    assert not any(row["matches"] for row in strict_rows)
+    assert tolerant == 0
+    matching = [(row["type"], row["order"]) for row in rows if row["matches"]]
+    assert ("uint16", "ABCD") in matching
+    value = next(row["value"] for row in rows if row["order"] == "ABCD")
+    assert value == pytest.approx(20.9)  # 209 × 0.1, the scale applied
+
+
+def test_scan_all_settings_skips_what_a_pty_cannot_do(capsys: pytest.CaptureFixture[str]) -> None:
+    with line_in_thread([2], baudrate=9600) as device:
+        status = main(
+            [
+                "scan",
+                f"rtu://{device}",
+                "--all-settings",
+                "--baudrates",
+                "9600",
+                "--units",
+                "2",
+                "--timeout",
+                "0.05",
+                "--json",
+            ]
+        )
+    captured = capsys.readouterr()
+    hits = json.loads(captured.out)
+    assert status == 0
+    assert [hit["unit_id"] for hit in hits] == [2]
+    # A Linux pty takes no parity but N (EINVAL): those settings are named and skipped,
+    # and the scan goes on to report what answered.
+    assert "hazmon: scan: skipped 9600 E: " in captured.err
+    assert "hazmon: scan: skipped 9600 O: " in captured.err
+    assert "the port cannot do it" in captured.err
+    assert "Traceback" not in captured.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,72 @@ def test_view_shows_rows_banner_and_health(tmp_path: Path) -> None:
     assert "%LEL" in text
     assert "health.online" not in text  # health is summarised, not listed as a row
     assert "devices online" in text
+
+
+def _site_pipeline(tmp_path: Path) -> tuple[Pipeline, AlertManager, HazardRegister]:
+    """Ten 4-gas meters (40 channels); gd-pump-house's LEL at 60 %LEL (A2), the tank
+    farm's O2 flagged CALIBRATION_DUE, one meter never read."""
+    channels = ChannelTable()
+    devices = [f"gd-unit-{n:02d}" for n in range(8)] + ["gd-pump-house", "gd-tank-farm"]
+    numbers = {
+        (device, quantity): channels.add(Channel("s", device, quantity, unit))
+        for device in devices
+        for quantity, unit in (("lel", "%LEL"), ("o2", "%vol"), ("co", "ppm"), ("h2s", "ppm"))
+    }
+    manager = AlertManager("s", AlertsConfig(), [])
+    store = SqliteTimeSeries(tmp_path / "w.db")
+    store.open()
+    register = HazardRegister(f"sqlite:///{tmp_path / 'w.db'}")
+    register.open()
+    pipeline = Pipeline(
+        channels, rules_by_quantity(("gbt50493-2019",)), store, register, {}, manager
+    )
+    read = [key for key in numbers if key[0] != "gd-unit-07"]
+    values = {"lel": 0.23, "o2": 20.9, "co": 1.0, "h2s": 0.0}
+    readings = Readings.from_columns(
+        np.full(len(read), time.time_ns() - 2 * S),
+        np.array([numbers[key] for key in read]),
+        np.array([60.0 if key == ("gd-pump-house", "lel") else values[key[1]] for key in read]),
+        # 256 = CALIBRATION_DUE
+        np.array([256 if key == ("gd-tank-farm", "o2") else 0 for key in read]),
+    )
+    pipeline.process(readings)
+    return pipeline, manager, register
+
+
+@pytest.mark.parametrize(("width", "height"), [(80, 24), (120, 40), (200, 50)])
+def test_view_fits_the_terminal_and_never_cuts_what_matters(
+    tmp_path: Path, width: int, height: int
+) -> None:
+    pipeline, manager, register = _site_pipeline(tmp_path)
+    console = Console(record=True, width=width, height=height, color_system=None)
+    console.print(render_view(LiveState(pipeline, manager, [], title="hazmon — plant")))
+    register.close()
+    store = pipeline.timeseries
+    store.close()
+    text = console.export_text()
+    lines = text.rstrip("\n").splitlines()
+    assert len(lines) <= height  # taller than the window is what tears Live's frames
+    assert max(len(line) for line in lines) <= width
+    assert "…" not in "".join(line for line in lines if "more channel" not in line)
+    assert "active alert(s)" in text
+    alarm = next(line for line in lines if "gd-pump-house" in line and "%LEL" in line)
+    assert "60" in alarm
+    assert "A2" in alarm or "alarm" in alarm.lower()
+    # The flagged O2 row is kept on screen (after the alarm) when rows must be left out.
+    o2 = next(
+        line for line in lines if "gd-tank-farm" in line and "%vol" in line and "│" not in line
+    )
+    assert "20.9" in o2
+    if width < 160:
+        assert "CAL" in o2
+        assert "CAL=CALIBRATION_DUE" in text  # the legend spells the code out
+    else:
+        assert "CALIBRATION_DUE" in o2
+    if height >= 50:
+        assert "more channels" not in text
+        assert "gd-unit-07" in text  # the meter never read shows as waiting
+    else:
+        assert "more channels: a larger window shows them" in text
+    if width >= 110:
+        assert "TWA 8h so" in text  # the heading may wrap onto two lines

@@ -25,6 +25,8 @@ AlertKind = Literal[
     "register_down",
     "register_slow",
     "register_restored",
+    # A central worker found messages a kit numbered missing (hazmon.acquisition.central).
+    "message_gap",
 ]
 
 #: Kinds that end a condition: the channel's state goes back to normal.

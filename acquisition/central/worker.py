@@ -23,6 +23,7 @@ import datetime
 import json
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -371,7 +372,11 @@ class PartitionRunner:
             return
         try:
             self._judge(good, replay)
-        except Exception as error:  # one bad batch must not stop the worker
+        except (sqlite3.OperationalError, OSError):
+            # The store failing is not the message's fault: nothing is acknowledged; the
+            # runner starts again from the acknowledged position (replayed, in order).
+            raise
+        except Exception as error:  # one bad message must not stop the partition
             log.exception("partition %d: judging a batch failed", self.partition)
             if not replay:
                 for message in messages:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import subprocess
@@ -32,6 +33,7 @@ class Kit:
         self.client.loop_start()
         self.boot = time.time_ns()
         self.seq: dict[str, int] = {}
+        self.resent = 0
 
     def send(self, channel: Channel, ts: list[int], value: list[float], *, skip: int = 0) -> None:
         topic = f"hazmon/{channel.site}/{channel.device}/{channel.name or channel.quantity}"
@@ -49,7 +51,19 @@ class Kit:
         self.raw(topic, payload)
 
     def raw(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(timeout=30)
+        """Publish until the broker acknowledges (PUBACK), as the kit's publisher does:
+        a message without one is sent again (the centre stores it once)."""
+        deadline = time.monotonic() + 90
+        while True:
+            info = self.client.publish(topic, payload, qos=1)
+            with contextlib.suppress(RuntimeError, ValueError):  # not connected: again
+                info.wait_for_publish(timeout=5)
+            if info.is_published():
+                return
+            self.resent += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no PUBACK for {topic} within 90 s")
+            time.sleep(0.2)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -120,3 +134,32 @@ def wait_until(what: str, condition: Any, deadline_s: float = 90.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {deadline_s} s: {what}")
         time.sleep(0.1)
+
+
+def stream_state(urls: list[str]) -> str:
+    """The stream's and every partition consumer's state, for a failure message."""
+    import asyncio
+
+    import nats
+
+    from hazmon.acquisition.central.partitions import STREAM
+
+    async def state() -> str:
+        nc = await nats.connect(urls, connect_timeout=5)
+        try:
+            js = nc.jetstream(timeout=10)
+            lines = [f"stream: {(await js.stream_info(STREAM)).state}"]
+            for consumer in await js.consumers_info(STREAM):
+                lines.append(
+                    f"{consumer.name}: pending {consumer.num_pending}, ack pending "
+                    f"{consumer.num_ack_pending}, floor {consumer.ack_floor}, "
+                    f"delivered {consumer.delivered}, waiting {consumer.num_waiting}"
+                )
+            return "\n".join(lines)
+        finally:
+            await nc.close()
+
+    try:
+        return asyncio.run(state())
+    except Exception as error:  # diagnostics only
+        return f"no stream state: {error!r}"

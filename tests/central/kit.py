@@ -58,8 +58,8 @@ class Kit:
             info = self.client.publish(topic, payload, qos=1)
             with contextlib.suppress(RuntimeError, ValueError):  # not connected: again
                 info.wait_for_publish(timeout=5)
-            if info.is_published():
-                return
+                if info.is_published():
+                    return
             self.resent += 1
             if time.monotonic() > deadline:
                 raise AssertionError(f"no PUBACK for {topic} within 90 s")
@@ -163,3 +163,21 @@ def stream_state(urls: list[str]) -> str:
         return asyncio.run(state())
     except Exception as error:  # diagnostics only
         return f"no stream state: {error!r}"
+
+
+def stream_messages(urls: list[str]) -> int:
+    """How many messages the readings stream holds."""
+    import asyncio
+
+    import nats
+
+    from hazmon.acquisition.central.partitions import STREAM
+
+    async def count() -> int:
+        nc = await nats.connect(urls, connect_timeout=5)
+        try:
+            return int((await nc.jetstream(timeout=10).stream_info(STREAM)).state.messages)
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())

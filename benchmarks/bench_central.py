@@ -31,6 +31,7 @@ from pathlib import Path
 
 import nats
 import numpy as np
+from nats.js.api import AckPolicy, ConsumerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' cluster helper, as mypy sees it
@@ -71,11 +72,14 @@ async def limit(urls: list[str], total_messages: int, readings: int) -> float:
     """Readings/s of a plain pull consumer draining the stream."""
     nc = await nats.connect(urls)
     js = nc.jetstream(timeout=30)
-    subscription = await js.pull_subscribe("hzp.>", stream=STREAM)
+    subscription = await js.pull_subscribe(
+        "hzp.>", stream=STREAM, config=ConsumerConfig(ack_policy=AckPolicy.ALL)
+    )
     seen = 0
     start = time.perf_counter()
     while seen < total_messages:
-        batch = await subscription.fetch(500, timeout=10)
+        # Never ask for more than is left: a fetch short of its batch waits its timeout.
+        batch = await subscription.fetch(min(500, total_messages - seen), timeout=10)
         seen += len(batch)
         await batch[-1].ack()
     elapsed = time.perf_counter() - start
@@ -157,7 +161,7 @@ def run_workers(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--channels", type=int, default=64)
-    parser.add_argument("--messages", type=int, default=40, help="per channel")
+    parser.add_argument("--messages", type=int, default=100, help="per channel")
     parser.add_argument("--readings", type=int, default=100, help="per message")
     args = parser.parse_args()
     register_directory = Path(tempfile.mkdtemp())

@@ -570,13 +570,48 @@ class CentralWorker:
                 self._log.close()
 
 
+async def _any_server_answers(servers: list[str], timeout: float = 5.0) -> None:
+    """Return once one server accepts a TCP connection.
+
+    Raises
+    ------
+    OSError
+        None did within ``timeout`` [s] each (the client would retry for ever).
+    """
+    from urllib.parse import urlsplit
+
+    errors: list[str] = []
+    for server in servers:
+        address = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(address.hostname, address.port or 4222), timeout
+            )
+        except (OSError, TimeoutError) as error:
+            errors.append(f"{address.hostname}:{address.port or 4222}: {error or 'timeout'}")
+            continue
+        writer.close()
+        return
+    raise OSError(f"no NATS server answers ({'; '.join(errors)})")
+
+
 async def run_worker(options: CentralOptions) -> CentralStats:
     """Run one worker until ``duration`` [s], SIGINT/SIGTERM or ``options.stop``."""
     from hazmon.acquisition.commands.common import wait_for_stop
 
     stop = options.stop or asyncio.Event()
+    await _any_server_answers(options.servers)
+
+    async def quiet(error: Exception) -> None:
+        # The client retries for ever; one line per failure, not a traceback.
+        log.warning("NATS: %s", error or type(error).__name__)
+
     nc = await nats.connect(
-        options.servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
+        options.servers,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        error_cb=quiet,
     )
     try:
         worker = CentralWorker(options, nc, nc.jetstream(timeout=10.0))
@@ -590,7 +625,12 @@ async def run_worker(options: CentralOptions) -> CentralStats:
 
 async def dead_letters(servers: list[str], limit: int = 100) -> list[dict[str, str]]:
     """The newest ``limit`` dead letters: subject, reason, worker, payload (text)."""
-    nc = await nats.connect(servers, connect_timeout=5)
+    await _any_server_answers(servers)
+
+    async def quiet(error: Exception) -> None:
+        log.debug("NATS: %s", error)
+
+    nc = await nats.connect(servers, connect_timeout=5, allow_reconnect=False, error_cb=quiet)
     try:
         js = nc.jetstream()
         info = await js.stream_info(DEAD_STREAM)

@@ -28,6 +28,8 @@ AlertKind = Literal[
     "register_restored",
     "store_down",
     "store_restored",
+    # A central worker found messages a kit numbered missing (hazmon.acquisition.central).
+    "message_gap",
 ]
 
 #: Kinds that end a condition: the channel's state goes back to normal.

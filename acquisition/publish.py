@@ -8,7 +8,20 @@ of that one channel, as JSON (``hazmon.readings/1``)::
      "ts": [1700000000000000000, ...],   # [ns UTC]
      "value": [12.5, null, ...],          # canonical unit; null when no value
      "quality": [0, 1, ...],              # hazmon.config.quality.Quality bits
-     "level": [0, 0, ...]}                # the kit's own level (central re-evaluates)
+     "level": [0, 0, ...],                # the kit's own level (central re-evaluates)
+     "boot": 1700000000000000000,         # [ns UTC] when the publisher started
+     "seq": 17}                           # this channel's message number since boot
+
+``boot`` and ``seq`` let the centre see loss between the kit and itself: the messages
+of one channel from one publisher run are numbered 1, 2, 3 …, so a missing number is a
+message the broker dropped (``seq`` restarts at 1 with a new ``boot``). Both are
+optional: a payload without them (an older kit, Node-RED) is accepted, unnumbered.
+
+The decoder treats a payload as untrusted input: a field of the wrong shape (a 2-D
+``value``, a number where a list belongs) is a :class:`PayloadError`; a value beyond
+the float range is NaN with ``SENSOR_FAULT``; a timestamp outside the sane window
+(before 2000, more than a day after it arrived) is replaced by the arrival time and
+flagged ``CLOCK_INVALID`` — nothing in a payload can raise anything else.
 
 JSON rather than a binary format because any consumer (Node-RED, a Python script, a
 Telegraf ``json_v2`` parser) can read it, and batching makes its size irrelevant:
@@ -28,6 +41,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.config.quality import EARLIEST_NS, MAX_AHEAD_NS, Quality
 from hazmon.drivers.errors import TransportConnectionError, TransportTimeout
 from hazmon.drivers.mqtt_adapter import MqttConnection
 from hazmon.store.spool import LegacyTable, Spool
@@ -55,11 +70,16 @@ def encode_readings(
     value: NDArray[np.float64],
     quality: NDArray[np.uint16],
     level: NDArray[np.uint8],
+    *,
+    boot: int | None = None,
+    seq: int | None = None,
 ) -> bytes:
-    """One channel's readings as a ``hazmon.readings/1`` payload."""
+    """One channel's readings as a ``hazmon.readings/1`` payload (numbered when ``boot``
+    [ns UTC] and ``seq`` are given)."""
     values: list[float | None] = value.tolist()
     if np.isnan(value).any():
         values = [None if v != v else v for v in values]  # NaN → null (JSON has no NaN)
+    numbering = {} if boot is None or seq is None else {"boot": boot, "seq": seq}
     return json.dumps(
         {
             "schema": READINGS_SCHEMA,
@@ -73,6 +93,7 @@ def encode_readings(
             "value": values,
             "quality": quality.tolist(),
             "level": level.tolist(),
+            **numbering,
         },
         separators=(",", ":"),
     ).encode()
@@ -82,52 +103,138 @@ class PayloadError(ValueError):
     """A message that is not a valid ``hazmon.readings/1`` payload."""
 
 
+#: Largest reading count one message may carry (a kit sends seconds' worth).
+MAX_READINGS = 1_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedReadings:
-    """One decoded message: its channel and columns."""
+    """One decoded message: its channel and columns, and its number when it has one."""
 
     channel: Channel
     ts: NDArray[np.int64]
     value: NDArray[np.float64]
     quality: NDArray[np.uint16]
+    boot: int | None = None
+    seq: int | None = None
 
 
-def decode_readings(payload: bytes) -> DecodedReadings:
-    """Parse a ``hazmon.readings/1`` payload.
+def _list(data: dict[str, object], key: str) -> list[object]:
+    column = data.get(key)
+    if not isinstance(column, list):
+        raise PayloadError(f"{key!r} is not a list")
+    if len(column) > MAX_READINGS:
+        raise PayloadError(f"{key!r} has more than {MAX_READINGS} entries")
+    return column
+
+
+def _is_number(item: object) -> bool:
+    return isinstance(item, int | float) and not isinstance(item, bool)
+
+
+def _times(column: list[object], arrival_ns: int) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Timestamps [ns UTC] and which were outside the sane window (given arrival time)."""
+    if not all(isinstance(item, int) and not isinstance(item, bool) for item in column):
+        raise PayloadError("'ts' holds something other than integers [ns]")
+    # The window a meter's own clock is trusted in (config.quality.sane_timestamp).
+    latest = arrival_ns + MAX_AHEAD_NS
+    # Python ints are unbounded: clip in Python before numpy sees them (no OverflowError).
+    clipped = [item if EARLIEST_NS <= item <= latest else -1 for item in column]  # type: ignore[operator]
+    ts = np.asarray(clipped, dtype=np.int64)
+    bad = ts < 0
+    ts[bad] = arrival_ns
+    return ts, bad
+
+
+def _values(column: list[object]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Values in the canonical unit (NaN for null) and which were beyond float range."""
+    if not all(item is None or _is_number(item) for item in column):
+        raise PayloadError("'value' holds something other than numbers or null")
+    huge = np.zeros(len(column), dtype=bool)
+    numbers: list[float] = []
+    for row, item in enumerate(column):
+        if item is None:
+            numbers.append(float("nan"))
+            continue
+        try:
+            number = float(item)  # type: ignore[arg-type]
+        except OverflowError:
+            number = float("inf")
+        if number != number or number in (float("inf"), float("-inf")):
+            huge[row] = True
+            number = float("nan")
+        numbers.append(number)
+    return np.asarray(numbers, dtype=np.float64), huge
+
+
+def _qualities(column: list[object]) -> NDArray[np.uint16]:
+    if not all(isinstance(item, int) and 0 <= item <= 0xFFFF for item in column):
+        raise PayloadError("'quality' holds something other than 16-bit flags")
+    return np.asarray(column, dtype=np.uint16)
+
+
+def _number(data: dict[str, object], key: str) -> int | None:
+    item = data.get(key)
+    if item is None:
+        return None
+    if not isinstance(item, int) or isinstance(item, bool) or not 0 <= item < 2**63:
+        raise PayloadError(f"{key!r} is not a non-negative 64-bit integer")
+    return item
+
+
+def decode_readings(payload: bytes, *, arrival_ns: int | None = None) -> DecodedReadings:
+    """Parse a ``hazmon.readings/1`` payload (untrusted input).
+
+    Parameters
+    ----------
+    payload
+        The message body.
+    arrival_ns : [ns UTC]
+        When it arrived (default now): the time a reading outside the sane window
+        gets, flagged ``CLOCK_INVALID``.
 
     Raises
     ------
     PayloadError
-        Naming what is wrong (the caller counts and logs it; nothing else is lost).
+        Naming what is wrong (the caller counts it and keeps the message as a dead
+        letter; nothing else is lost).
     """
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise PayloadError(f"not JSON: {error}") from error
+    except ValueError as error:  # Python's limit on the digits of an integer
         raise PayloadError(f"not JSON: {error}") from error
     if not isinstance(data, dict) or data.get("schema") != READINGS_SCHEMA:
         raise PayloadError(f"schema is not {READINGS_SCHEMA!r}")
-    try:
-        channel = Channel(
-            site=str(data["site"]),
-            device=str(data["device"]),
-            name=str(data.get("channel", "")),
-            quantity=str(data["quantity"]),
-            unit=str(data["unit"]),
-            substance=str(data.get("substance", "")),
-        )
-        ts = np.asarray(data["ts"], dtype=np.int64)
-        value = np.asarray(
-            [np.nan if v is None else v for v in data["value"]]
-            if None in data["value"]
-            else data["value"],
-            dtype=np.float64,
-        )
-        quality = np.asarray(data["quality"], dtype=np.uint16)
-    except (KeyError, TypeError, ValueError, OverflowError) as error:
-        raise PayloadError(f"bad field: {error}") from error
-    if not len(ts) == len(value) == len(quality) or ts.ndim != 1:
+    for key in ("site", "device", "quantity", "unit"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise PayloadError(f"{key!r} is not a non-empty string")
+    for key in ("channel", "substance"):
+        if not isinstance(data.get(key, ""), str):
+            raise PayloadError(f"{key!r} is not a string")
+    channel = Channel(
+        site=data["site"],
+        device=data["device"],
+        name=data.get("channel", ""),
+        quantity=data["quantity"],
+        unit=data["unit"],
+        substance=data.get("substance", ""),
+    )
+    ts_column, value_column, quality_column = (
+        _list(data, key) for key in ("ts", "value", "quality")
+    )
+    if not len(ts_column) == len(value_column) == len(quality_column):
         raise PayloadError("ts, value and quality differ in length")
-    return DecodedReadings(channel, ts, value, quality)
+    arrival = time.time_ns() if arrival_ns is None else arrival_ns
+    ts, bad_time = _times(ts_column, arrival)
+    value, huge = _values(value_column)
+    quality = _qualities(quality_column)
+    quality = quality | np.where(bad_time, np.uint16(Quality.CLOCK_INVALID), np.uint16(0))
+    quality = quality | np.where(huge, np.uint16(Quality.SENSOR_FAULT), np.uint16(0))
+    return DecodedReadings(
+        channel, ts, value, quality.astype(np.uint16), _number(data, "boot"), _number(data, "seq")
+    )
 
 
 class MessageSpool(Spool):
@@ -175,6 +282,9 @@ class ReadingPublisher:
         self.window = window
         self.published_messages = 0
         self.published_readings = 0
+        self.boot = time.time_ns()
+        """When this publisher started [ns UTC]: its messages' numbering restarts here."""
+        self._seq: dict[int, int] = {}
         self._pending: list[tuple[Readings, NDArray[np.uint8]]] = []
 
     def add(self, readings: Readings, level: NDArray[np.uint8]) -> None:
@@ -197,9 +307,19 @@ class ReadingPublisher:
         messages: list[tuple[bytes, int, str]] = []
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             rows = order[start:end]
-            info = self.channels[int(channel[start])]
+            number = int(channel[start])
+            info = self.channels[number]
+            # Numbered when spooled, so a message sent again after a restart keeps its
+            # number: the centre counts a gap only for a message that never came.
+            seq = self._seq[number] = self._seq.get(number, 0) + 1
             payload = encode_readings(
-                info, readings.ts[rows], readings.value[rows], readings.quality[rows], level[rows]
+                info,
+                readings.ts[rows],
+                readings.value[rows],
+                readings.quality[rows],
+                level[rows],
+                boot=self.boot,
+                seq=seq,
             )
             messages.append((payload, 1, readings_topic(info)))
         self.spool.put_many(messages)

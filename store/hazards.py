@@ -211,7 +211,8 @@ audit_head_table = Table(
 
 Status = Literal["pending_review", "confirmed", "dismissed", "rectifying", "rectified", "verified"]
 Grade = Literal["general", "major"]
-Source = Literal["supervision_inspection", "self_inspection"]
+# "central": filed by a central worker judging a kit's or fixed meter's readings.
+Source = Literal["supervision_inspection", "self_inspection", "central"]
 ReferralKind = Literal["case_filed", "transferred"]
 
 PENDING_REVIEW: Status = "pending_review"

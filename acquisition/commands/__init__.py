@@ -19,7 +19,7 @@ SUMMARIES: dict[str, str] = {
     "scan": "list serial ports, find answering unit ids, or find a register's byte order",
     "check": "validate a site config (no connections are made)",
     "run": "run a site: poll its meters, store, alert, publish (until SIGINT/SIGTERM)",
-    "ingest": "store readings published by field kits (MQTT 5 shared subscription)",
+    "central": "central worker: judge and store kits' readings from a NATS JetStream cluster",
     "alerts": "list alert states or acknowledge an alert (over the site's MQTT broker)",
     "analyze": "evaluate a CSV datalog against every applicable limit",
     "hazards": "review hazard records and follow them through rectification",

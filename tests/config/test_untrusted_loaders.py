@@ -94,11 +94,6 @@ _ARRAYS = st.recursive(
 )
 
 
-@pytest.mark.xfail(
-    reason="issue 17 found 3: decode_readings lets a TypeError out for a scalar ts with "
-    "list values; helper central hardens it (this fails until then)",
-    strict=False,
-)
 @settings(max_examples=200, deadline=None)
 @given(ts=_ARRAYS, value=_ARRAYS, quality=_ARRAYS)
 @example(ts=5, value=[[1.0]], quality=[[0]])

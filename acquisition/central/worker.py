@@ -1,0 +1,659 @@
+"""A central worker: holds partition leases, judges each partition in order.
+
+Per partition it owns, a worker keeps one :class:`~hazmon.acquisition.pipeline.Pipeline`
+(the kit's own evaluator, levels, events and hazard records) fed from the partition's
+durable consumer. On taking a partition over it first rebuilds the evaluator from the
+partition's last :data:`~.partitions.REPLAY_S` of messages up to the consumer's
+acknowledged position (alerts off, nothing stored again), then consumes from the next
+message on. Events are keyed by channel and start (:func:`~hazmon.acquisition.pipeline.event_key`),
+so an event the previous owner already filed is not filed twice, and one it had not
+is filed now.
+
+Untrusted input: the subject (from the MQTT topic, which the broker's ACLs tie to a
+kit) is the authority for site, device and channel; a payload naming others is
+rejected. A message that cannot be decoded or processed becomes a dead letter (its own
+stream, :func:`dead_letters`) and is acknowledged: it never blocks the ones behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+import numpy as np
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+from numpy.typing import NDArray
+
+from hazmon.acquisition.alerts import Alert
+from hazmon.acquisition.central.leases import LeaseTable
+from hazmon.acquisition.central.partitions import (
+    DEAD_PREFIX,
+    DEAD_STREAM,
+    LEASE_BUCKET,
+    REPLAY_S,
+    RETENTION_S,
+    STREAM,
+    consumer_name,
+    partition_subject,
+    split_subject,
+)
+from hazmon.acquisition.pipeline import Pipeline
+from hazmon.acquisition.publish import DecodedReadings, PayloadError, decode_readings
+from hazmon.acquisition.register_writer import RegisterWriter
+from hazmon.analysis.evaluate import EvaluationSettings
+from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.config.standards import LimitRule, effective_limit_rows, rules_by_quantity
+from hazmon.retry import Backoff
+from hazmon.store.hazards import HazardContext
+from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
+
+log = logging.getLogger(__name__)
+
+#: The source of the hazard records a central worker files.
+CENTRAL_SOURCE = "central"
+
+
+@dataclass(slots=True)
+class CentralStats:
+    """Counters of one worker (its health)."""
+
+    messages: int = 0
+    readings: int = 0
+    rejected: int = 0
+    """Payloads disagreeing with their topic (site, device or channel)."""
+    dead_letters: int = 0
+    replayed: int = 0
+    """Messages replayed to restore evaluators on takeovers."""
+    takeovers: int = 0
+    alerts: int = 0
+    gaps: dict[str, int] = field(default_factory=dict)
+    """Messages missing per kit (site), from the publishers' numbering."""
+    duplicates: int = 0
+    """Messages seen again (a kit's resend, a redelivery): stored once, not a gap."""
+
+    def as_dict(self) -> dict[str, object]:
+        """The counters as JSON-ready data."""
+        return {
+            "messages": self.messages,
+            "readings": self.readings,
+            "rejected": self.rejected,
+            "dead_letters": self.dead_letters,
+            "replayed": self.replayed,
+            "takeovers": self.takeovers,
+            "alerts": self.alerts,
+            "gaps": dict(self.gaps),
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass(slots=True)
+class CentralOptions:
+    """How to run one worker."""
+
+    servers: list[str]
+    worker: str
+    timeseries: TimeSeriesStore
+    register_url: str
+    register_spool: Path
+    partitions: int = 8
+    replicas: int = 3
+    standards: tuple[str, ...] = ("gbt50493-2019",)
+    lease_ttl: float = 6.0
+    batch: int = 500
+    duration: float | None = None
+    stop: asyncio.Event | None = None
+    ownership_log: Path | None = None
+    """JSON lines: each partition taken, judged (per batch) and given up, with times."""
+    status_file: Path | None = None
+    """The counters as JSON, rewritten every lease period (health for a supervisor)."""
+    on_alert: Callable[[Alert], None] | None = None
+
+
+class TopicMismatch(PayloadError):
+    """A payload naming another site, device or channel than its topic."""
+
+
+class ReplayGate:
+    """The store a partition's pipeline writes to: nothing while replaying (those
+    readings are stored already), the worker's store otherwise."""
+
+    def __init__(self, store: TimeSeriesStore) -> None:
+        self.store = store
+        self.replaying = False
+
+    def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
+        """Store a batch unless replaying."""
+        return 0 if self.replaying else self.store.write(readings, level, channels)
+
+    def read_window(self, channel: Channel, start_ns: int, end_ns: int) -> Window:
+        """The store's window."""
+        return self.store.read_window(channel, start_ns, end_ns)
+
+    def aggregate(
+        self, channel: Channel, start_ns: int, end_ns: int, interval_ns: int
+    ) -> Aggregates:
+        """The store's aggregates."""
+        return self.store.aggregate(channel, start_ns, end_ns, interval_ns)
+
+    def list_channels(self) -> list[Channel]:
+        """The store's channels."""
+        return self.store.list_channels()
+
+    def close(self) -> None:
+        """Nothing: the worker closes its store."""
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int, lease_ttl: float) -> Any:
+    """Create the stream, the dead-letter stream and the lease bucket if missing;
+    return the lease bucket. A cluster that has just started may not have elected its
+    meta leader yet: retried for 60 s."""
+    backoff = Backoff(0.2, 2.0)
+    deadline = time.monotonic() + 60.0
+    while True:
+        try:
+            for config in (
+                StreamConfig(
+                    name=STREAM,
+                    subjects=[partition_subject(0).replace(".0.", ".*.")],
+                    num_replicas=replicas,
+                    max_age=RETENTION_S,
+                    storage=StorageType.FILE,
+                ),
+                StreamConfig(
+                    name=DEAD_STREAM,
+                    subjects=[f"{DEAD_PREFIX}.>"],
+                    num_replicas=replicas,
+                    storage=StorageType.FILE,
+                ),
+            ):
+                try:
+                    await js.stream_info(config.name or "")
+                except NotFoundError:
+                    await js.add_stream(config)
+            try:
+                return await js.key_value(LEASE_BUCKET)
+            except Exception:
+                return await js.create_key_value(
+                    KeyValueConfig(bucket=LEASE_BUCKET, ttl=lease_ttl, replicas=replicas)
+                )
+        except (NatsTimeout, nats.js.errors.APIError, nats.js.errors.ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(backoff.failure())
+
+
+class SequenceTracker:
+    """The publishers' numbering per channel: gaps and repeats (one partition's)."""
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, ...], tuple[int, int]] = {}
+
+    def see(self, decoded: DecodedReadings) -> tuple[int, bool]:
+        """(messages missing before this one, whether it was seen already)."""
+        if decoded.boot is None or decoded.seq is None:
+            return 0, False
+        key = decoded.channel.key
+        previous = self.last.get(key)
+        if previous is None or decoded.boot > previous[0]:
+            self.last[key] = (decoded.boot, decoded.seq)
+            # A new publisher run: what it sent before this one is unknown here only
+            # when this is not its first message.
+            return (0 if previous is None else decoded.seq - 1), False
+        boot, seq = previous
+        if decoded.boot < boot or decoded.seq <= seq:
+            return 0, True
+        self.last[key] = (boot, decoded.seq)
+        return decoded.seq - seq - 1, False
+
+
+class PartitionRunner:
+    """One owned partition: its consumer, its pipeline, its numbering."""
+
+    def __init__(self, worker: CentralWorker, partition: int) -> None:
+        self.worker = worker
+        self.partition = partition
+        self.channels = ChannelTable()
+        self.gate = ReplayGate(worker.options.timeseries)
+        self.suppress_alerts = True
+        self.sequences = SequenceTracker()
+        self.pipeline = Pipeline(
+            self.channels,
+            worker.rules,
+            self.gate,
+            worker.writer,
+            {},
+            self._alert,
+            limit_rows=effective_limit_rows(),
+            settings=EvaluationSettings(),
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    def _alert(self, alert: Alert) -> None:
+        if self.suppress_alerts:
+            return
+        self.worker.alert(alert)
+
+    async def run(self) -> None:
+        """Restore the evaluator, then judge the partition until cancelled or the
+        lease is no longer valid."""
+        js = self.worker.js
+        name = consumer_name(self.partition)
+        floor = 0
+        with contextlib.suppress(NotFoundError):
+            info = await js.consumer_info(STREAM, name)
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            # Recreated from the acknowledged position: what the last owner had in
+            # flight comes at once, in order, not after its ack wait.
+            await js.delete_consumer(STREAM, name)
+        self.worker.own("take", self.partition)
+        if floor:
+            await self._replay(floor)
+        self.gate.replaying = False
+        self.suppress_alerts = False
+        config = ConsumerConfig(
+            durable_name=name,
+            filter_subject=partition_subject(self.partition),
+            ack_policy=AckPolicy.ALL,
+            ack_wait=30.0,
+            max_ack_pending=self.worker.options.batch * 4,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor else DeliverPolicy.ALL,
+            opt_start_seq=floor + 1 if floor else None,
+        )
+        subscription = await js.pull_subscribe(
+            partition_subject(self.partition), durable=name, stream=STREAM, config=config
+        )
+        try:
+            leases = self.worker.leases
+            while partition_held := self.partition in leases.held:
+                if not leases.valid(self.partition):
+                    # A renewal late (a loaded machine, a node failing over): wait for
+                    # it rather than judge on a lease that may have lapsed.
+                    await asyncio.sleep(0.05)
+                    continue
+                try:
+                    messages = await subscription.fetch(self.worker.options.batch, timeout=0.5)
+                except (NatsTimeout, TimeoutError):
+                    continue
+                if not messages:
+                    continue
+                # Judged and acknowledged only on a valid lease; otherwise left for the
+                # next owner (or this one, once renewed), unacknowledged.
+                while partition_held and not leases.valid(self.partition):
+                    await asyncio.sleep(0.05)
+                    partition_held = self.partition in leases.held
+                if not partition_held:
+                    break
+                self.worker.own("judge", self.partition)
+                await self.take(messages, replay=False)
+                self.worker.own("judged", self.partition)
+                await messages[-1].ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _replay(self, floor: int) -> None:
+        """Feed the partition's last hours up to ``floor`` (acknowledged by the last
+        owner) to the pipeline: evaluator state back, events it missed filed, no
+        alerts, nothing stored again."""
+        self.gate.replaying = True
+        start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=REPLAY_S)
+        subscription = await self.worker.js.pull_subscribe(
+            partition_subject(self.partition),
+            stream=STREAM,
+            config=ConsumerConfig(
+                filter_subject=partition_subject(self.partition),
+                deliver_policy=DeliverPolicy.BY_START_TIME,
+                opt_start_time=start,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=30.0,
+            ),
+        )
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(self.worker.options.batch, timeout=1.0)
+                except (NatsTimeout, TimeoutError):
+                    break
+                if not messages:
+                    break
+                old = [m for m in messages if m.metadata.sequence.stream <= floor]
+                await self.take(old, replay=True)
+                self.worker.stats.replayed += len(old)
+                if len(old) < len(messages) or messages[-1].metadata.num_pending == 0:
+                    break
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def take(self, messages: list[Msg], *, replay: bool) -> None:
+        """Decode, check and judge a batch of messages; the bad ones become dead letters."""
+        stats = self.worker.stats
+        good: list[DecodedReadings] = []
+        for message in messages:
+            if not replay:
+                stats.messages += 1
+            try:
+                decoded = self._decode(message)
+            except PayloadError as error:
+                if not replay:
+                    stats.rejected += isinstance(error, TopicMismatch)
+                    await self.worker.dead_letter(message, str(error))
+                continue
+            missing, repeated = self.sequences.see(decoded)
+            if not replay:
+                if missing > 0:
+                    self.worker.gap(decoded.channel, missing)
+                stats.duplicates += int(repeated)
+            good.append(decoded)
+        if not good:
+            return
+        try:
+            self._judge(good, replay)
+        except (sqlite3.OperationalError, OSError):
+            # The store failing is not the message's fault: nothing is acknowledged; the
+            # runner starts again from the acknowledged position (replayed, in order).
+            raise
+        except Exception as error:  # one bad message must not stop the partition
+            log.exception("partition %d: judging a batch failed", self.partition)
+            if not replay:
+                for message in messages:
+                    await self.worker.dead_letter(message, f"processing failed: {error!r}")
+
+    def _decode(self, message: Msg) -> DecodedReadings:
+        where = split_subject(message.subject)
+        if where is None:
+            raise PayloadError(f"subject {message.subject!r} is not a partitioned topic")
+        _, site, device, name = where
+        decoded = decode_readings(message.data)
+        channel = decoded.channel
+        # The topic is the authority: the broker's ACLs tie it to one kit.
+        if (channel.site, channel.device, channel.name or channel.quantity) != (
+            site,
+            device,
+            name,
+        ):
+            raise TopicMismatch(
+                f"payload names {channel.site}/{channel.device}/"
+                f"{channel.name or channel.quantity}, its topic {site}/{device}/{name}"
+            )
+        return decoded
+
+    def _judge(self, good: list[DecodedReadings], replay: bool) -> None:
+        ts, number, value, quality = [], [], [], []
+        for decoded in good:
+            channel = self.channels.add(decoded.channel)
+            self.pipeline.contexts.setdefault(
+                decoded.channel.device,
+                HazardContext(
+                    enterprise=decoded.channel.site,
+                    location=decoded.channel.device,
+                    source=CENTRAL_SOURCE,
+                ),
+            )
+            ts.append(decoded.ts)
+            number.append(np.full(len(decoded.ts), channel, dtype=np.int32))
+            value.append(decoded.value)
+            quality.append(decoded.quality)
+        readings = Readings(
+            np.concatenate(ts),
+            np.concatenate(number),
+            np.concatenate(value),
+            np.concatenate(quality),
+        )
+        self.pipeline.process(readings)
+        if not replay:
+            self.worker.stats.readings += len(readings)
+
+
+class CentralWorker:
+    """Leases, runners, dead letters and health of one worker process."""
+
+    def __init__(self, options: CentralOptions, nc: Client, js: JetStreamContext) -> None:
+        self.options = options
+        self.nc = nc
+        self.js = js
+        self.stats = CentralStats()
+        self.rules: Mapping[str, LimitRule] = rules_by_quantity(options.standards)
+        self.writer = RegisterWriter(options.register_url, options.register_spool, self.alert)
+        self.runners: dict[int, PartitionRunner] = {}
+        self.leases: LeaseTable
+        self._log = (
+            options.ownership_log.open("a", encoding="utf-8") if options.ownership_log else None
+        )
+
+    def own(self, what: str, partition: int) -> None:
+        """Log a partition's ownership (take, judge, drop) with the wall time [ns]."""
+        if self._log is not None:
+            line = {"worker": self.options.worker, "what": what, "partition": partition}
+            self._log.write(json.dumps({**line, "ts": time.time_ns()}) + "\n")
+            self._log.flush()
+
+    def alert(self, alert: Alert) -> None:
+        """An alert of a judged channel or of the worker's health."""
+        self.stats.alerts += 1
+        log.warning("alert %s %s/%s %s", alert.kind, alert.device, alert.quantity, alert.message)
+        if self.options.on_alert is not None:
+            self.options.on_alert(alert)
+
+    def gap(self, channel: Channel, missing: int) -> None:
+        """Count messages a kit numbered and the centre never got; alert."""
+        self.stats.gaps[channel.site] = self.stats.gaps.get(channel.site, 0) + missing
+        self.alert(
+            Alert.health(
+                "message_gap",
+                channel.device,
+                channel.name or channel.quantity,
+                f"{missing} message(s) of {channel.site} never arrived",
+            )
+        )
+
+    async def dead_letter(self, message: Msg, reason: str) -> None:
+        """Keep ``message`` in the dead-letter stream with its reason (then it is
+        acknowledged with its batch)."""
+        self.stats.dead_letters += 1
+        log.warning("dead letter from %s: %s", message.subject, reason)
+        where = split_subject(message.subject)
+        partition = where[0] if where else 0
+        await self.js.publish(
+            f"{DEAD_PREFIX}.{partition}",
+            message.data,
+            headers={
+                "Hazmon-Reason": reason[:500],
+                "Hazmon-Subject": message.subject,
+                "Hazmon-Seq": str(message.metadata.sequence.stream),
+                "Hazmon-Worker": self.options.worker,
+            },
+        )
+
+    def write_status(self) -> None:
+        """Rewrite the status file (health) if one is configured."""
+        if self.options.status_file is None:
+            return
+        status = {
+            "worker": self.options.worker,
+            "partitions": sorted(self.runners),
+            "register": self.writer.state,
+            **self.stats.as_dict(),
+        }
+        temporary = self.options.status_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(status), encoding="utf-8")
+        temporary.replace(self.options.status_file)
+
+    async def _stop_runner(self, partition: int) -> None:
+        runner = self.runners.pop(partition, None)
+        if runner is None or runner.task is None:
+            return
+        runner.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await runner.task
+        self.own("drop", partition)
+
+    async def _renew(self, stop: asyncio.Event) -> None:
+        """Renew the leases six times a TTL (a valid lease needs one within half)."""
+        while not stop.is_set():
+            try:
+                for partition in await self.leases.renew():
+                    await self._stop_runner(partition)
+            except Exception as error:  # the cluster is the one failing: retried
+                log.warning("lease renewal failed: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.lease_ttl / 6)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Hold leases and run partitions until ``stop``."""
+        kv = await ensure_streams(self.js, self.options.replicas, self.options.lease_ttl)
+        self.leases = LeaseTable(
+            kv, self.options.worker, self.options.partitions, self.options.lease_ttl
+        )
+        self.writer.start()
+        period = self.options.lease_ttl / 3
+        renewing = asyncio.create_task(self._renew(stop), name="lease-renewal")
+        try:
+            while not stop.is_set():
+                try:
+                    taken, lost = await self.leases.balance()
+                except Exception as error:  # the cluster is the one failing: retried
+                    log.warning("lease balancing failed: %s", error)
+                    taken, lost = [], []
+                for partition in lost:
+                    await self._stop_runner(partition)
+                for partition in list(self.runners):
+                    task = self.runners[partition].task
+                    if task is not None and task.done():  # lapsed lease or a failure
+                        if not task.cancelled() and task.exception() is not None:
+                            log.warning("partition %d: %r", partition, task.exception())
+                        await self._stop_runner(partition)
+                        if partition in self.leases.held:
+                            taken.append(partition)  # still ours: start it again
+                for partition in taken:
+                    self.stats.takeovers += 1
+                    runner = PartitionRunner(self, partition)
+                    runner.task = asyncio.create_task(runner.run(), name=f"partition-{partition}")
+                    self.runners[partition] = runner
+                self.write_status()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), period)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            for partition in list(self.runners):
+                await self._stop_runner(partition)
+            with contextlib.suppress(Exception):
+                await self.leases.release_all()
+            self.write_status()
+            await self.writer.close(5.0)
+            if self._log is not None:
+                self._log.close()
+
+
+async def _any_server_answers(servers: list[str], timeout: float = 5.0) -> None:
+    """Return once one server accepts a TCP connection.
+
+    Raises
+    ------
+    OSError
+        None did within ``timeout`` [s] each (the client would retry for ever).
+    """
+    from urllib.parse import urlsplit
+
+    errors: list[str] = []
+    for server in servers:
+        address = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(address.hostname, address.port or 4222), timeout
+            )
+        except (OSError, TimeoutError) as error:
+            errors.append(f"{address.hostname}:{address.port or 4222}: {error or 'timeout'}")
+            continue
+        writer.close()
+        return
+    raise OSError(f"no NATS server answers ({'; '.join(errors)})")
+
+
+async def run_worker(options: CentralOptions) -> CentralStats:
+    """Run one worker until ``duration`` [s], SIGINT/SIGTERM or ``options.stop``."""
+    from hazmon.acquisition.commands.common import wait_for_stop
+
+    stop = options.stop or asyncio.Event()
+    await _any_server_answers(options.servers)
+
+    async def quiet(error: Exception) -> None:
+        # The client retries for ever; one line per failure, not a traceback.
+        log.warning("NATS: %s", error or type(error).__name__)
+
+    nc = await nats.connect(
+        options.servers,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        error_cb=quiet,
+    )
+    try:
+        worker = CentralWorker(options, nc, nc.jetstream(timeout=10.0))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(worker.run(stop))
+            group.create_task(wait_for_stop(stop, options.duration))
+    finally:
+        await nc.close()
+    return worker.stats
+
+
+async def dead_letters(servers: list[str], limit: int = 100) -> list[dict[str, str]]:
+    """The newest ``limit`` dead letters: subject, reason, worker, payload (text)."""
+    await _any_server_answers(servers)
+
+    async def quiet(error: Exception) -> None:
+        log.debug("NATS: %s", error)
+
+    nc = await nats.connect(servers, connect_timeout=5, allow_reconnect=False, error_cb=quiet)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(DEAD_STREAM)
+        last = info.state.last_seq
+        found: list[dict[str, str]] = []
+        for seq in range(max(info.state.first_seq, last - limit + 1), last + 1):
+            with contextlib.suppress(NotFoundError):
+                raw = await js.get_msg(DEAD_STREAM, seq)
+                headers = raw.headers or {}
+                found.append(
+                    {
+                        "seq": str(seq),
+                        "subject": headers.get("Hazmon-Subject", ""),
+                        "reason": headers.get("Hazmon-Reason", ""),
+                        "worker": headers.get("Hazmon-Worker", ""),
+                        "payload": (raw.data or b"")[:300].decode("utf-8", "replace"),
+                    }
+                )
+        return found
+    finally:
+        await nc.close()
+
+
+def ceil_share(partitions: int, workers: int) -> int:
+    """Partitions each worker aims at."""
+    return math.ceil(partitions / max(1, workers))

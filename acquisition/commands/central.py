@@ -1,0 +1,199 @@
+"""``hazmon central``: a central worker on NATS JetStream, and its tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from hazmon.acquisition.commands import SUMMARIES
+from hazmon.acquisition.commands.common import (
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Subcommands,
+    positive_seconds,
+)
+
+REGISTER_VARIABLE = "HAZMON_REGISTER_URL"
+DEFAULT_NATS = "nats://127.0.0.1:4222"
+
+
+def register(commands: Subcommands) -> None:
+    """Add the ``central`` parser."""
+    parser = commands.add_parser(
+        "central",
+        help=SUMMARIES["central"],
+        description=(
+            "Kits publish readings over MQTT to a NATS cluster's MQTT gateway; the cluster "
+            "partitions them by channel. `hazmon central run` is one worker: it leases "
+            "partitions, judges each in order with the kit's own evaluator, stores the "
+            "readings and files events and hazards (source 'central'). Start as many as "
+            "you like; a worker that dies has its partitions taken over within seconds."
+        ),
+    )
+    actions = parser.add_subparsers(dest="central_action", required=True, metavar="ACTION")
+    run_parser = actions.add_parser("run", help="run one worker (until SIGINT/SIGTERM)")
+    run_parser.add_argument(
+        "--nats", default=DEFAULT_NATS, help="comma-separated server URLs of the cluster"
+    )
+    run_parser.add_argument("--worker", help="worker id (default HOST-PID; unique per worker)")
+    run_parser.add_argument("--db", type=Path, required=True, metavar="PATH", help="SQLite store")
+    run_parser.add_argument("--line-protocol-url", metavar="URL", help="VictoriaMetrics instead")
+    run_parser.add_argument(
+        "--register-url",
+        help=f"the hazard register's SQLAlchemy URL (default ${REGISTER_VARIABLE}; a "
+        "password belongs in the variable, not on the command line)",
+    )
+    run_parser.add_argument("--partitions", type=int, default=8, help="as the cluster maps them")
+    run_parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
+    run_parser.add_argument("--lease-ttl", type=positive_seconds, default=6.0, metavar="SECONDS")
+    run_parser.add_argument("--standards", nargs="+", default=["gbt50493-2019"])
+    run_parser.add_argument("--ownership-log", type=Path, metavar="PATH")
+    run_parser.add_argument("--status-file", type=Path, metavar="PATH", help="health as JSON")
+    run_parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS")
+    run_parser.set_defaults(handler=run)
+
+    dead = actions.add_parser("dead-letters", help="list the messages workers could not process")
+    dead.add_argument("--nats", default=DEFAULT_NATS)
+    dead.add_argument("--limit", type=int, default=50)
+    dead.set_defaults(handler=show_dead_letters)
+
+    config = actions.add_parser(
+        "cluster-config", help="write the nats-server configs of a 3-node loopback cluster"
+    )
+    config.add_argument("directory", type=Path)
+    config.add_argument("--base-port", type=int, default=4222, help="client port of node 0")
+    config.add_argument("--partitions", type=int, default=8)
+    config.set_defaults(handler=cluster_config)
+
+
+def _fail(what: str, why: str, todo: str) -> None:
+    print(f"hazmon: {what}: {why} — {todo}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Run one worker until SIGINT/SIGTERM (or --duration)."""
+    import nats.errors
+
+    from hazmon.acquisition.central.worker import CentralOptions, run_worker
+    from hazmon.store.timeseries import TimeSeriesStore
+    from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
+    from hazmon.store.timeseries.sqlite import SqliteTimeSeries
+
+    url = args.register_url or os.environ.get(REGISTER_VARIABLE)
+    if not url:
+        _fail(
+            "central run", "no hazard register", f"give --register-url or set ${REGISTER_VARIABLE}"
+        )
+        return EXIT_USAGE
+    if args.partitions < 1:
+        _fail("central run", f"--partitions {args.partitions}", "give 1 or more")
+        return EXIT_USAGE
+    worker = args.worker or f"{socket.gethostname()}-{os.getpid()}"
+    store: TimeSeriesStore
+    try:
+        if args.line_protocol_url:
+            remote = LineProtocolTimeSeries.victoria_metrics(
+                args.line_protocol_url, args.db.with_suffix(".spool.db")
+            )
+            remote.open()
+            store = remote
+        else:
+            local = SqliteTimeSeries(args.db)
+            local.open()
+            store = local
+    except OSError as error:
+        _fail(f"central run --db {args.db}", str(error), "give a writable path")
+        return EXIT_USAGE
+    options = CentralOptions(
+        servers=args.nats.split(","),
+        worker=worker,
+        timeseries=store,
+        register_url=url,
+        register_spool=args.db.with_name(f"{args.db.stem}.{worker}.register-spool.db"),
+        partitions=args.partitions,
+        replicas=args.replicas,
+        standards=tuple(args.standards),
+        lease_ttl=args.lease_ttl,
+        duration=args.duration,
+        ownership_log=args.ownership_log,
+        status_file=args.status_file,
+    )
+    console.print(f"[bold]hazmon central[/]: worker {worker} on {args.nats}")
+    try:
+        stats = asyncio.run(run_worker(options))
+    except (OSError, nats.errors.NoServersError, nats.errors.TimeoutError) as error:
+        _fail(
+            f"central run --nats {args.nats}",
+            str(error) or type(error).__name__,
+            "start the cluster or give its URLs",
+        )
+        return EXIT_UNREACHABLE
+    finally:
+        store.close()
+    console.print(
+        f"{stats.readings} readings from {stats.messages} messages; {stats.rejected} rejected, "
+        f"{stats.dead_letters} dead letters, gaps {stats.gaps or 'none'}"
+    )
+    return EXIT_OK
+
+
+def show_dead_letters(args: argparse.Namespace, console: Console) -> int:
+    """Print the newest dead letters."""
+    import nats.errors
+
+    from hazmon.acquisition.central.worker import dead_letters
+
+    try:
+        letters = asyncio.run(dead_letters(args.nats.split(","), args.limit))
+    except (OSError, nats.errors.NoServersError, nats.errors.TimeoutError) as error:
+        _fail(
+            f"central dead-letters --nats {args.nats}",
+            str(error) or type(error).__name__,
+            "start the cluster or give its URLs",
+        )
+        return EXIT_UNREACHABLE
+    except nats.js.errors.NotFoundError:
+        console.print("no dead letters (no worker has run)")
+        return EXIT_OK
+    for letter in letters:
+        # Payload text is untrusted: printed without markup.
+        console.print(
+            f"#{letter['seq']} {letter['subject']} ({letter['worker']}): {letter['reason']}",
+            markup=False,
+            soft_wrap=True,
+        )
+        console.print(f"    {letter['payload']!r}", markup=False, soft_wrap=True)
+    console.print(f"{len(letters)} dead letter(s)")
+    return EXIT_OK
+
+
+def cluster_config(args: argparse.Namespace, console: Console) -> int:
+    """Write n0.conf … n2.conf for a loopback cluster (ports base, base+10, base+20 …)."""
+    from hazmon.acquisition.central.partitions import NodeAddress, server_config
+
+    base = args.base_port
+    nodes = [NodeAddress(f"n{i}", base + i, base + 10 + i, base + 20 + i) for i in range(3)]
+    try:
+        args.directory.mkdir(parents=True, exist_ok=True)
+        for node in nodes:
+            (args.directory / f"{node.name}.conf").write_text(
+                server_config(node, nodes, args.directory / node.name, args.partitions),
+                encoding="utf-8",
+            )
+    except OSError as error:
+        _fail(f"central cluster-config {args.directory}", str(error), "give a writable folder")
+        return EXIT_USAGE
+    for node in nodes:
+        console.print(
+            f"nats-server -c {args.directory / node.name}.conf   # client {node.client}, "
+            f"MQTT {node.mqtt}",
+            markup=False,
+        )
+    return EXIT_OK

@@ -1,0 +1,183 @@
+"""A simulated kit: numbered hazmon.readings/1 messages over MQTT (QoS 1) to a node."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hazmon.acquisition.publish import encode_readings
+from hazmon.analysis.readings import Channel
+
+T0 = 1_790_000_000_000_000_000  # 2026-09-21 [ns UTC]: inside the sane window
+SECOND = 1_000_000_000
+
+
+class Kit:
+    """One MQTT client publishing numbered messages, waiting for each PUBACK."""
+
+    def __init__(self, port: int, client_id: str) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.boot = time.time_ns()
+        self.seq: dict[str, int] = {}
+        self.resent = 0
+
+    def send(self, channel: Channel, ts: list[int], value: list[float], *, skip: int = 0) -> None:
+        topic = f"hazmon/{channel.site}/{channel.device}/{channel.name or channel.quantity}"
+        seq = self.seq[topic] = self.seq.get(topic, 0) + 1 + skip
+        count = len(ts)
+        payload = encode_readings(
+            channel,
+            np.asarray(ts, dtype=np.int64),
+            np.asarray(value, dtype=np.float64),
+            np.zeros(count, dtype=np.uint16),
+            np.zeros(count, dtype=np.uint8),
+            boot=self.boot,
+            seq=seq,
+        )
+        self.raw(topic, payload)
+
+    def raw(self, topic: str, payload: bytes) -> None:
+        """Publish until the broker acknowledges (PUBACK), as the kit's publisher does:
+        a message without one is sent again (the centre stores it once)."""
+        deadline = time.monotonic() + 90
+        while True:
+            info = self.client.publish(topic, payload, qos=1)
+            with contextlib.suppress(RuntimeError, ValueError):  # not connected: again
+                info.wait_for_publish(timeout=5)
+                if info.is_published():
+                    return
+            self.resent += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no PUBACK for {topic} within 90 s")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def lel(site: str, device: str) -> Channel:
+    return Channel(site=site, device=device, quantity="lel", unit="%LEL", substance="CH4")
+
+
+def start_worker(
+    tmp_path: Path, name: str, urls: list[str], register: str, *, partitions: int = 8
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """``hazmon central run`` as a process of its own; returns it and its status file."""
+    status = tmp_path / f"{name}.status.json"
+    log = (tmp_path / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "hazmon"),
+            "central",
+            "run",
+            "--nats",
+            ",".join(urls),
+            "--worker",
+            name,
+            "--db",
+            str(tmp_path / "central.db"),
+            "--register-url",
+            register,
+            "--partitions",
+            str(partitions),
+            "--lease-ttl",
+            "3",
+            "--ownership-log",
+            str(tmp_path / f"{name}.ownership.jsonl"),
+            "--status-file",
+            str(status),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return process, status
+
+
+def status(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data
+
+
+def stored_readings(path: Path) -> list[tuple[str, str, int, float]]:
+    """(site, device, ts, value) of every stored lel reading."""
+    if not path.exists():
+        return []
+    with sqlite3.connect(path, timeout=10) as connection:
+        return connection.execute(
+            "SELECT c.site, c.device, r.ts, r.value FROM readings r "
+            "JOIN channels c ON c.id = r.channel_id WHERE c.quantity = 'lel'"
+        ).fetchall()
+
+
+def wait_until(what: str, condition: Any, deadline_s: float = 90.0) -> None:
+    """Poll ``condition()`` until true; fail naming ``what`` after the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {deadline_s} s: {what}")
+        time.sleep(0.1)
+
+
+def stream_state(urls: list[str]) -> str:
+    """The stream's and every partition consumer's state, for a failure message."""
+    import asyncio
+
+    import nats
+
+    from hazmon.acquisition.central.partitions import STREAM
+
+    async def state() -> str:
+        nc = await nats.connect(urls, connect_timeout=5)
+        try:
+            js = nc.jetstream(timeout=10)
+            lines = [f"stream: {(await js.stream_info(STREAM)).state}"]
+            for consumer in await js.consumers_info(STREAM):
+                lines.append(
+                    f"{consumer.name}: pending {consumer.num_pending}, ack pending "
+                    f"{consumer.num_ack_pending}, floor {consumer.ack_floor}, "
+                    f"delivered {consumer.delivered}, waiting {consumer.num_waiting}"
+                )
+            return "\n".join(lines)
+        finally:
+            await nc.close()
+
+    try:
+        return asyncio.run(state())
+    except Exception as error:  # diagnostics only
+        return f"no stream state: {error!r}"
+
+
+def stream_messages(urls: list[str]) -> int:
+    """How many messages the readings stream holds."""
+    import asyncio
+
+    import nats
+
+    from hazmon.acquisition.central.partitions import STREAM
+
+    async def count() -> int:
+        nc = await nats.connect(urls, connect_timeout=5)
+        try:
+            return int((await nc.jetstream(timeout=10).stream_info(STREAM)).state.messages)
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())

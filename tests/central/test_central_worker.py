@@ -1,0 +1,107 @@
+"""One central worker on a real 3-node NATS cluster: a fixed meter with no kit beside
+it publishing a leak becomes a hazard filed centrally; a spoofed and a malformed
+message become dead letters without stopping the worker; a missing message number is
+a counted gap.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from .cluster import NatsCluster
+from .kit import SECOND, T0, Kit, lel, start_worker, status, stored_readings, wait_until
+
+
+def test_fixed_meter_leak_becomes_a_central_hazard(
+    nats_cluster: NatsCluster, pg_register: str, tmp_path: Path
+) -> None:
+    worker, status_file = start_worker(tmp_path, "w1", nats_cluster.urls, pg_register)
+    try:
+        wait_until(
+            "the worker holds all 8 partitions",
+            lambda: len(status(status_file).get("partitions", [])) == 8,
+        )
+        kit = Kit(nats_cluster.nodes[1].mqtt, "meter-9")
+        meter = lel("city", "meter-9")
+        # 40 readings 1 s apart in 4 messages: 10 × 5 %LEL, 10 × 60 %LEL, 20 × 5 %LEL.
+        # GB/T 50493-2019: the second set point (A2) of a combustible gas is 50 %LEL, so
+        # by hand the A2 event starts at reading 10 (T0 + 10 s), peaks at 60 %LEL and
+        # ends with reading 19; one event, one hazard.
+        values = [5.0] * 10 + [60.0] * 10 + [5.0] * 20
+        times = [T0 + i * SECOND for i in range(40)]
+        kit.send(meter, times[0:10], values[0:10])
+        kit.send(meter, times[10:20], values[10:20])
+        kit.send(meter, times[20:30], values[20:30])
+        kit.send(meter, times[30:40], values[30:40], skip=1)  # message 4 "lost": seq 5
+        # A payload naming another site than its topic, and a 2-D value.
+        spoofed = json.loads(kit_payload := _payload(lel("site-b", "gd-1"), T0, 99.0))
+        kit.raw("hazmon/site-a/gd-1/lel", kit_payload)
+        spoofed["value"] = [[1.0, 2.0]]
+        kit.raw("hazmon/site-b/gd-1/lel", json.dumps(spoofed).encode())
+        kit.close()
+
+        wait_until(
+            "40 readings stored", lambda: len(stored_readings(tmp_path / "central.db")) == 40
+        )
+        wait_until("two dead letters", lambda: status(status_file).get("dead_letters") == 2)
+        engine = create_engine(pg_register)
+        try:
+
+            def hazards() -> list[tuple[str, int]]:
+                with engine.connect() as connection:
+                    return list(connection.execute(text("SELECT source, id FROM hazards")).tuples())
+
+            wait_until("the hazard filed", lambda: len(hazards()) == 1)
+            with engine.connect() as connection:
+                events = connection.execute(
+                    text("SELECT site, device, level, start_ts, peak FROM events")
+                ).all()
+        finally:
+            engine.dispose()
+        assert hazards()[0][0] == "central"
+        assert [tuple(e) for e in events] == [("city", "meter-9", 2, T0 + 10 * SECOND, 60.0)]
+        health = status(status_file)
+        assert health["rejected"] == 1
+        assert health["gaps"] == {"city": 1}
+        assert health["readings"] == 40
+
+        listing = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "hazmon"),
+                "central",
+                "dead-letters",
+                "--nats",
+                ",".join(nats_cluster.urls),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert listing.returncode == 0, listing.stderr
+        assert "2 dead letter(s)" in listing.stdout
+        assert "its topic site-a/gd-1/lel" in listing.stdout
+        assert "'value' holds something other than numbers" in listing.stdout
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+
+
+def _payload(channel: object, ts: int, value: float) -> bytes:
+    import numpy as np
+
+    from hazmon.acquisition.publish import encode_readings
+
+    return encode_readings(
+        channel,  # type: ignore[arg-type]
+        np.asarray([ts], dtype=np.int64),
+        np.asarray([value]),
+        np.zeros(1, dtype=np.uint16),
+        np.zeros(1, dtype=np.uint8),
+    )

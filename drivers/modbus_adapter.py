@@ -89,6 +89,20 @@ def crc16(data: bytes) -> int:
     return crc
 
 
+def raise_if_cancelled() -> None:
+    """Raise the cancellation an ``asyncio.wait_for`` inside pymodbus swallowed.
+
+    On Python 3.11, ``wait_for`` returns the inner result when the task is cancelled in
+    the same loop iteration as that result arrives (CPython gh-86296, fixed in 3.12):
+    pymodbus awaits its connect and every reply that way, so Ctrl-C right as a link
+    opened was lost and ``hazmon read`` waited out its timeout (seen under load).
+    The task still counts the request (:meth:`asyncio.Task.cancelling`): honour it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def _reply_length(function_code: int, count: int) -> int:
     if function_code in (1, 2):
         return 5 + (count + 7) // 8
@@ -166,6 +180,7 @@ class ModbusTransport:
             # cannot do) or ValueError besides OSError; pymodbus its own. All mean the
             # link cannot be opened.
             raise TransportConnectionError(f"cannot connect to {self.address}: {error}") from error
+        raise_if_cancelled()
         if not connected:
             raise TransportConnectionError(f"cannot connect to {self.address}")
 
@@ -258,9 +273,12 @@ class ModbusTransport:
         try:
             response = await methods[kind](address, count=count, device_id=device_id)
         except ModbusIOException as error:
+            raise_if_cancelled()
             raise self._classify(error, kind, count, device_id, reply_timeout) from error
         except (ConnectionException, OSError) as error:
+            raise_if_cancelled()
             raise TransportConnectionError(f"{where}: {error}") from error
+        raise_if_cancelled()
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             name = EXCEPTION_NAMES.get(code, "unknown exception")

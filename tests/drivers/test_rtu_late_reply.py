@@ -19,7 +19,7 @@ import pytest
 
 from hazmon.config.addresses import RtuOverTcpAddress
 from hazmon.drivers.errors import TransportConnectionError
-from hazmon.drivers.modbus_adapter import open_transport
+from hazmon.drivers.modbus_adapter import open_transport, raise_if_cancelled
 
 
 def crc16_modbus(frame: bytes) -> bytes:
@@ -123,3 +123,36 @@ def test_only_a_stale_frame_is_a_wrong_reply_not_the_asked_units() -> None:
                 transport.close()
 
     run(main)
+
+
+def test_a_cancellation_wait_for_swallowed_is_raised() -> None:
+    """The race behind a lost Ctrl-C: the task is cancelled in the loop iteration in
+    which the awaited result arrives. Python 3.11's ``wait_for`` then returns the
+    result; :func:`raise_if_cancelled` (called after every pymodbus await) raises."""
+
+    async def main() -> tuple[str, bool]:
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[str] = loop.create_future()
+        outcome: list[str] = []
+
+        async def waits() -> None:
+            outcome.append(await asyncio.wait_for(arrived, timeout=30))
+            raise_if_cancelled()
+            outcome.append("not cancelled")
+
+        task = asyncio.create_task(waits())
+        await asyncio.sleep(0)  # the task now waits inside wait_for
+
+        def result_and_cancel() -> None:
+            arrived.set_result("reply")
+            task.cancel()
+
+        loop.call_soon(result_and_cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            return ",".join(outcome), True
+        return ",".join(outcome), False
+
+    outcome, cancelled = asyncio.run(main())
+    assert cancelled, f"the cancellation was lost (the task went on: {outcome})"

@@ -19,6 +19,7 @@ import contextlib
 import re
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -249,3 +250,19 @@ async def wait_for_stop(stop: asyncio.Event, duration: float | None) -> None:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal_number)
+
+
+def add_readings_options(parser: argparse.ArgumentParser) -> None:
+    """``--readings PATH | --readings-url URL``: where a command finds evidence readings."""
+    readings = parser.add_mutually_exclusive_group()
+    readings.add_argument(
+        "--readings",
+        type=Path,
+        metavar="PATH",
+        help="SQLite time-series file holding the evidence (default: the --db file)",
+    )
+    readings.add_argument(
+        "--readings-url",
+        metavar="URL",
+        help="VictoriaMetrics holding the evidence, e.g. http://127.0.0.1:8428",
+    )

@@ -31,6 +31,7 @@ from hazmon.acquisition.commands.common import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     Subcommands,
+    add_readings_options,
     fail,
     printable,
     register_url,
@@ -161,18 +162,7 @@ def register(commands: Subcommands) -> None:
     sub = action("show", "print a record with its evidence summary from the readings", _show)
     sub.add_argument("id", type=int, help="hazard id")
     sub.add_argument("--json", action="store_true", help=JSON_HELP)
-    readings = sub.add_mutually_exclusive_group()
-    readings.add_argument(
-        "--readings",
-        type=Path,
-        metavar="PATH",
-        help="SQLite time-series file holding the evidence (default: the --db file)",
-    )
-    readings.add_argument(
-        "--readings-url",
-        metavar="URL",
-        help="VictoriaMetrics holding the evidence, e.g. http://127.0.0.1:8428",
-    )
+    add_readings_options(sub)
 
     sub = action("confirm", "confirm a pending hazard as general or major", _confirm)
     changes(sub)
@@ -233,18 +223,7 @@ def register(commands: Subcommands) -> None:
         "check the audit hash chain, every record and its evidence against it",
         _audit,
     )
-    readings = sub.add_mutually_exclusive_group()
-    readings.add_argument(
-        "--readings",
-        type=Path,
-        metavar="PATH",
-        help="SQLite time-series file holding the evidence (default: the --db file)",
-    )
-    readings.add_argument(
-        "--readings-url",
-        metavar="URL",
-        help="VictoriaMetrics holding the evidence, e.g. http://127.0.0.1:8428",
-    )
+    add_readings_options(sub)
     sub.add_argument(
         "--anchor",
         type=_anchor,

@@ -24,6 +24,7 @@ from hazmon.acquisition.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     Subcommands,
+    add_readings_options,
     register_url,
 )
 
@@ -56,18 +57,7 @@ def register(commands: Subcommands) -> None:
             metavar="URL",
             help="SQLAlchemy URL of the register, e.g. postgresql+psycopg://user@host/db",
         )
-        readings = sub.add_mutually_exclusive_group()
-        readings.add_argument(
-            "--readings",
-            type=Path,
-            metavar="PATH",
-            help="SQLite time-series file holding the evidence (default: the --db file)",
-        )
-        readings.add_argument(
-            "--readings-url",
-            metavar="URL",
-            help="VictoriaMetrics holding the evidence, e.g. http://127.0.0.1:8428",
-        )
+        add_readings_options(sub)
         sub.add_argument("--pdf", type=Path, metavar="FILE", help="write the PDF here")
         sub.add_argument("--html", type=Path, metavar="FILE", help="also write the HTML here")
         sub.add_argument("--lang", choices=("zh", "en"), default="zh", help="default: zh")

@@ -41,7 +41,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,6 +255,11 @@ class MessageSpool(Spool):
         super().__init__(path, legacy=[LegacyTable("messages", label="topic", weight="1")])
 
 
+#: Messages kept in memory while the spool's disk refuses writes: at one message per
+#: channel and ``publish_interval``, an hour of a 100-channel kit at 1 s.
+UNSPOOLED_MAX = 360_000
+
+
 class ReadingPublisher:
     """Collects readings per channel, spools them as messages, publishes in order.
 
@@ -286,6 +293,11 @@ class ReadingPublisher:
         """When this publisher started [ns UTC]: its messages' numbering restarts here."""
         self._seq: dict[int, int] = {}
         self._pending: list[tuple[Readings, NDArray[np.uint8]]] = []
+        self.unspooled: deque[tuple[bytes, int, str]] = deque()
+        """Messages the spool could not take (its disk full or read-only), oldest first;
+        spooled, in order, at the next :meth:`spool_pending` that succeeds."""
+        self.dropped_messages = 0
+        """Messages given up past :data:`UNSPOOLED_MAX` (counted, never silent)."""
 
     def add(self, readings: Readings, level: NDArray[np.uint8]) -> None:
         """Keep a batch for the next :meth:`spool_pending` (no I/O)."""
@@ -322,7 +334,24 @@ class ReadingPublisher:
                 seq=seq,
             )
             messages.append((payload, 1, readings_topic(info)))
-        self.spool.put_many(messages)
+        self.unspooled.extend(messages)
+        try:
+            self.spool.put_many(list(self.unspooled))
+        except (sqlite3.Error, OSError) as error:
+            # A full or read-only disk must not end the service (it polls and stores on):
+            # the messages wait in memory, numbered, and are spooled when space returns.
+            while len(self.unspooled) > UNSPOOLED_MAX:
+                self.unspooled.popleft()
+                self.dropped_messages += 1
+            log.warning(
+                "cannot spool MQTT messages in %s: %s; %d wait in memory, %d dropped",
+                self.spool.path,
+                error,
+                len(self.unspooled),
+                self.dropped_messages,
+            )
+            return 0
+        self.unspooled.clear()
         return len(messages)
 
     async def send_spooled(self, *, timeout: float = 10.0) -> int:

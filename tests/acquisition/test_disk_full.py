@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import os
 import sqlite3
 import subprocess
@@ -20,16 +21,19 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
 from hazmon.acquisition import pipeline as pipeline_module
+from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
 from hazmon.acquisition.register_writer import RegisterWriter
 from hazmon.acquisition.service import ServiceOptions, ServiceSummary, SiteService
 from hazmon.analysis.events import Event
-from hazmon.analysis.readings import Channel
+from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.site import SiteConfig, load_site
 from hazmon.config.standards import rules_by_quantity
+from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
 from hazmon.simulators.site import SimulatedSite
 from hazmon.store.hazards import EventRecord, HazardContext
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
@@ -270,3 +274,27 @@ def test_events_wait_in_memory_while_the_register_spool_disk_is_full(
     assert [item.label for item in writer.spool.oldest(2)] == ["k1", "k2"]
     assert not asyncio.run(writer.close(1.0))  # nothing copied (not started): both stay
     assert writer.left == 2
+
+
+def test_mqtt_messages_wait_in_memory_while_their_spool_disk_is_full(disk: Path) -> None:
+    """The service's MQTT publisher on a full disk keeps its numbered messages in memory
+    and spools them, in order, once space returns (before: the error ended the service)."""
+    channel = Channel("disk", "gd", "lel", "%LEL", "methane", name="lel")
+    channels = ChannelTable([channel])
+    settings = MqttSettings(host="127.0.0.1", port=1)  # never connected: no I/O here
+    one = Readings.from_columns(
+        np.array([1_700_000_000_000_000_000], np.int64), np.zeros(1), [12.5]
+    )
+    with MessageSpool(disk / "kit.mqtt-spool.db") as spool:
+        publisher = ReadingPublisher(MqttConnection(settings), spool, channels)
+        filler = fill(disk)
+        publisher.add(one, np.zeros(1, np.uint8))
+        assert publisher.spool_pending() == 0  # refused by the disk: kept
+        assert len(publisher.unspooled) == 1
+        filler.unlink()
+        publisher.add(one, np.zeros(1, np.uint8))
+        assert publisher.spool_pending() == 1
+        assert len(publisher.unspooled) == 0
+        assert publisher.dropped_messages == 0
+        sequence = [json.loads(item.payload)["seq"] for item in spool.oldest(10)]
+    assert sequence == [1, 2]  # both, in the order they were made

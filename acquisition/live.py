@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from hazmon.acquisition.alerts import LEVEL_STYLES
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.evaluate import ChannelResult
 from hazmon.analysis.limits import LEVEL_NAMES
+from hazmon.analysis.readings import ChannelTable
 from hazmon.config.numbers import format_number, format_seconds
 from hazmon.config.quality import describe
 
@@ -29,9 +31,25 @@ if TYPE_CHECKING:
     from hazmon.acquisition.poller import DeviceState
 
 
-def format_value(value: float) -> str:
-    """A reading for display: ``—`` when it has none."""
-    return format_number(value)
+def format_value(value: float, resolution: float | None = None) -> str:
+    """A reading for display: ``—`` when it has none; to the meter's resolution [unit]
+    where its profile gives one (an O2 cell of 0.1 %vol shows ``20.9``)."""
+    return format_number(value, resolution)
+
+
+def channel_resolutions(devices: Sequence[DeviceState], channels: ChannelTable) -> dict[int, float]:
+    """Channel number → the profile's resolution [canonical unit], where it has one.
+
+    Only where the profile's unit is the channel's (canonical) unit: a step given in
+    another unit would round a converted value wrongly, so those keep significant digits.
+    """
+    resolutions: dict[int, float] = {}
+    for state in devices:
+        specs = state.config.loaded_profile.channels
+        for number, spec in zip(state.channel_numbers, specs, strict=False):
+            if spec.resolution is not None and spec.unit == channels[number].unit:
+                resolutions[number] = spec.resolution
+    return resolutions
 
 
 #: The figures of the live view, as ``hazmon analyze`` names them: (metric, heading).
@@ -53,7 +71,7 @@ class LiveState:
     title: str = "hazmon live"
 
 
-def _figure(result: ChannelResult | None, metric: str) -> Text:
+def _figure(result: ChannelResult | None, metric: str, resolution: float | None = None) -> Text:
     """One figure of ``hazmon analyze`` for the readings so far; red where it fails a limit.
 
     The figure is the analysis's own (the pipeline's evaluator is the one that
@@ -68,8 +86,11 @@ def _figure(result: ChannelResult | None, metric: str) -> Text:
         if verdict.judged and not verdict.passed and verdict.value == value
     ]
     if failed:
-        return Text(f"{format_value(value)} > {format_value(failed[0].limit)}", style="bold red")
-    return Text(format_value(value))
+        return Text(
+            f"{format_value(value, resolution)} > {format_value(failed[0].limit)}",
+            style="bold red",
+        )
+    return Text(format_value(value, resolution))
 
 
 #: Quality flags as the narrow view writes them; the legend under the table spells out
@@ -141,6 +162,7 @@ def _rows(state: LiveState, figures: bool, full_quality: bool) -> list[_Row]:
     snapshot = pipeline.evaluator.snapshot()
     now = time.time_ns()
     rows: list[_Row] = []
+    resolutions = channel_resolutions(state.devices, pipeline.channels)
     for number, channel in enumerate(pipeline.channels.channels):
         if channel.quantity.startswith("health."):
             continue
@@ -158,10 +180,14 @@ def _rows(state: LiveState, figures: bool, full_quality: bool) -> list[_Row]:
         cells = [
             channel.device,
             channel.name or channel.quantity,
-            format_value(latest.value),
+            format_value(latest.value, resolutions.get(number)),
             channel.unit,
             Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),
-            *(_figure(result, metric) for metric, _heading in shown_figures),
+            # The peak is a reading: the meter's resolution; the averages keep digits.
+            *(
+                _figure(result, metric, resolutions.get(number) if metric == "max" else None)
+                for metric, _heading in shown_figures
+            ),
             Text(quality, style="" if latest.quality == 0 else "magenta"),
         ]
         if figures:

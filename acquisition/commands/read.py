@@ -218,7 +218,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for number, field in enumerate(fields):
             table.add_row(
                 field.quantity,
-                format_value(float(value[number])),
+                # To the meter's resolution where its step is in the shown unit.
+                format_value(
+                    float(value[number]),
+                    field.resolution if field.unit == units[number] else None,
+                ),
                 units[number],
                 describe(int(quality[number])),
                 LEVEL_NAMES[int(level[number])],

@@ -12,8 +12,9 @@ from rich.console import Console
 from hazmon.acquisition.alert_routes import AlertManager
 from hazmon.acquisition.live import LiveState, render_view
 from hazmon.acquisition.pipeline import Pipeline
+from hazmon.acquisition.poller import build_devices
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
-from hazmon.config.site import AlertsConfig
+from hazmon.config.site import AlertsConfig, load_site
 from hazmon.config.standards import rules_by_quantity
 from hazmon.store.hazards import HazardRegister
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
@@ -137,3 +138,32 @@ def test_view_fits_the_terminal_and_never_cuts_what_matters(
         assert "more channels: a larger window shows them" in text
     if width >= 110:
         assert "TWA 8h so" in text  # the heading may wrap onto two lines
+
+
+def test_values_show_to_the_meters_resolution(tmp_path: Path) -> None:
+    """The laser distance meter's profile gives 0.001 m: 12.34567 m shows as 12.346 (by
+    hand: three decimals), not 12.35 (four significant digits). The particle counter's
+    step is in µg/m³ while its channel is in mg/m³: no rounding to a foreign step."""
+    _, site = load_site("config/sites/demo.toml")
+    channels = ChannelTable()
+    states, _meters = build_devices(site, channels)  # drivers only: no link is opened
+    by_id = {state.config.id: state for state in states}
+    distance = by_id["distance-tank-spacing"].channel_numbers[0]
+    pm1 = by_id["dust-packing-line"].channel_numbers[0]
+    assert (channels[distance].quantity, channels[pm1].quantity) == ("distance", "pm1_0")
+    manager = AlertManager("s", AlertsConfig(), [])
+    with SqliteTimeSeries(tmp_path / "r.db") as store:
+        register = HazardRegister(f"sqlite:///{tmp_path / 'r.db'}")
+        register.open()
+        pipeline = Pipeline(
+            channels, rules_by_quantity(("gbt50493-2019",)), store, register, {}, manager
+        )
+        pipeline.process(Readings.from_columns([1 * S, 1 * S], [distance, pm1], [12.34567, 0.0123]))
+        console = Console(record=True, width=200, height=60)
+        console.print(render_view(LiveState(pipeline, manager, states, title="t")))
+        register.close()
+    lines = console.export_text().splitlines()
+    row = next(line for line in lines if "distance-tank" in line and " m " in line)
+    assert "12.346" in row
+    pm_row = next(line for line in lines if "pm1_0" in line)
+    assert "0.0123" in pm_row  # significant digits, not rounded to 1 (its µg/m³ step)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
+from collections.abc import Mapping
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,7 +19,7 @@ from hazmon.acquisition.commands.common import (
     positive_seconds,
     wait_for_stop,
 )
-from hazmon.config.site import ModbusDevice, load_site
+from hazmon.config.site import ModbusDevice, SiteConfig, load_site
 from hazmon.simulators.site import SimulatedSite
 
 
@@ -44,6 +47,12 @@ def register(commands: Subcommands) -> None:
         "--free-ports", action="store_true", help="bind free ports instead of the declared ones"
     )
     parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON line once serving (keys: site, source, serving, devices: "
+        "id, served, address, unit_id, profile, class, location, reason), then serve",
+    )
+    parser.add_argument(
         "--duration",
         type=positive_seconds,
         metavar="SECONDS",
@@ -58,6 +67,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     async def main() -> None:
         async with SimulatedSite(site, free_ports=args.free_ports) as simulated:
+            if args.json:
+                _print_json(site, source, simulated.addresses)
+                await wait_for_stop(asyncio.Event(), args.duration)
+                return
             table = Table(title=f"meters of {site.name} ({source})")
             for heading in ("device", "serves", "unit id", "profile", "class", "location"):
                 table.add_column(heading)
@@ -92,3 +105,32 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     asyncio.run(main())
     return EXIT_OK
+
+
+NOT_SIMULATED = "no simulation table (add [devices.simulation])"
+
+
+def _print_json(site: SiteConfig, source: str, addresses: Mapping[str, str]) -> None:
+    """One line of JSON, flushed at once: a script reads the addresses, then the meters
+    serve on until it stops this process."""
+    devices = [
+        {
+            "id": device.id,
+            "served": device.id in addresses,
+            "address": addresses.get(device.id),
+            "unit_id": device.unit_id if isinstance(device, ModbusDevice) else None,
+            "profile": device.profile,
+            "class": device.loaded_profile.instrument_class,
+            "location": device.location,
+            "reason": None if device.id in addresses else NOT_SIMULATED,
+        }
+        for device in site.devices
+    ]
+    document = {
+        "site": site.name,
+        "source": source,
+        "serving": len(addresses),
+        "devices": devices,
+    }
+    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

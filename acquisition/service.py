@@ -592,6 +592,38 @@ async def run_service(
     return await SiteService(site, console, options).run()
 
 
+def summary_document(summary: ServiceSummary) -> dict[str, object]:
+    """What :func:`print_summary` prints, as ``run --json`` and ``demo --json`` print it
+    (keys documented in docs/getting-started.md; counts, the database path)."""
+    stats = summary.stats
+    return {
+        "readings": stats.readings,
+        "flagged": stats.flagged,
+        "health_readings": summary.health_readings,
+        "events": stats.events,
+        "hazards": stats.hazards,
+        "hazard_ids": list(stats.hazard_ids),
+        "alerts": summary.alerts,
+        "alerts_delivered": summary.alerts_delivered,
+        "routes": {
+            name: {"delivered": delivered, "failed": failed, "dropped": dropped}
+            for name, (delivered, failed, dropped) in summary.routes.items()
+        },
+        "replayed": stats.replayed,
+        "replayed_events": stats.replayed_events,
+        "dropped": stats.dropped,
+        "readings_published": summary.readings_published,
+        "spooled": {
+            "mqtt_messages": summary.spooled_messages,
+            "store_batches": summary.spooled_store_batches,
+            "register_events": summary.spooled_register_events,
+        },
+        "register_copied": summary.register_copied,
+        "devices_in_fault": list(summary.devices_in_fault),
+        "database": str(summary.database),
+    }
+
+
 def print_summary(console: Console, summary: ServiceSummary) -> None:
     """The closing lines of a run, as ``hazmon run`` and ``hazmon demo`` print them."""
     stats = summary.stats

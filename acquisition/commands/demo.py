@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +14,12 @@ from rich.console import Console
 
 from hazmon.acquisition.commands import SUMMARIES
 from hazmon.acquisition.commands.common import EXIT_OK, Subcommands, positive_seconds
-from hazmon.acquisition.service import ServiceOptions, print_summary, run_service
+from hazmon.acquisition.service import (
+    ServiceOptions,
+    print_summary,
+    run_service,
+    summary_document,
+)
 from hazmon.config.site import load_site
 from hazmon.simulators.site import SimulatedSite
 
@@ -52,12 +59,20 @@ def register(commands: Subcommands) -> None:
         action="store_true",
         help="print alerts and the summary only, without the live table",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="no live table; what a person reads goes to stderr and the summary is one "
+        "JSON line on stdout (keys in docs/getting-started.md)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     """Run the demo; return the exit status."""
     source, site = load_site(args.site)
+    if args.json:
+        console = Console(stderr=True, width=console.width)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     database: Path = args.db or Path(tempfile.gettempdir()) / f"hazmon-demo-{stamp}.db"
 
@@ -71,11 +86,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             options = ServiceOptions(
                 duration=args.duration,
                 addresses=simulated.addresses,
-                live=not args.no_live,
+                live=not (args.no_live or args.json),
                 database=database,
             )
             summary = await run_service(site, console, options)
         print_summary(console, summary)
+        if args.json:
+            sys.stdout.write(json.dumps(summary_document(summary), ensure_ascii=False) + "\n")
 
     asyncio.run(main())
     return EXIT_OK

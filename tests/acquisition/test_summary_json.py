@@ -1,0 +1,39 @@
+"""``hazmon demo --json`` (and ``run --json``, the same service): the summary as one
+JSON line on stdout, what a person reads on stderr, the same numbers as the register."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hazmon.acquisition.cli import main
+from hazmon.store.hazards import HazardRegister
+
+
+def test_demo_json_summary_is_the_last_stdout_line_and_matches_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "demo.db"
+    status = main(["demo", "--duration", "3", "--json", "--db", str(database)])
+    captured = capsys.readouterr()
+    assert status == 0
+    lines = captured.out.splitlines()
+    assert len(lines) == 1, "stdout holds the JSON line only"
+    summary = json.loads(lines[0])
+    assert summary["database"] == str(database)
+    assert summary["readings"] > 0
+    assert "Summary" in captured.err  # the person's lines went to stderr
+    assert set(summary) >= {
+        "readings",
+        "flagged",
+        "events",
+        "hazards",
+        "alerts",
+        "routes",
+        "spooled",
+        "devices_in_fault",
+    }
+    with HazardRegister(f"sqlite:///{database}") as register:
+        assert len(register.hazards()) == summary["hazards"]

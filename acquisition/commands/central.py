@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -18,6 +19,7 @@ from hazmon.acquisition.commands.common import (
     EXIT_USAGE,
     Subcommands,
     positive_seconds,
+    printable,
 )
 
 REGISTER_VARIABLE = "HAZMON_REGISTER_URL"
@@ -61,7 +63,12 @@ def register(commands: Subcommands) -> None:
 
     dead = actions.add_parser("dead-letters", help="list the messages workers could not process")
     dead.add_argument("--nats", default=DEFAULT_NATS)
-    dead.add_argument("--limit", type=int, default=50)
+    dead.add_argument("--limit", type=int, default=50, help="newest N (default 50)")
+    dead.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list (keys: seq subject reason worker payload)",
+    )
     dead.set_defaults(handler=show_dead_letters)
 
     config = actions.add_parser(
@@ -160,12 +167,19 @@ def show_dead_letters(args: argparse.Namespace, console: Console) -> int:
         )
         return EXIT_UNREACHABLE
     except nats.js.errors.NotFoundError:
-        console.print("no dead letters (no worker has run)")
+        letters = []
+        if not args.json:
+            console.print("no dead letters (no worker has run)")
+            return EXIT_OK
+    if args.json:
+        sys.stdout.write(json.dumps(letters, ensure_ascii=False) + "\n")
         return EXIT_OK
     for letter in letters:
-        # Payload text is untrusted: printed without markup.
+        # Payload and subject are untrusted: no markup, control characters escaped.
         console.print(
-            f"#{letter['seq']} {letter['subject']} ({letter['worker']}): {letter['reason']}",
+            printable(
+                f"#{letter['seq']} {letter['subject']} ({letter['worker']}): {letter['reason']}"
+            ),
             markup=False,
             soft_wrap=True,
         )

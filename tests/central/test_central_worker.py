@@ -88,6 +88,24 @@ def test_fixed_meter_leak_becomes_a_central_hazard(
         assert "2 dead letter(s)" in listing.stdout
         assert "its topic site-a/gd-1/lel" in listing.stdout
         assert "'value' holds something other than numbers" in listing.stdout
+        as_json = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "hazmon"),
+                "central",
+                "dead-letters",
+                "--json",
+                "--nats",
+                ",".join(nats_cluster.urls),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert as_json.returncode == 0, as_json.stderr
+        letters = json.loads(as_json.stdout)
+        assert len(letters) == 2
+        assert set(letters[0]) == {"seq", "subject", "reason", "worker", "payload"}
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0

@@ -12,6 +12,14 @@ quantity                unit     meaning
 ``health.polls``        count    polls since the service started
 ======================  =======  ==============================================
 
+and the service itself (device ``hazmon``) three more:
+
+========================  =======  ============================================
+``health.store_up``       1        1 while the readings store takes writes
+``health.register_up``    1        1 while the hazard register is reachable
+``health.dropped``        count    readings dropped (the store refused too long)
+========================  =======  ============================================
+
 Why readings and not a table: they go wherever readings go (SQLite, the line-protocol
 store, MQTT to the central ingest) with no schema of their own, and a dashboard plots
 a meter's uptime beside its gas readings. They carry no limit rule, so they never
@@ -21,6 +29,7 @@ alert; communication alerts come from the poller on the transition itself.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -33,6 +42,19 @@ HEALTH_QUANTITIES = (
     ("health.errors", "count"),
     ("health.polls", "count"),
 )
+
+
+#: The service's own health channels (device :data:`SERVICE_DEVICE`).
+SERVICE_QUANTITIES = (
+    ("health.store_up", "1"),
+    ("health.register_up", "1"),
+    ("health.dropped", "count"),
+)
+#: The device name of the service's own health channels.
+SERVICE_DEVICE = "hazmon"
+
+ServiceHealth = Callable[[], tuple[float, float, float]]
+"""(store up, register up, readings dropped) now, in :data:`SERVICE_QUANTITIES` order."""
 
 
 def is_health(channel: Channel) -> bool:
@@ -51,18 +73,30 @@ class HealthRecorder:
         The devices.
     channels
         The table the health channels are added to.
+    service
+        The service's own state (:data:`ServiceHealth`); None: no ``hazmon`` channels.
     """
 
-    def __init__(self, site: str, states: list[DeviceState], channels: ChannelTable) -> None:
+    def __init__(
+        self,
+        site: str,
+        states: list[DeviceState],
+        channels: ChannelTable,
+        service: ServiceHealth | None = None,
+    ) -> None:
         self.states = states
-        self.numbers = np.array(
-            [
-                channels.add(Channel(site=site, device=state.config.id, quantity=q, unit=u))
-                for state in states
-                for q, u in HEALTH_QUANTITIES
-            ],
-            dtype=np.int32,
-        )
+        self.service = service
+        numbers = [
+            channels.add(Channel(site=site, device=state.config.id, quantity=q, unit=u))
+            for state in states
+            for q, u in HEALTH_QUANTITIES
+        ]
+        if service is not None:
+            numbers += [
+                channels.add(Channel(site=site, device=SERVICE_DEVICE, quantity=q, unit=u))
+                for q, u in SERVICE_QUANTITIES
+            ]
+        self.numbers = np.array(numbers, dtype=np.int32)
 
     def readings(self, now_ns: int | None = None) -> Readings:
         """One reading per health channel at ``now_ns`` [ns UTC]."""
@@ -76,6 +110,8 @@ class HealthRecorder:
                 float(state.failed_polls),
                 float(state.polls),
             ]
+        if self.service is not None:
+            values += list(self.service())
         count = len(self.numbers)
         return Readings(
             ts=np.full(count, now_ns, dtype=np.int64),

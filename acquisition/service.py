@@ -262,7 +262,9 @@ class SiteService:
             check_writable_file(spool, "[mqtt] spool", f"site {site.name}")
         self.channels = ChannelTable()
         self.states, self.meters = build_devices(site, self.channels, options.addresses)
-        self.health = HealthRecorder(site.name, self.states, self.channels)
+        self.health = HealthRecorder(
+            site.name, self.states, self.channels, service=self._service_health
+        )
         self.connection: MqttConnection | None = None
         if site.mqtt is not None:
             self.connection = MqttConnection(mqtt_settings(site.mqtt))
@@ -298,6 +300,15 @@ class SiteService:
         return LineProtocolTimeSeries.influxdb(
             stores.line_protocol_url, token or "", stores.influx_org, stores.influx_bucket, spool
         )
+
+    def _service_health(self) -> tuple[float, float, float]:
+        """(store up, register up, readings dropped) for the ``hazmon`` health channels."""
+        pipeline = self.pipeline
+        store_up = 1.0 if pipeline is None or pipeline.store_state == "up" else 0.0
+        writer = getattr(self, "writer", None)
+        register_up = 0.0 if writer is not None and writer.state == "down" else 1.0
+        dropped = 0.0 if pipeline is None else float(pipeline.stats.dropped)
+        return store_up, register_up, dropped
 
     def _unwritable(self, path: Path, error: BaseException) -> ConfigError:
         """The start-up refusal for a store file the disk will not take (full, read-only)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from hazmon.analysis.events import Event
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
@@ -278,10 +279,15 @@ def test_a_deleted_event_and_its_evidence_link(filed: Filed) -> None:
 
 
 def test_the_event_row_alone_deleted(filed: Filed, any_register_url: str) -> None:
-    if not any_register_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL refuses deleting an event its evidence refers to")
     event_id, hazard_id = filed.file()
-    filed.tamper(delete(events_table).where(events_table.c.id == event_id))
+    removal = delete(events_table).where(events_table.c.id == event_id)
+    if not any_register_url.startswith("sqlite"):
+        # PostgreSQL enforces the foreign key: the evidence link protects its event.
+        with pytest.raises(IntegrityError, match="foreign key"):
+            filed.tamper(removal)
+        assert filed.problems() == []
+        return
+    filed.tamper(removal)
     assert filed.problems() == [
         f"hazard {hazard_id}, evidence 1 (audit entry 1): event {event_id} was deleted"
     ]

@@ -80,7 +80,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in SUMMARIES.items():
         if name == command:
-            module = importlib.import_module(f"hazmon.acquisition.commands.{name}")
+            # A command of two words ("dead-letters") lives in a module of one.
+            module = importlib.import_module(
+                f"hazmon.acquisition.commands.{name.replace('-', '_')}"
+            )
             module.register(commands)
         else:
             # No -h of its own: in the first pass "hazmon NAME --help" must reach the

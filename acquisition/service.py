@@ -60,6 +60,7 @@ from hazmon.config.secrets import secret_from_env
 from hazmon.config.site import MqttBrokerConfig, SiteConfig
 from hazmon.config.standards import effective_limit_rows, rules_by_quantity
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings, login_settings
+from hazmon.drivers.stream import DeadLetter
 from hazmon.store.hazards import HazardContext
 from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
 from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
@@ -69,6 +70,8 @@ log = logging.getLogger(__name__)
 
 #: Results the consumer joins into one pipeline batch (one SQLite transaction).
 MAX_BATCH_ITEMS = 256
+#: Dead letters of one device kept in memory while the store refuses them.
+DEAD_LETTERS_WAITING = 1000
 
 
 def resolve_path(base: Path | None, text: str) -> Path:
@@ -168,6 +171,8 @@ class ServiceSummary:
     """Events left in the register spool for the next start."""
     register_max_copy_s: float = 0.0
     """The slowest copy of one event to the register [s]."""
+    dead_letters: int = 0
+    """Malformed meter messages kept in the store (``hazmon dead-letters``)."""
 
     @property
     def devices_in_fault(self) -> tuple[str, ...]:
@@ -279,6 +284,10 @@ class SiteService:
         self.queue: ResultQueue = asyncio.Queue(site.service.queue_size)
         self.health_readings = 0
         self.pipeline: Pipeline | None = None
+        self.local_store: SqliteTimeSeries | None = None
+        self._waiting_letters: dict[str, list[DeadLetter]] = {}
+        self.dead_letters = 0
+        """Malformed meter messages kept in the store this run."""
         self.writer: RegisterWriter
         self.remote: LineProtocolTimeSeries | None = None
         self.publisher: ReadingPublisher | None = None
@@ -335,6 +344,7 @@ class SiteService:
         except (sqlite3.Error, OSError) as error:
             raise self._unwritable(self.database, error) from None
         stack.callback(self._end_run, local)
+        self.local_store = local
         if self.outage is not None:
             # A crash is news (the operator may not know the kit went down); a stop is not.
             log.log(
@@ -454,9 +464,33 @@ class SiteService:
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), self.site.service.health_interval)
+            self._keep_dead_letters()
             batch = self.health.readings()
             self.health_readings += len(batch)
             await self.queue.put(batch)
+        self._keep_dead_letters()
+
+    def _keep_dead_letters(self) -> None:
+        """Move the meters' malformed messages into the local store (``dead_letters``,
+        listed by ``hazmon dead-letters``); a store that refuses them keeps them waiting."""
+        store = self.local_store
+        for state in self.states:
+            take = getattr(state.meter, "take_dead_letters", None)
+            if take is not None:
+                self._waiting_letters.setdefault(state.config.id, []).extend(take())
+        if store is None:
+            return
+        for device, letters in self._waiting_letters.items():
+            if not letters:
+                continue
+            try:
+                store.record_dead_letters(self.site.name, device, letters)
+            except (sqlite3.Error, OSError) as error:
+                log.warning("could not keep %d dead letters of %s: %s", len(letters), device, error)
+                del letters[: max(0, len(letters) - DEAD_LETTERS_WAITING)]
+                continue
+            self.dead_letters += len(letters)
+            letters.clear()
 
     async def _produce(self) -> None:
         async with asyncio.TaskGroup() as producers:
@@ -587,6 +621,7 @@ class SiteService:
             register_copied=self.writer.copied,
             spooled_register_events=self.writer.left or 0,
             register_max_copy_s=self.writer.max_copy_s,
+            dead_letters=self.dead_letters,
         )
 
 
@@ -630,6 +665,7 @@ def summary_document(summary: ServiceSummary) -> dict[str, object]:
             "register_events": summary.spooled_register_events,
         },
         "register_copied": summary.register_copied,
+        "dead_letters": summary.dead_letters,
         "devices_in_fault": list(summary.devices_in_fault),
         "database": str(summary.database),
     }
@@ -655,6 +691,11 @@ def print_summary(console: Console, summary: ServiceSummary) -> None:
         )
     for name, (delivered, failed, dropped) in summary.routes.items():
         console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
+    if summary.dead_letters:
+        console.print(
+            f"  {summary.dead_letters} meter messages could not be read: kept, see "
+            f"hazmon dead-letters --db {summary.database}"
+        )
     spooled = (
         summary.spooled_messages,
         summary.spooled_store_batches,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Unpack
 
@@ -25,9 +26,19 @@ from hazmon.config.profile import MqttSection, Profile, mqtt_topic_matches
 from hazmon.config.site import MqttCredentials
 from hazmon.drivers.base import transport_section
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttMessage, login_settings
-from hazmon.drivers.stream import Decoded, Rejected, StreamMeter, StreamOptions
+from hazmon.drivers.stream import (
+    DEAD_LETTER_BYTES,
+    DeadLetter,
+    Decoded,
+    Rejected,
+    StreamMeter,
+    StreamOptions,
+)
 
 _MISSING = object()
+
+#: Malformed payloads a meter keeps until the service takes them (older ones go).
+DEAD_LETTERS_KEPT = 1000
 
 
 def mqtt_section(profile: Profile) -> MqttSection:
@@ -162,6 +173,14 @@ class MqttFramer:
         self.topic_filter = topic_filter
         self.messages = 0
         self.malformed = 0
+        self.dead_letters: deque[DeadLetter] = deque(maxlen=DEAD_LETTERS_KEPT)
+        """Malformed payloads not yet taken (the service keeps them in its store)."""
+
+    def take_dead_letters(self) -> list[DeadLetter]:
+        """The malformed payloads kept since the last call, oldest first."""
+        taken = list(self.dead_letters)
+        self.dead_letters.clear()
+        return taken
 
     def feed(self, chunk: MqttMessage) -> list[Decoded | Rejected]:
         """The values of one message; nothing for a topic the meter does not follow."""
@@ -171,6 +190,14 @@ class MqttFramer:
         outcome = decode_payload(self.section, chunk.payload)
         if outcome.values is None:
             self.malformed += 1
+            self.dead_letters.append(
+                DeadLetter(
+                    chunk.topic,
+                    chunk.received_ns,
+                    str(outcome.error),
+                    bytes(chunk.payload[:DEAD_LETTER_BYTES]),
+                )
+            )
             return [Rejected(f"malformed payload on {chunk.topic}: {outcome.error}", None)]
         ts_ns = chunk.received_ns if outcome.ts_ns is None else outcome.ts_ns
         return [
@@ -291,3 +318,7 @@ class MqttMeter(StreamMeter[MqttMessage]):
         options.setdefault("silence_timeout", 10.0)
         super().__init__(link, self.payloads, profile, channel_numbers, **options)
         self.section = section
+
+    def take_dead_letters(self) -> list[DeadLetter]:
+        """The malformed payloads since the last call (the service keeps them)."""
+        return self.payloads.take_dead_letters()

@@ -80,6 +80,32 @@ class Rejected:
     flag: Quality | None
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that gave no values, kept as it came so that someone can look at it.
+
+    Attributes
+    ----------
+    source
+        Where it came from (an MQTT topic).
+    received_ns : [ns UTC]
+        When it arrived.
+    reason
+        Why it could not be read.
+    payload
+        The message (its first :data:`DEAD_LETTER_BYTES`).
+    """
+
+    source: str
+    received_ns: int
+    reason: str
+    payload: bytes
+
+
+#: Bytes of a dead letter kept [bytes]: enough to see what a sender got wrong.
+DEAD_LETTER_BYTES = 65_536
+
+
 class StreamLink(Protocol[ChunkT_co]):
     """Where a streaming meter's chunks come from: a serial port, an MQTT session."""
 

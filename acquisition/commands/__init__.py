@@ -20,6 +20,7 @@ SUMMARIES: dict[str, str] = {
     "check": "validate a site config (no connections are made)",
     "run": "run a site: poll its meters, store, alert, publish (until SIGINT/SIGTERM)",
     "central": "central worker: judge and store kits' readings from a NATS JetStream cluster",
+    "dead-letters": "list the meter messages a kit could not read (kept in its store)",
     "alerts": "list alert states or acknowledge an alert (over the site's MQTT broker)",
     "analyze": "evaluate a CSV datalog against every applicable limit",
     "hazards": "review hazard records and follow them through rectification",

@@ -20,12 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.drivers.stream import DeadLetter
 from hazmon.store.timeseries import Aggregates, Window
 
 # The schema's version is SQLite's ``user_version``: 0 a file made before versions
 # (release 0.1.0: channels keyed by site, device, quantity, substance), 1 a channel named,
-# 2 the service's own runs and outages (tables added; nothing else changes).
-SCHEMA_VERSION = 2
+# 2 the service's own runs and outages (tables added; nothing else changes), 3 the
+# meters' dead letters (a table added).
+SCHEMA_VERSION = 3
 
 _CHANNELS = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -75,6 +77,15 @@ CREATE TABLE IF NOT EXISTS service_outages (
     end_ts INTEGER NOT NULL,      -- ns UTC: the restart (or the first reading kept again)
     cause TEXT NOT NULL,          -- 'crash', 'stopped' or 'store_unwritable'
     dropped INTEGER NOT NULL DEFAULT 0  -- readings polled but not kept in the interval
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    device TEXT NOT NULL,
+    source TEXT NOT NULL,         -- where it came from (an MQTT topic)
+    received_ts INTEGER NOT NULL, -- ns UTC
+    reason TEXT NOT NULL,         -- why it could not be read
+    payload BLOB NOT NULL         -- the message as it came (the first 64 KiB)
 );
 """
 )
@@ -166,6 +177,20 @@ UNION
 SELECT start_ts - start_ts % :interval, quality FROM rollups
 WHERE channel_id = :channel AND start_ts BETWEEN :start AND :end AND quality != 0
 """
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    """A message a meter sent that could not be read (a row of ``dead_letters``)."""
+
+    id: int
+    site: str
+    device: str
+    source: str
+    received_ns: int
+    """[ns UTC]"""
+    reason: str
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +420,30 @@ class SqliteTimeSeries:
             (site, site),
         ).fetchall()
         return [Outage(int(a), int(b), str(c), int(d)) for a, b, c, d in rows]
+
+    def record_dead_letters(self, site: str, device: str, letters: Sequence[DeadLetter]) -> None:
+        """Keep messages of ``device`` that could not be read (one transaction)."""
+        with self.connection:
+            self.connection.executemany(
+                "INSERT INTO dead_letters (site, device, source, received_ts, reason, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (site, device, letter.source, letter.received_ns, letter.reason, letter.payload)
+                    for letter in letters
+                ],
+            )
+
+    def dead_letters(self, limit: int = 50) -> list[StoredDeadLetter]:
+        """The newest ``limit`` dead letters, oldest of them first."""
+        rows = self.connection.execute(
+            "SELECT id, site, device, source, received_ts, reason, payload FROM dead_letters "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            StoredDeadLetter(int(a), str(b), str(c), str(d), int(e), str(f), bytes(g))
+            for a, b, c, d, e, f, g in reversed(rows)
+        ]
 
     def count(self) -> int:
         """Number of stored readings."""

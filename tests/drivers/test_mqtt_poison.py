@@ -72,6 +72,9 @@ def modbus_meter() -> Iterator[str]:
         loop.close()
 
 
+LIST_DEAD_LETTERS = [sys.executable, "-m", "hazmon.acquisition.cli", "dead-letters", "--db"]
+
+
 def _site_file(tmp_path: Path, modbus: str, broker_port: int) -> Path:
     path = tmp_path / "site.toml"
     path.write_text(
@@ -164,6 +167,7 @@ def test_poisoned_payloads_keep_rows_and_the_service_polls_on(
         ]
         for payload in poison:
             publish(payload)
+        publish("{not json \x1b[2J")  # no values at all: a dead letter, kept
         publish(good(8.0, 2))
         _wait(
             lambda: any(value == 8.0 for _ts, value, _q in _rows(database, "tox-1")),
@@ -201,6 +205,29 @@ def test_poisoned_payloads_keep_rows_and_the_service_polls_on(
     assert huge_quality & SENSOR_FAULT
     assert not huge_quality & CLOCK_INVALID
     assert rows[8.0] == (stamp + 1_000_000_000, 0)  # a sane stamp is kept, unflagged
+
+    # The unreadable message is kept, acknowledged and listable.
+    listing = subprocess.run(
+        [*LIST_DEAD_LETTERS, str(database), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listing.returncode == 0, listing.stderr
+    (letter,) = json.loads(listing.stdout)
+    assert (letter["device"], letter["source"]) == ("tox-1", TOPIC)
+    assert letter["payload"] == "{not json \x1b[2J"
+    assert letter["reason"]
+    text = subprocess.run(
+        [*LIST_DEAD_LETTERS, str(database)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "1 dead letter(s)" in text.stdout
+    assert "\x1b" not in text.stdout  # the escape reaches the terminal as text only
 
 
 @pytest.mark.parametrize(

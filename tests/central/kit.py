@@ -165,18 +165,32 @@ def stream_state(urls: list[str]) -> str:
         return f"no stream state: {error!r}"
 
 
-def stream_messages(urls: list[str]) -> int:
-    """How many messages the readings stream holds."""
+def stream_distinct_messages(urls: list[str]) -> int:
+    """How many distinct kit messages the readings stream holds: a message the kit sent
+    again (no PUBACK came, but the broker had kept the first copy) counts once, as the
+    store keeps its readings once."""
     import asyncio
+    import json
 
     import nats
+    from nats.js.errors import NotFoundError
 
     from hazmon.acquisition.central.partitions import STREAM
 
     async def count() -> int:
         nc = await nats.connect(urls, connect_timeout=5)
         try:
-            return int((await nc.jetstream(timeout=10).stream_info(STREAM)).state.messages)
+            js = nc.jetstream(timeout=10)
+            state = (await js.stream_info(STREAM)).state
+            seen: set[tuple[str, object, object]] = set()
+            for sequence in range(state.first_seq, state.last_seq + 1):
+                try:
+                    message = await js.get_msg(STREAM, sequence)
+                except NotFoundError:  # removed from the stream: nothing to store
+                    continue
+                document = json.loads(message.data or b"{}")
+                seen.add((str(message.subject), document.get("boot"), document.get("seq")))
+            return len(seen)
         finally:
             await nc.close()
 

@@ -374,8 +374,12 @@ def test_unreachable_at_start_then_stopped_then_restarted_with_it_up(
     )
     events, keys, unkeyed, hazards, evidence = probe.rows()
     print(f"run 2: {second.stats.events} events, {second.register_copied} copied")
-    assert events == keys == first.stats.events + second.stats.events
-    assert second.register_copied == events  # the leftovers and its own
+    # The restart replays the first run's readings: an event the first run filed at its
+    # stop may close again in the second (same channel and start, so the same key) and is
+    # stored once; every record spooled is copied, a repeated key as a no-op.
+    assert events == keys
+    assert first.stats.events <= events <= first.stats.events + second.stats.events
+    assert second.register_copied == first.spooled_register_events + second.stats.events
     assert unkeyed == 0
     assert second.spooled_register_events == 0
     assert _spooled(database) == 0

@@ -45,7 +45,6 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import NotFoundError
-from numpy.typing import NDArray
 
 from hazmon.acquisition.alerts import Alert
 from hazmon.acquisition.central.leases import LeaseTable
@@ -68,7 +67,7 @@ from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.standards import LimitRule, effective_limit_rows, rules_by_quantity
 from hazmon.retry import Backoff
 from hazmon.store.hazards import HazardContext
-from hazmon.store.timeseries import Aggregates, TimeSeriesStore, Window
+from hazmon.store.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
 
@@ -134,36 +133,6 @@ class CentralOptions:
 
 class TopicMismatch(PayloadError):
     """A payload naming another site, device or channel than its topic."""
-
-
-class ReplayGate:
-    """The store a partition's pipeline writes to: nothing while replaying (those
-    readings are stored already), the worker's store otherwise."""
-
-    def __init__(self, store: TimeSeriesStore) -> None:
-        self.store = store
-        self.replaying = False
-
-    def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
-        """Store a batch unless replaying."""
-        return 0 if self.replaying else self.store.write(readings, level, channels)
-
-    def read_window(self, channel: Channel, start_ns: int, end_ns: int) -> Window:
-        """The store's window."""
-        return self.store.read_window(channel, start_ns, end_ns)
-
-    def aggregate(
-        self, channel: Channel, start_ns: int, end_ns: int, interval_ns: int
-    ) -> Aggregates:
-        """The store's aggregates."""
-        return self.store.aggregate(channel, start_ns, end_ns, interval_ns)
-
-    def list_channels(self) -> list[Channel]:
-        """The store's channels."""
-        return self.store.list_channels()
-
-    def close(self) -> None:
-        """Nothing: the worker closes its store."""
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int, lease_ttl: float) -> Any:
@@ -236,25 +205,18 @@ class PartitionRunner:
         self.worker = worker
         self.partition = partition
         self.channels = ChannelTable()
-        self.gate = ReplayGate(worker.options.timeseries)
-        self.suppress_alerts = True
         self.sequences = SequenceTracker()
         self.pipeline = Pipeline(
             self.channels,
             worker.rules,
-            self.gate,
+            worker.options.timeseries,
             worker.writer,
             {},
-            self._alert,
+            worker.alert,
             limit_rows=effective_limit_rows(),
             settings=EvaluationSettings(),
         )
         self.task: asyncio.Task[None] | None = None
-
-    def _alert(self, alert: Alert) -> None:
-        if self.suppress_alerts:
-            return
-        self.worker.alert(alert)
 
     async def run(self) -> None:
         """Restore the evaluator, then judge the partition until cancelled or the
@@ -271,8 +233,6 @@ class PartitionRunner:
         self.worker.own("take", self.partition)
         if floor:
             await self._replay(floor)
-        self.gate.replaying = False
-        self.suppress_alerts = False
         config = ConsumerConfig(
             durable_name=name,
             filter_subject=partition_subject(self.partition),
@@ -316,9 +276,8 @@ class PartitionRunner:
 
     async def _replay(self, floor: int) -> None:
         """Feed the partition's last hours up to ``floor`` (acknowledged by the last
-        owner) to the pipeline: evaluator state back, events it missed filed, no
-        alerts, nothing stored again."""
-        self.gate.replaying = True
+        owner) to the pipeline as a kit's restart does (:meth:`Pipeline.resume`):
+        evaluator state back, events it missed filed, no alerts, nothing stored again."""
         start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=REPLAY_S)
         subscription = await self.worker.js.pull_subscribe(
             partition_subject(self.partition),
@@ -423,8 +382,10 @@ class PartitionRunner:
             np.concatenate(value),
             np.concatenate(quality),
         )
-        self.pipeline.process(readings)
-        if not replay:
+        if replay:
+            self.pipeline.resume(readings)
+        else:
+            self.pipeline.process(readings)
             self.worker.stats.readings += len(readings)
 
 

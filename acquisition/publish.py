@@ -152,6 +152,17 @@ def _values(column: list[object]) -> tuple[NDArray[np.float64], NDArray[np.bool_
     """Values in the canonical unit (NaN for null) and which were beyond float range."""
     if not all(item is None or _is_number(item) for item in column):
         raise PayloadError("'value' holds something other than numbers or null")
+    present = np.fromiter((item is not None for item in column), dtype=bool, count=len(column))
+    try:
+        # The common case in one numpy call (None becomes NaN); an integer beyond the
+        # float range raises and takes the careful path below.
+        values = np.array(column, dtype=np.float64)
+    except OverflowError:
+        pass
+    else:
+        huge = present & ~np.isfinite(values)
+        values[huge] = np.nan
+        return values, huge
     huge = np.zeros(len(column), dtype=bool)
     numbers: list[float] = []
     for row, item in enumerate(column):

@@ -79,9 +79,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
 
-FrameFormatName = Literal["pms5003", "sds011", "winsen_ze"]
+from hazmon.config.profile import FRAME_FIELDS, FrameFormat
+
+#: The formats and their field names are the profile schema's, so a profile and the
+#: decoder cannot disagree on a name.
+FrameFormatName = FrameFormat
 
 PMS5003_LENGTH = 32
 SDS011_LENGTH = 10
@@ -90,20 +93,7 @@ WINSEN_LENGTH = 9
 PMS5003_HEADER = b"\x42\x4d"
 #: The PMS5003 length field: 13 data words and the check word [bytes].
 PMS5003_FRAME_LENGTH_FIELD = 2 * 13 + 2
-PMS5003_DATA_NAMES: tuple[str, ...] = (
-    "pm1_0_cf1",
-    "pm2_5_cf1",
-    "pm10_cf1",
-    "pm1_0",
-    "pm2_5",
-    "pm10",
-    "count_0_3",
-    "count_0_5",
-    "count_1_0",
-    "count_2_5",
-    "count_5_0",
-    "count_10",
-)
+PMS5003_DATA_NAMES: tuple[str, ...] = FRAME_FIELDS["pms5003"]
 
 SDS011_HEADER = 0xAA
 SDS011_COMMAND_DATA = 0xC0

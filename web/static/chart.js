@@ -4,6 +4,15 @@
   if (!box) return;
   const zone = box.dataset.zone;
   const [downsampled, kept, readingsLabel] = box.dataset.points.split("|");
+  // Times in the site's zone and the page's language (24 h), not the browser's US default.
+  const lang = document.documentElement.lang || "zh-CN";
+  const clock = new Intl.DateTimeFormat(lang, {
+    timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
+  const stamp = new Intl.DateTimeFormat(lang, {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
   const width = Math.max(Math.min(box.clientWidth || 800, 1400), 300);
   fetch(`/api/hazards/${box.dataset.hazard}/chart?width=${width}`, { credentials: "same-origin" })
     .then((response) => response.json())
@@ -43,12 +52,15 @@
           tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), zone),
           scales: { x: { time: true, range: [data.start, data.end] } },
           series: [
-            {},
+            { label: box.dataset.timeLabel, value: (u, ts) => (ts == null ? "--" : stamp.format(ts * 1e3)) },
             { label: box.dataset.maxLabel, stroke: "#1f4e79", width: 1.5 },
             { label: box.dataset.minLabel, stroke: "#6c9bd2", width: 1 },
             { label: box.dataset.limitLabel, stroke: "#b02a37", dash: [6, 4], width: 1.5, points: { show: false } },
           ],
-          axes: [{}, { label: data.unit }],
+          axes: [
+            { values: (u, splits) => splits.map((ts) => clock.format(ts * 1e3)), space: 70 },
+            { label: data.unit },
+          ],
         };
         new uPlot(options, [data.x, data.maximum, data.minimum, limit], holder);
       }

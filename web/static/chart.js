@@ -9,6 +9,10 @@
   const clock = new Intl.DateTimeFormat(lang, {
     timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
   });
+  // A window longer than a day needs the date on its ticks, or two days read alike.
+  const dayClock = new Intl.DateTimeFormat(lang, {
+    timeZone: zone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
   const stamp = new Intl.DateTimeFormat(lang, {
     timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
@@ -58,7 +62,13 @@
             { label: box.dataset.limitLabel, stroke: "#b02a37", dash: [6, 4], width: 1.5, points: { show: false } },
           ],
           axes: [
-            { values: (u, splits) => splits.map((ts) => clock.format(ts * 1e3)), space: 70 },
+            {
+              values: (u, splits) => {
+                const ticks = data.end - data.start > 86400 ? dayClock : clock;
+                return splits.map((ts) => ticks.format(ts * 1e3));
+              },
+              space: 80,
+            },
             { label: data.unit },
           ],
         };

@@ -194,6 +194,30 @@ class ServiceOptions:
     """Set it to stop the service (as SIGTERM would)."""
     manager_ready: asyncio.Event | None = None
     """Set once every connection is up and polling starts (tests wait on it)."""
+    inspection_id: int | None = None
+    """The desk's inspection the hazards of this run belong to (``run --inspection``)."""
+
+
+def site_database(site: SiteConfig, options: ServiceOptions) -> Path:
+    """The local store's file: ``--db``, else ``[stores] sqlite`` from the site's folder."""
+    return options.database or resolve_path(options.base, site.stores.sqlite)
+
+
+def site_register_url(site: SiteConfig, database: Path) -> str:
+    """The hazard register's URL: the variable ``[stores] hazard_register_env`` names,
+    else ``[stores] hazard_register``, else the local store's file.
+
+    Raises
+    ------
+    ConfigError
+        The variable the site names is not set.
+    """
+    stores = site.stores
+    return (
+        secret_from_env(stores.hazard_register_env, "[stores]", "hazard_register_env")
+        or stores.hazard_register
+        or f"sqlite:///{database}"
+    )
 
 
 def build_routes(
@@ -255,7 +279,7 @@ class SiteService:
         self.console = console
         self.options = options
         stores = site.stores
-        self.database = options.database or resolve_path(options.base, stores.sqlite)
+        self.database = site_database(site, options)
         check_writable_file(
             self.database, "--db" if options.database else "[stores] sqlite", f"site {site.name}"
         )
@@ -275,11 +299,7 @@ class SiteService:
             self.connection = MqttConnection(mqtt_settings(site.mqtt))
         self.routes = build_routes(site, console, self.connection)
         self.manager = AlertManager(site.name, site.alerts, self.routes)
-        self.register_url = (
-            secret_from_env(stores.hazard_register_env, "[stores]", "hazard_register_env")
-            or stores.hazard_register
-            or f"sqlite:///{self.database}"
-        )
+        self.register_url = site_register_url(site, self.database)
         self.stop = options.stop or asyncio.Event()
         self.queue: ResultQueue = asyncio.Queue(site.service.queue_size)
         self.health_readings = 0
@@ -405,6 +425,7 @@ class SiteService:
                     enterprise=site.enterprise,
                     location=device.location or device.id,
                     source=site.source,
+                    inspection_id=self.options.inspection_id,
                 )
                 for device in site.devices
             },

@@ -59,6 +59,13 @@ def register(commands: Subcommands) -> None:
     run_parser.add_argument("--ownership-log", type=Path, metavar="PATH")
     run_parser.add_argument("--status-file", type=Path, metavar="PATH", help="health as JSON")
     run_parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS")
+    run_parser.add_argument(
+        "--alerts",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file with an [alerts] table as in a site file (routes: console, "
+        "webhook; dedupe and rate limits); without it alerts are only logged",
+    )
     run_parser.set_defaults(handler=run)
 
     dead = actions.add_parser("dead-letters", help="list the messages workers could not process")
@@ -88,7 +95,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     """Run one worker until SIGINT/SIGTERM (or --duration)."""
     import nats.errors
 
+    from hazmon.acquisition.alert_routes import build_routes
     from hazmon.acquisition.central.worker import CentralOptions, run_worker
+    from hazmon.config.site import AlertsConfig, load_alerts
     from hazmon.store.timeseries import TimeSeriesStore
     from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
     from hazmon.store.timeseries.sqlite import SqliteTimeSeries
@@ -102,6 +111,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.partitions < 1:
         _fail("central run", f"--partitions {args.partitions}", "give 1 or more")
         return EXIT_USAGE
+    source, alerts = "--alerts", AlertsConfig(routes=[])
+    if args.alerts is not None:
+        source, alerts = load_alerts(args.alerts)
+    # Built before anything opens: a missing secret or an mqtt route is bad input (2).
+    routes = build_routes(alerts, console, None, source)
     worker = args.worker or f"{socket.gethostname()}-{os.getpid()}"
     store: TimeSeriesStore
     try:
@@ -131,6 +145,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         duration=args.duration,
         ownership_log=args.ownership_log,
         status_file=args.status_file,
+        alerts=alerts,
+        routes=routes,
     )
     console.print(f"[bold]hazmon central[/]: worker {worker} on {args.nats}")
     try:

@@ -237,18 +237,6 @@ def test_a_full_disk_at_start_is_one_line_and_exit_2(disk: Path, existing: bool)
     assert "free disk space" in answer.stderr
 
 
-def test_a_read_only_filesystem_at_start_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    target = tmp_path / "ro"
-    _mount(target, "size=1m,ro")
-    try:
-        answer = _run_cli(target / "kit.db")
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False)
-    assert answer.returncode == 2, answer.stderr
-    assert "Traceback" not in answer.stderr
-    assert "is on a read-only filesystem" in answer.stderr
-
-
 def test_events_wait_in_memory_while_the_register_spool_disk_is_full(
     tmp_path: Path, disk: Path
 ) -> None:

@@ -656,6 +656,7 @@ async def run_worker(options: CentralOptions) -> CentralStats:
             async with asyncio.TaskGroup() as judging:
                 judging.create_task(worker.run(stop))
             await worker.drain_alerts()
+            worker.write_status()  # the routes' last deliveries counted
             for task in delivering:
                 task.cancel()
     finally:

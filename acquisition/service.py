@@ -38,14 +38,7 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.live import Live
 
-from hazmon.acquisition.alert_routes import (
-    AlertManager,
-    ConsoleRoute,
-    MqttRoute,
-    QueuedRoute,
-    WebhookRoute,
-    alert_topic,
-)
+from hazmon.acquisition.alert_routes import AlertManager, alert_topic, build_routes
 from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
 from hazmon.acquisition.live import LiveState, render_view
@@ -220,46 +213,6 @@ def site_register_url(site: SiteConfig, database: Path) -> str:
     )
 
 
-def build_routes(
-    site: SiteConfig, console: Console, connection: MqttConnection | None
-) -> list[QueuedRoute]:
-    """The alert routes of ``site``.
-
-    Raises
-    ------
-    ConfigError
-        A webhook whose secret variable is unset (no unsigned webhooks).
-    """
-    routes: list[QueuedRoute] = []
-    for number, route in enumerate(site.alerts.routes):
-        if route.kind == "console":
-            routes.append(ConsoleRoute(console, route.min_level))
-        elif route.kind == "mqtt":
-            assert connection is not None  # validated: mqtt routes need [mqtt]
-            routes.append(MqttRoute(connection, route.min_level))
-        else:
-            assert route.url is not None
-            secret = secret_from_env(route.secret_env, "[alerts]", "secret_env")
-            if not secret:
-                raise ConfigError(
-                    f"site {site.name}",
-                    [
-                        f"alerts.routes[{number}].secret_env = {route.secret_env!r}: the "
-                        "variable is not set; export it with the webhook's HMAC secret"
-                    ],
-                )
-            routes.append(
-                WebhookRoute(
-                    route.url,
-                    secret.encode(),
-                    timeout=route.timeout,
-                    retries=route.retries,
-                    min_level=route.min_level,
-                )
-            )
-    return routes
-
-
 class SiteService:
     """The acquisition service of one site: build once, then :meth:`run`.
 
@@ -297,7 +250,7 @@ class SiteService:
         self.connection: MqttConnection | None = None
         if site.mqtt is not None:
             self.connection = MqttConnection(mqtt_settings(site.mqtt))
-        self.routes = build_routes(site, console, self.connection)
+        self.routes = build_routes(site.alerts, console, self.connection, f"site {site.name}")
         self.manager = AlertManager(site.name, site.alerts, self.routes)
         self.register_url = site_register_url(site, self.database)
         self.stop = options.stop or asyncio.Event()

@@ -607,3 +607,23 @@ def load_site(name_or_path: str) -> tuple[str, SiteConfig]:
         )
     base = path.resolve().parent if source == str(path) else None
     return source, validate(SiteConfig, data, source, context={"base": base})
+
+
+class AlertsFile(_Strict):
+    """A standalone alerts file (``hazmon central run --alerts``): a site file's
+    ``[alerts]`` table and nothing else."""
+
+    alerts: AlertsConfig
+
+
+def load_alerts(path: Path) -> tuple[str, AlertsConfig]:
+    """Load a standalone alerts file; return its source and the ``[alerts]`` table.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, is not TOML, has no ``[alerts]`` table, has other
+        tables beside it, or the table does not validate.
+    """
+    source = str(path)
+    return source, validate(AlertsFile, read_toml(path), source).alerts

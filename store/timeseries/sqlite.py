@@ -232,17 +232,29 @@ class SqliteTimeSeries:
         self.path = Path(path)
         self._connection: sqlite3.Connection | None = None
         self._channel_ids: dict[tuple[str, str, str, str, str], int] = {}
+        self._let_go = False
+        """A write was refused and the files closed: the next use opens them again."""
 
-    def open(self) -> None:
-        """Open (and create) the database."""
+    def open(self, *, create: bool = True) -> None:
+        """Open the database; create it (and its folder) when missing unless not ``create``."""
         if self._connection is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA busy_timeout=5000")
-        _migrate(connection)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target: str | Path = self.path
+        else:
+            target = f"{self.path.absolute().as_uri()}?mode=rw"
+        connection = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, uri=not create
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+            _migrate(connection)
+        except BaseException:
+            connection.close()  # a refused open must not keep the files held
+            raise
         self._connection = connection
 
     def close(self) -> None:
@@ -265,6 +277,11 @@ class SqliteTimeSeries:
 
     @property
     def connection(self) -> sqlite3.Connection:
+        if self._connection is None and self._let_go:
+            # Never a new file: a store missing now is a disk not mounted (yet), and a
+            # fresh database in the bare mount point would hide the readings under it.
+            self.open(create=False)  # raises again while the disk still refuses
+            self._let_go = False
         if self._connection is None:
             raise RuntimeError(f"store {self.path} is not open; call open() first")
         return self._connection
@@ -288,10 +305,22 @@ class SqliteTimeSeries:
         """Store a batch in one transaction; return the number of rows written.
 
         A reading at the same channel and time as a stored one replaces it, so
-        writing a batch twice stores it once.
+        writing a batch twice stores it once. A refused write (a full disk, a
+        filesystem the kernel turned read-only after an error) closes the files before
+        it raises, and the next use opens them again: while refused the store holds
+        nothing open, so the disk can be unmounted, repaired and mounted again under a
+        running service.
         """
         if len(readings) == 0:
             return 0
+        try:
+            return self._write(readings, level, channels)
+        except (sqlite3.Error, OSError):
+            self.close()
+            self._let_go = True
+            raise
+
+    def _write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
         ids = np.array([self.channel_id(channel) for channel in channels.channels], dtype=np.int64)
         value = readings.value.astype(object)
         value[np.isnan(readings.value)] = None  # NaN is stored as NULL

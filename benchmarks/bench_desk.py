@@ -34,6 +34,7 @@ from hazmon.store.accounts import Accounts
 from hazmon.store.hazards import HazardContext, HazardRegister, hazards_table
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 from hazmon.web.app import DeskSettings, create_app
+from hazmon.web.chart import pixel_interval
 
 SECOND = 1_000_000_000
 T0 = 1_700_000_000 * SECOND
@@ -180,6 +181,24 @@ def main() -> None:
             f"{desk_chart * 1e3:.1f} ms, plain SELECT {base_chart * 1e3:.1f} ms, ratio "
             f"{desk_chart / base_chart:.3f}; plain SELECT of its per-minute summaries "
             f"{base_summaries * 1e3:.1f} ms, ratio {desk_chart / base_summaries:.1f}"
+        )
+
+        # The store's aggregate alone, from the summaries and from raw rows only (what
+        # the chart read before the summaries), in the same run.
+        interval = pixel_interval(T0, T0 + (args.readings - 1) * SECOND, 1000)
+        channel = Channel("bench", "gd-01", "lel", "%LEL", "methane")
+        with SqliteTimeSeries(store_path) as store:
+            window = (channel, T0, T0 + (args.readings - 1) * SECOND, interval)
+            fast = best(lambda: store.aggregate(*window), 5)
+            slow = best(lambda: store.aggregate(*window, summaries=False), 3)
+            same = (
+                store.aggregate(*window).maximum
+                == store.aggregate(*window, summaries=False).maximum
+            )
+            assert same.all()
+        print(
+            f"store aggregate ({interval // (60 * SECOND)}-min columns): per-minute summaries "
+            f"{fast * 1e3:.1f} ms, raw rows only {slow * 1e3:.1f} ms, ratio {slow / fast:.0f}"
         )
 
         # Retention as a long-running store applies it: readings older than the last

@@ -640,7 +640,13 @@ class SqliteTimeSeries:
         return None if row is None else int(row[0])
 
     def aggregate(
-        self, channel: Channel, start_ns: int, end_ns: int, interval_ns: int
+        self,
+        channel: Channel,
+        start_ns: int,
+        end_ns: int,
+        interval_ns: int,
+        *,
+        summaries: bool = True,
     ) -> Aggregates:
         """Min, mean and max of ``channel`` per ``interval_ns`` [ns] in the window.
 
@@ -650,14 +656,15 @@ class SqliteTimeSeries:
         minutes of the window are read from their per-minute summaries and only the
         partial minutes at its edges from raw rows: the same answer as from the raw rows
         (min, max, count, quality, level exactly; the mean to rounding of the sum),
-        from 1/60 of the rows at one reading a second.
+        from 1/60 of the rows at one reading a second. ``summaries=False`` reads raw
+        rows only: the answer the summaries are held to (tests, benchmarks).
         """
         if interval_ns <= 0:
             raise ValueError(f"interval_ns must be positive, got {interval_ns}")
         channel_id = self._known_channel_id(channel)
         end_ns = min(end_ns, _INT64_MAX - SUMMARY_NS)  # room for the edges' arithmetic
         full_start = full_end = end_ns + 1  # no whole minutes: every row raw
-        if interval_ns % SUMMARY_NS == 0:
+        if summaries and interval_ns % SUMMARY_NS == 0:
             first = start_ns - start_ns % SUMMARY_NS
             first += SUMMARY_NS if first < start_ns else 0
             after = (end_ns + 1) - (end_ns + 1) % SUMMARY_NS

@@ -35,13 +35,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.store.lifecycle import Closable
 from hazmon.store.timeseries import Aggregates, Window, aggregate_window
 from hazmon.store.timeseries.influx_client import InfluxWriter, StoreUnavailable
 from hazmon.store.timeseries.outbox import LineWriter, Outbox, OutboxWriter
@@ -153,7 +153,7 @@ def format_lines(
     return b"".join(pieces.ravel().tolist())
 
 
-class LineProtocolTimeSeries:
+class LineProtocolTimeSeries(Closable):
     """Readings as line protocol to InfluxDB 2.x/3.x or VictoriaMetrics, via the outbox.
 
     Parameters
@@ -217,18 +217,6 @@ class LineProtocolTimeSeries:
         self.sender.stop(timeout)
         self.outbox.close()
         self._writer.close()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
         """Format a batch and commit it to the spool; the background writer sends it.

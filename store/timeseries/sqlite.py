@@ -14,14 +14,14 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.drivers.stream import DeadLetter
+from hazmon.store.lifecycle import Closable
 from hazmon.store.timeseries import Aggregates, Window, summarise
 
 log = logging.getLogger(__name__)
@@ -304,7 +304,7 @@ class Outage:
         return (self.end_ts - self.start_ts) / 1e9
 
 
-class SqliteTimeSeries:
+class SqliteTimeSeries(Closable):
     """Readings in a SQLite file.
 
     Parameters
@@ -347,18 +347,6 @@ class SqliteTimeSeries:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def connection(self) -> sqlite3.Connection:

@@ -30,6 +30,8 @@ from sqlalchemy.engine import make_url
 from starlette.datastructures import FormData
 
 from hazmon.analysis.readings import Channel
+from hazmon.config.i18n import DEFAULT_LOCALE, LOCALES, local_time, translator
+from hazmon.config.numbers import format_number
 from hazmon.store.accounts import Accounts, User
 from hazmon.store.attachments import PURPOSES, Annotations
 from hazmon.store.evidence import describe_evidence
@@ -65,7 +67,6 @@ from hazmon.store.inspections import Inspections
 from hazmon.store.timeseries import Window
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 from hazmon.web.chart import chart_data, chart_from_aggregates
-from hazmon.web.i18n import DEFAULT_LOCALE, LOCALES, local_time, plain_number, translator
 from hazmon.web.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -153,7 +154,7 @@ class Desk:
         self.sessions = Sessions(settings.secret or secrets.token_urlsafe(32))
         self.limiter = LoginLimiter()
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
-        self.templates.env.filters["number"] = plain_number
+        self.templates.env.filters["number"] = format_number
 
     def close(self) -> None:
         if self.store is not None:
@@ -339,12 +340,12 @@ def _event_words(desk: Desk, event: Any, gettext: Callable[[str], str]) -> str:
         quantity=gettext(event.quantity),
         device=event.device,
         level=event.level,
-        relation=gettext("at or above the set point" if above else "below the set point"),
-        limit=plain_number(event.limit_value),
+        relation=gettext("at or above the set point") if above else gettext("below the set point"),
+        limit=format_number(event.limit_value),
         unit=event.unit,
-        duration=plain_number(event.duration_s, 3),
-        extreme=gettext("peak" if above else "lowest"),
-        peak=plain_number(event.peak),
+        duration=format_number(event.duration_s, digits=3),
+        extreme=gettext("peak") if above else gettext("lowest"),
+        peak=format_number(event.peak),
         time=desk.local(int(event.peak_ts), seconds=True),
     )
 

@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 from hazmon.config.i18n import catalog, cli_locale, context_translator, translator
 
 ROOT = Path(__file__).parents[2]
-KEYWORDS = {"_": None, "gettext": None, "pgettext": ((1, "c"), 2)}
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "pgettext": ((1, "c"), 2)}
 TEMPLATES = [
     *(ROOT / "web" / "templates").glob("*.html"),
     *(ROOT / "acquisition" / "reports" / "templates").glob("*.html"),
@@ -62,6 +62,20 @@ def test_every_used_message_has_a_chinese_translation() -> None:
         if (message if context is None else f"{context}\x04{message}") not in chinese
     )
     assert missing == []
+
+
+def test_no_message_hides_in_an_f_string() -> None:
+    # The Python extractor does not look inside f-strings: a _("...") there would escape
+    # the completeness test above.
+    hidden = re.compile(r"""\bf(["'])[^\n]*?\{[^}\n]*\b_\(\s*["']""")
+    found = [
+        f"{path.name}:{number}"
+        for path in SOURCES
+        if path.exists()
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if hidden.search(line)
+    ]
+    assert found == []
 
 
 def test_every_translation_is_chinese() -> None:

@@ -12,6 +12,7 @@ from hazmon.acquisition.cli import main
 from hazmon.store.hazards import HazardRegister
 
 
+@pytest.mark.usefixtures("english")
 def test_demo_json_summary_is_the_last_stdout_line_and_matches_the_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -37,3 +38,22 @@ def test_demo_json_summary_is_the_last_stdout_line_and_matches_the_store(
     }
     with HazardRegister(f"sqlite:///{database}") as register:
         assert len(register.hazards()) == summary["hazards"]
+
+
+@pytest.mark.usefixtures("chinese")
+def test_the_summary_a_person_reads_is_chinese_and_the_json_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "demo.db"
+    status = main(["demo", "--duration", "2", "--json", "--db", str(database)])
+    captured = capsys.readouterr()
+    assert status == 0
+    summary = json.loads(captured.out)
+    person = " ".join(captured.err.split())  # Rich wraps at the terminal's width
+    assert "模拟仪表" in person
+    assert f"小结：已存储 {summary['readings']} 个读数（{summary['flagged']} 个带质量标记" in person
+    assert f"{summary['hazards']} 条隐患" in person
+    assert "数据库：" in person
+    assert "readings stored" not in person
+    # The machine's summary keeps its keys.
+    assert {"readings", "flagged", "events", "hazards", "alerts"} <= set(summary)

@@ -22,7 +22,7 @@ SOURCES = [
     ROOT / "web" / "app.py",
     ROOT / "store" / "evidence.py",
     *(ROOT / "acquisition" / "commands").glob("*.py"),
-    ROOT / "acquisition" / "summary.py",
+    ROOT / "acquisition" / "service.py",
     *(ROOT / "acquisition" / "reports").glob("*.py"),
 ]
 # A translation is Chinese, or a name kept as it is (PM2.5, WBGT), or CJK punctuation.

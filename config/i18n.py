@@ -78,6 +78,20 @@ def context_translator(locale: str) -> Callable[[str, str], str]:
     return pgettext
 
 
+def basis(standard: str, clause: str, gettext: Gettext) -> str:
+    """A hazard's or a verdict's basis in the reader's words.
+
+    A numbered clause reads ``GB/T 50493-2019 第 5.5.2(2) 条`` (English: ``... clause
+    5.5.2(2)``); a clause the standards tables describe in words (``equipment and piping
+    leaks (clause unconfirmed)``, ``Table 1``) is looked up in the catalog and follows the
+    standard: ``GB 37822-2019 设备与管线组件泄漏（条款未核实）``. Only the display changes:
+    the stored clause, and whether it is confirmed, stay as the tables have them.
+    """
+    if clause[:1].isdigit():
+        return gettext("%(standard)s clause %(clause)s") % {"standard": standard, "clause": clause}
+    return f"{standard} {gettext(clause)}".strip()
+
+
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention for a deferred msgid
     """Mark ``message`` as a msgid to translate later (a table of labels); returns it as is.
 

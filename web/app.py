@@ -49,6 +49,7 @@ from hazmon.store.hazards import (
     REFERRAL_KINDS,
     SOURCES,
     STATUSES,
+    AuditEntry,
     AuditReport,
     HazardContext,
     HazardError,
@@ -381,12 +382,21 @@ def finding_in_words(desk: Desk, record: dict[str, Any], gettext: Callable[[str]
     return str(rows[0]["finding_in_words"])
 
 
-def _plain_detail(desk: Desk, detail: dict[str, Any]) -> dict[str, Any]:
-    """An audit entry's detail with its UTC times shown as local times."""
+def _plain_detail(
+    desk: Desk, entry: AuditEntry, gettext: Callable[[str], str], finding_words: str
+) -> dict[str, Any]:
+    """An audit entry's detail in the reader's words: UTC times as local times, the
+    evidence and event in words; the ``created`` entry's finding (the analysis's stored
+    English) as :func:`finding_in_words` puts it. Display only: the stored detail, which
+    the audit chain hashes, is not changed."""
     shown = {}
-    for key, value in detail.items():
+    for key, value in entry.detail.items():
         if key == "evidence":
-            value = describe_evidence(value)
+            value = describe_evidence(value, gettext)
+        elif key == "event_id" and value is not None:
+            value = gettext("event {id}").format(id=value)
+        elif key == "finding" and entry.action == "created" and entry.detail.get("event_id"):
+            value = finding_words
         elif isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
             with contextlib.suppress(ValueError):
                 value = desk.local(dt.datetime.fromisoformat(value))
@@ -399,15 +409,16 @@ def _detail(
 ) -> dict[str, Any]:
     record = _hazard_for(desk, user, hazard_id)
     audit = _verify_audit(desk)
+    words = finding_in_words(desk, record, gettext)
     return {
         "hazard": record,
-        "finding_in_words": finding_in_words(desk, record, gettext),
+        "finding_in_words": words,
         "missing_plan_items": missing_plan_items(record) if record["grade"] == "major" else [],
         "history": [
             asdict(entry)
             | {
                 "at_local": desk.local(dt.datetime.fromisoformat(entry.at), seconds=True),
-                "shown": _plain_detail(desk, entry.detail),
+                "shown": _plain_detail(desk, entry, gettext, words),
             }
             for entry in desk.register.history(hazard_id)
         ],
@@ -627,7 +638,7 @@ def _export_rows(
             row["enterprise"],
             row["location"],
             row["finding_in_words"],
-            f"{row['standard']} {row['clause']}".strip(),
+            f"{row['standard']} {gettext(row['clause'])}".strip(),
             gettext(row["grade"]) if row["grade"] else "",
             gettext(row["status"]),
             desk.local(row["deadline"]),

@@ -269,7 +269,7 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
                 else "[red]" + _("FAIL") + "[/]"
                 if verdict.judged
                 else "[yellow]" + _("not judged") + f"[/] ({verdict.note})",
-                verdict.clause,
+                _(verdict.clause),
             )
     if verdict_table.row_count:
         console.print(verdict_table)
@@ -290,7 +290,7 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
             format_number(event.peak),
             _level_name(event.max_level, _),
             format_number(event.dose),
-            f"{record.rule} ({record.clause})",
+            record.rule + " (" + _(record.clause) + ")",
         )
     console.print(event_table)
 

@@ -37,7 +37,7 @@ from hazmon.acquisition.commands.common import (
     printable,
     register_url,
 )
-from hazmon.config.i18n import N_, Gettext, cli_translator
+from hazmon.config.i18n import N_, Gettext, basis, cli_translator
 from hazmon.config.numbers import format_number, format_seconds
 from hazmon.store.evidence import describe_evidence
 from hazmon.store.hazards import (
@@ -349,7 +349,7 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
                 _safe(_(row["grade"]) if row["grade"] else ""),
                 _safe(_(row["source"])),
                 _safe(row["location"]),
-                _safe(_basis(_, row["standard"], row["clause"])),
+                _safe(basis(row["standard"], row["clause"], _)),
                 _safe((row["deadline"] or "")[:10]),
                 _safe(row["finding"]),
             )
@@ -480,7 +480,7 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         ("enterprise", record["enterprise"]),
         ("location", record["location"]),
         ("finding", record["finding"]),
-        ("violates", f"{_basis(_, record['standard'], record['clause'])} ({record['rule_id']})"),
+        ("violates", f"{basis(record['standard'], record['clause'], _)} ({record['rule_id']})"),
         ("excursions", _excursions_text(record["excursions"], _)),
         ("created_at", _plain(record["created_at"])),
         ("deadline", _plain(record["deadline"])),
@@ -570,11 +570,6 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
     return EXIT_OK
 
 
-def _basis(_: Gettext, standard: str, clause: str) -> str:
-    """``GB/T 50493-2019 §5.5.2(2)``; in Chinese ``GB/T 50493-2019 第 5.5.2(2) 条``."""
-    return _("{standard} §{clause}").format(standard=standard, clause=clause)
-
-
 def _summary_text(summary: EvidenceSummary, _: Gettext) -> str:
     """One evidence window of ``hazards show`` in words: readings, peak, time past A2."""
     unit = summary.channel.unit
@@ -601,7 +596,7 @@ def _summary_text(summary: EvidenceSummary, _: Gettext) -> str:
     )
     if summary.limit is not None:
         parts.append(_("limit {limit}").format(limit=f"{format_number(summary.limit)} {unit}"))
-    parts.append(_basis(_, summary.standard, summary.clause))
+    parts.append(basis(summary.standard, summary.clause, _))
     if summary.event_id is not None:
         parts.append(_("event {id}").format(id=summary.event_id))
     return (

@@ -16,10 +16,10 @@ from hazmon.acquisition.reports.papers import (
     DEFAULT_TZ,
     LEVEL_NAMES_ZH,
     QUANTITY_NAMES_ZH,
-    SUBSTANCE_NAMES_ZH,
     EvidenceSeries,
     plain_number,
 )
+from hazmon.config.i18n import translator
 
 #: CJK fallback for every chart label: matplotlib tries the families in order per glyph.
 CHART_FONTS = [
@@ -83,11 +83,7 @@ def chart_title(series: EvidenceSeries, lang: str) -> str:
     else:
         name = series.quantity
     if series.substance:
-        substance = (
-            SUBSTANCE_NAMES_ZH.get(series.substance, series.substance)
-            if lang == "zh"
-            else series.substance
-        )
+        substance = translator("zh_CN")(series.substance) if lang == "zh" else series.substance
         name += f"（{substance}）" if lang == "zh" else f" ({substance})"
     return f"{series.label.split('/')[0]} — {name} [{series.unit}]"
 

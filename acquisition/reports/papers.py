@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 
+from hazmon.config.i18n import translator
 from hazmon.store.hazards import (
     HazardRegister,
     Inspection,
@@ -60,21 +61,6 @@ QUANTITY_NAMES_ZH: dict[str, str] = {
     "pressure": "压力",
     "wall_thickness": "壁厚",
     "distance": "距离",
-}
-
-#: Chinese names of the substances the bundled profiles name.
-SUBSTANCE_NAMES_ZH: dict[str, str] = {
-    "methane": "甲烷",
-    "propane": "丙烷",
-    "hydrogen": "氢气",
-    "ethylene": "乙烯",
-    "benzene": "苯",
-    "toluene": "甲苯",
-    "hydrogen_sulfide": "硫化氢",
-    "ammonia": "氨",
-    "chlorine": "氯气",
-    "carbon_monoxide": "一氧化碳",
-    "isobutylene-equivalent": "异丁烯当量",
 }
 
 #: Alarm level → its Chinese name (GB/T 50493 speaks of 一级/二级 alarms).
@@ -280,7 +266,7 @@ def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries], lang: st
         if lang == "zh":
             name = QUANTITY_NAMES_ZH.get(item.quantity, item.quantity)
             if item.substance:
-                name = f"{name}（{SUBSTANCE_NAMES_ZH.get(item.substance, item.substance)}）"
+                name = f"{name}（{translator('zh_CN')(item.substance)}）"
             text = f"{device} 监测的{name}达到{LEVEL_NAMES_ZH.get(item.level or 0, '报警')}"
             if item.limit is not None:
                 relation = "高于" if item.side > 0 else "低于"

@@ -26,7 +26,7 @@ from hazmon.acquisition.reports.papers import (
     ReviewPaper,
     local_text,
 )
-from hazmon.config.i18n import context_translator, translator
+from hazmon.config.i18n import basis, context_translator, translator
 
 TEMPLATES = Path(__file__).parent / "templates"
 Kind = Literal["inspection", "notice", "review"]
@@ -103,6 +103,7 @@ def render_html(
         "chart_uri": chart_uri,
         "chart_caption": lambda series: chart_title(series, lang),
         "plan_name": lambda key: word(key),
+        "basis": lambda standard, clause: basis(standard, clause, translate),
     }
     return template.render(context)
 

@@ -14,7 +14,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hazmon.acquisition.reports.papers import DEFAULT_TZ
-from hazmon.config.i18n import translator
+from hazmon.config.i18n import basis, translator
 
 #: The columns of the list, in order, with the register key each comes from.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -63,7 +63,7 @@ def hazard_rows(records: Iterable[Mapping[str, Any]], *, tz: str = DEFAULT_TZ) -
         row: list[Cell] = []
         for _, key in COLUMNS:
             if key == "basis":
-                row.append(f"{record['standard']} 第 {record['clause']} 条")
+                row.append(basis(record["standard"], record["clause"], chinese))
             elif key in TIME_KEYS:
                 moment = record[key]
                 row.append(

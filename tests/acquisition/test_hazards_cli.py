@@ -132,7 +132,7 @@ def test_show_prints_the_evidence_summary_from_the_readings(
     status, out, _ = run(capsys, "show", "1", "--db", str(database))
     assert status == 0
     assert "Hazard 1: Pending review" in out
-    assert "GB/T 50493-2019 §5.5.2(2)" in out
+    assert "GB/T 50493-2019 clause 5.5.2(2)" in out
     evidence = next(line for line in out.splitlines() if "gd-tank-farm/lel" in line)
     assert "8 readings (0 flagged)" in evidence
     assert "peak 62.5 %LEL at 2023-11-14T22:13:23.000+00:00" in evidence

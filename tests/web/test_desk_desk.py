@@ -120,7 +120,11 @@ def test_live_readings_and_acknowledged_alerts(seeded: Seeded, login: Login) -> 
         "王科长 (officer)",
         "现场确认为检修放空",
     )
-    assert "王科长 (officer)" in officer.http.get("/live/table").text
+    table = officer.http.get("/live/table").text
+    assert "王科长 (officer)" in table
+    # The seeded channels' substance, methane, in the desk's words.
+    assert "可燃气体 (甲烷)" in table
+    assert "methane" not in table
     assert login("ours").post(f"/alerts/{event['id']}/ack", {"reason": "x"}).status_code == 403
 
 

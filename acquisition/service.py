@@ -677,69 +677,55 @@ def print_summary(console: Console, summary: ServiceSummary) -> None:
     the command line's language; ``--json`` prints :func:`summary_document`)."""
     _ = cli_translator()
     stats = summary.stats
+    # The numbers of the JSON summary: what a person reads and a script reads agree.
+    numbers = summary_document(summary)
     console.print(
         "\n[bold]"
         + _("Summary")
         + "[/]"
         + _(": ")
         + _(
-            "{readings} readings stored ({flagged} flagged, {health} health), {events} events, "
-            "{hazards} hazards, {alerts} alerts ({delivered} delivered)."
-        ).format(
-            readings=stats.readings,
-            flagged=stats.flagged,
-            health=summary.health_readings,
-            events=stats.events,
-            hazards=stats.hazards,
-            alerts=summary.alerts,
-            delivered=summary.alerts_delivered,
-        )
+            "{readings} readings stored ({flagged} flagged, {health_readings} health), "
+            "{events} events, {hazards} hazards, {alerts} alerts ({alerts_delivered} delivered)."
+        ).format(**numbers)
     )
+    lines: list[str] = []
     if stats.replayed:
-        console.print(
-            "  "
-            + _(
+        lines.append(
+            _(
                 "resumed from {replayed} stored readings ({events} events closed by the replay)"
             ).format(replayed=stats.replayed, events=stats.replayed_events)
         )
     if stats.dropped:
-        console.print(
-            "  [bold red]"
+        lines.append(
+            "[bold red]"
             + _("{dropped} readings dropped").format(dropped=stats.dropped)
             + "[/]"
             + _(": ")
             + _("the store refused writes longer than memory could hold them (see service_outages)")
         )
-    for name, (delivered, failed, dropped) in summary.routes.items():
-        console.print(
-            "  "
-            + _("route {name}: {delivered} delivered, {failed} failed, {dropped} dropped").format(
-                name=name, delivered=delivered, failed=failed, dropped=dropped
-            )
+    lines.extend(
+        _("route {name}: {delivered} delivered, {failed} failed, {dropped} dropped").format(
+            name=name, delivered=delivered, failed=failed, dropped=dropped
         )
+        for name, (delivered, failed, dropped) in summary.routes.items()
+    )
     if summary.dead_letters:
-        console.print(
-            "  "
-            + _(
+        lines.append(
+            _(
                 "{count} meter messages could not be read: kept, see "
                 "hazmon dead-letters --db {database}"
             ).format(count=summary.dead_letters, database=summary.database)
         )
-    spooled = (
-        summary.spooled_messages,
-        summary.spooled_store_batches,
-        summary.spooled_register_events,
-    )
-    if any(spooled):
-        console.print(
-            "  "
-            + _(
-                "still spooled for the next start: {messages} MQTT messages, "
-                "{batches} store batches, {events} events for the hazard register"
-            ).format(
-                messages=summary.spooled_messages,
-                batches=summary.spooled_store_batches,
-                events=summary.spooled_register_events,
-            )
+    spooled = numbers["spooled"]
+    assert isinstance(spooled, dict)
+    if any(spooled.values()):
+        lines.append(
+            _(
+                "still spooled for the next start: {mqtt_messages} MQTT messages, "
+                "{store_batches} store batches, {register_events} events for the hazard register"
+            ).format(**spooled)
         )
+    for line in lines:
+        console.print("  " + line)
     console.print(_("Database") + _(": ") + str(summary.database))

@@ -43,6 +43,9 @@ from hazmon.store.hazard_list import (
     hazard_page,
     statistics,
 )
+from hazmon.store.hazard_list import (
+    findings_in_words as words_for_rows,
+)
 from hazmon.store.hazards import (
     DEFAULT_TIME_ZONE,
     GRADES,
@@ -61,7 +64,6 @@ from hazmon.store.hazards import (
     RectificationPlan,
     end_of_local_day,
     events_table,
-    evidence_table,
     missing_plan_items,
 )
 from hazmon.store.inspections import Inspections
@@ -331,48 +333,12 @@ def _list(
     }
 
 
-def _event_words(desk: Desk, event: Any, gettext: Callable[[str], str]) -> str:
-    above = event.side > 0
-    text = gettext(
-        "{quantity} on {device} reached level A{level}: {relation} {limit} {unit} for "
-        "{duration} s, {extreme} {peak} {unit} at {time}"
-    )
-    return text.format(
-        quantity=gettext(event.quantity),
-        device=event.device,
-        level=event.level,
-        relation=gettext("at or above the set point") if above else gettext("below the set point"),
-        limit=format_number(event.limit_value),
-        unit=event.unit,
-        duration=format_number(event.duration_s, digits=3),
-        extreme=gettext("peak") if above else gettext("lowest"),
-        peak=format_number(event.peak),
-        time=desk.local(int(event.peak_ts), seconds=True),
-    )
-
-
 def findings_in_words(
     desk: Desk, rows: list[dict[str, Any]], gettext: Callable[[str], str]
 ) -> None:
-    """Set ``finding_in_words`` on each row: from its first event in plain numbers and
-    local time; a manual finding (no event) is the expert's own words."""
-    first: dict[int, Any] = {}
-    ids = [int(row["id"]) for row in rows]
-    with desk.register.engine.connect() as connection:
-        for offset in range(0, len(ids), 500):
-            query = (
-                select(evidence_table.c.hazard_id, events_table)
-                .join(events_table, events_table.c.id == evidence_table.c.event_id)
-                .where(evidence_table.c.hazard_id.in_(ids[offset : offset + 500]))
-                .order_by(evidence_table.c.id)
-            )
-            for event in connection.execute(query):
-                first.setdefault(int(event.hazard_id), event)
-    for row in rows:
-        found = first.get(int(row["id"]))
-        row["finding_in_words"] = (
-            _event_words(desk, found, gettext) if found is not None else str(row["finding"])
-        )
+    """Set ``finding_in_words`` on each row, times in the site's zone (see
+    :func:`hazmon.store.hazard_list.findings_in_words`)."""
+    words_for_rows(desk.register.engine, rows, gettext, lambda ns: desk.local(ns, seconds=True))
 
 
 def finding_in_words(desk: Desk, record: dict[str, Any], gettext: Callable[[str], str]) -> str:

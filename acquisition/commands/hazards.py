@@ -37,10 +37,12 @@ from hazmon.acquisition.commands.common import (
     printable,
     register_url,
 )
-from hazmon.config.i18n import N_, Gettext, basis, cli_translator
+from hazmon.config.i18n import N_, Gettext, basis, cli_translator, local_time
 from hazmon.config.numbers import format_number, format_seconds
 from hazmon.store.evidence import describe_evidence
+from hazmon.store.hazard_list import findings_in_words
 from hazmon.store.hazards import (
+    DEFAULT_TIME_ZONE,
     GRADES,
     REFERRAL_KINDS,
     STATUSES,
@@ -329,6 +331,7 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
         )
     else:
         _ = cli_translator()
+        findings_in_words(register.engine, rows, _, _local)
         table = Table(title=_("{n} hazards").format(n=len(rows)))
         for heading in (
             _("No."),
@@ -351,7 +354,7 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
                 _safe(row["location"]),
                 _safe(basis(row["standard"], row["clause"], _)),
                 _safe((row["deadline"] or "")[:10]),
-                _safe(row["finding"]),
+                _safe(row["finding_in_words"]),
             )
         console.print(table)
     return EXIT_OK
@@ -479,7 +482,7 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         ("penalty_basis", _("Yes") if record["penalty_basis"] else _("No")),
         ("enterprise", record["enterprise"]),
         ("location", record["location"]),
-        ("finding", record["finding"]),
+        ("finding", _finding_in_words(register, record, _)),
         ("violates", f"{basis(record['standard'], record['clause'], _)} ({record['rule_id']})"),
         ("excursions", _excursions_text(record["excursions"], _)),
         ("created_at", _plain(record["created_at"])),
@@ -570,6 +573,17 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
     return EXIT_OK
 
 
+def _local(ns: int) -> str:
+    """The peak time of a finding in words: wall time in the register's zone (China)."""
+    return local_time(ns, DEFAULT_TIME_ZONE)
+
+
+def _finding_in_words(register: HazardRegister, record: dict[str, Any], _: Gettext) -> str:
+    rows = [{"id": record["id"], "finding": record["finding"]}]
+    findings_in_words(register.engine, rows, _, _local)
+    return str(rows[0]["finding_in_words"])
+
+
 def _summary_text(summary: EvidenceSummary, _: Gettext) -> str:
     """One evidence window of ``hazards show`` in words: readings, peak, time past A2."""
     unit = summary.channel.unit
@@ -618,7 +632,15 @@ def _excursions_text(excursions: dict[str, Any], _: Gettext) -> str:
 
 
 def _done(console: Console, record: dict[str, Any], what: str) -> int:
-    console.print(f"hazard {record['id']}: {what}; status {record['status']}", highlight=False)
+    """``hazard 1: <what>; status <status>`` in the command line's language; ``what`` is
+    already in it."""
+    _ = cli_translator()
+    console.print(
+        _("hazard {id}: {what}; status {status}").format(
+            id=record["id"], what=what, status=_(record["status"])
+        ),
+        highlight=False,
+    )
     return EXIT_OK
 
 
@@ -642,11 +664,14 @@ def _confirm(args: argparse.Namespace, console: Console, register: HazardRegiste
     )
     if args.penalty_basis:
         record = register.mark_penalty_basis(args.id, actor=args.by)
-    return _done(console, record, f"confirmed as {args.grade}")
+    _ = cli_translator()
+    return _done(console, record, _("confirmed as {grade}").format(grade=_(args.grade)))
 
 
 def _dismiss(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
-    return _done(console, register.dismiss(args.id, args.reason, actor=args.by), "dismissed")
+    _ = cli_translator()
+    record = register.dismiss(args.id, args.reason, actor=args.by)
+    return _done(console, record, _("dismissed"))
 
 
 def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
@@ -659,7 +684,8 @@ def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) 
         contingency=args.contingency,
     )
     record, missing = register.set_plan(args.id, plan, actor=args.by)
-    _done(console, record, "plan recorded")
+    _ = cli_translator()
+    _done(console, record, _("plan recorded"))
     if missing:
         return fail(
             f"hazards plan {args.id}",
@@ -671,15 +697,18 @@ def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) 
 
 
 def _rectified(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    _ = cli_translator()
     if args.on_the_spot:
         record = register.close_on_spot(args.id, args.note, actor=args.by)
-        return _done(console, record, "fixed on the spot and closed")
-    return _done(console, register.mark_rectified(args.id, args.note, actor=args.by), "rectified")
+        return _done(console, record, _("fixed on the spot and closed"))
+    record = register.mark_rectified(args.id, args.note, actor=args.by)
+    return _done(console, record, _("rectified"))
 
 
 def _verify(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
     record = register.verify(args.id, args.expert, actor=args.by, note=args.note)
-    return _done(console, record, f"verified by {args.expert}, closed")
+    _ = cli_translator()
+    return _done(console, record, _("verified by {expert}, closed").format(expert=args.expert))
 
 
 def _refer(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
@@ -691,7 +720,14 @@ def _refer(args: argparse.Namespace, console: Console, register: HazardRegister)
         reference=args.reference,
         note=args.note,
     )
-    return _done(console, record, f"referral recorded ({args.kind} → {args.department})")
+    _ = cli_translator()
+    return _done(
+        console,
+        record,
+        _("referral recorded ({kind} → {department})").format(
+            kind=_(args.kind), department=args.department
+        ),
+    )
 
 
 def _history(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:

@@ -160,7 +160,7 @@ def test_major_workflow_and_what_is_missing(
         capsys, "plan", "1", *db, "--measures", "new seal", "--funds", "8000 CNY"
     )
     assert status == 1
-    assert "status confirmed" in out
+    assert "status Confirmed" in out
     assert (
         "still lacks responsibility (responsible unit and person), deadline, contingency plan"
         in err
@@ -171,7 +171,7 @@ def test_major_workflow_and_what_is_missing(
         "--responsible-unit", "maintenance", "--responsible-person", "Li Ming",
         "--deadline", "2030-01-31", "--contingency", "evacuate the bund",
     )  # fmt: skip
-    assert (status, "status rectifying" in out) == (0, True)
+    assert (status, "status Rectifying" in out) == (0, True)
 
     status, _, err = run(capsys, "verify", "1", *db, "--expert", "Wang Qiang")
     assert status == 1
@@ -179,7 +179,7 @@ def test_major_workflow_and_what_is_missing(
     assert run(capsys, "rectified", "1", *db, "--note", "seal replaced")[0] == 0
     status, out, _ = run(capsys, "verify", "1", *db, "--expert", "Wang Qiang")
     assert status == 0
-    assert "status verified" in out
+    assert "status Verified and closed" in out
     status, out, _ = run(
         capsys, "refer", "1", *db, "--kind", "case_filed", "--department", "Emergency Bureau"
     )
@@ -214,10 +214,10 @@ def test_general_hazard_closed_on_the_spot_and_dismissal(
     run(capsys, "confirm", "1", *db, "--grade", "general")
     status, out, _ = run(capsys, "rectified", "1", *db, "--note", "valve closed", "--on-the-spot")
     assert status == 0
-    assert "fixed on the spot and closed; status verified" in out
+    assert "fixed on the spot and closed; status Verified and closed" in out
     status, out, _ = run(capsys, "dismiss", "2", *db, "--reason", "bump test gas")
     assert status == 0
-    assert "status dismissed" in out
+    assert "status Dismissed" in out
     status, _, err = run(capsys, "confirm", "2", *db, "--grade", "major")
     assert status == 1
     assert "it is dismissed" in err
@@ -407,6 +407,7 @@ def test_chinese_list_show_and_history(
 
     status, out, _ = run(capsys, "confirm", "1", "--grade", "major", *db)
     assert status == 0
+    assert out.strip() == "隐患 1：已确认为重大隐患；状态：已确认"
     status, out, _ = run(capsys, "show", "1", *db)
     assert status == 0
     assert out.startswith("隐患 1：已确认")
@@ -414,6 +415,11 @@ def test_chinese_list_show_and_history(
     grade = next(line for line in lines if line.lstrip().startswith("等级"))
     assert grade.split() == ["等级", "重大隐患"]
     assert any(line.split() == ["作为处罚依据", "否"] for line in lines)
+    # The stored finding is the analysis's English; shown in words, the peak at local
+    # time (2023-11-14 22:13:23 UTC is 2023-11-15 06:13:23 in China, UTC+8).
+    finding = next(line for line in lines if line.lstrip().startswith("隐患描述"))
+    assert "gd-tank-farm 的可燃气体达到 A2 级：达到或超过设定值 50 %LEL" in finding
+    assert "峰值 62.5 %LEL（2023-11-15 06:13:23）" in finding
     evidence = next(line for line in lines if "gd-tank-farm/lel" in line)
     assert "8 个读数（0 个带质量标记）" in evidence
     assert "峰值 62.5 %LEL（2023-11-14T22:13:23.000+00:00）" in evidence

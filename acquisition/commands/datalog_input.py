@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 
 import pandas as pd
 from rich.console import Console
@@ -221,16 +222,9 @@ def print_read_summary(datalog: Datalog, console: Console, utc_offset_hours: flo
         "  "
         + escape(
             _(
-                "{rows} rows, {readings} readings{span}; times: {format}, time zone {zone}; "
-                "{blank} blank values"
-            ).format(
-                rows=read.rows,
-                readings=read.readings,
-                span=span,
-                format=read.time_format,
-                zone=read.time_zone,
-                blank=read.blank_values,
-            )
+                "{rows} rows, {readings} readings{span}; times: {time_format}, time zone "
+                "{time_zone}; {blank_values} blank values"
+            ).format(span=span, **asdict(read))
         ),
         highlight=False,
     )

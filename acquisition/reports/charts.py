@@ -14,10 +14,10 @@ from numpy.typing import NDArray
 
 from hazmon.acquisition.reports.papers import (
     DEFAULT_TZ,
-    LEVEL_NAMES_ZH,
-    QUANTITY_NAMES_ZH,
     EvidenceSeries,
+    level_name_zh,
     plain_number,
+    quantity_name_zh,
 )
 from hazmon.config.i18n import translator
 
@@ -78,10 +78,7 @@ def downsample_minmax(
 
 def chart_title(series: EvidenceSeries, lang: str) -> str:
     """``device — quantity (substance)`` in the paper's language, the chart's caption."""
-    if lang == "zh":
-        name = QUANTITY_NAMES_ZH.get(series.quantity, series.quantity)
-    else:
-        name = series.quantity
+    name = quantity_name_zh(series.quantity) if lang == "zh" else series.quantity
     if series.substance:
         substance = translator("zh_CN")(series.substance) if lang == "zh" else series.substance
         name += f"（{substance}）" if lang == "zh" else f" ({substance})"
@@ -136,7 +133,7 @@ def evidence_svg(
         )
         if series.limit is not None:
             limit = series.limit
-            level = LEVEL_NAMES_ZH.get(series.level or 0, "") if lang == "zh" else ""
+            level = level_name_zh(series.level, "") if lang == "zh" else ""
             which = f"（{level}）" if level else ""
             label = (
                 f"报警设定值 {plain_number(limit)} {series.unit}{which}"

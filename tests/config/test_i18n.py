@@ -10,6 +10,7 @@ import pytest
 from babel.messages.extract import extract
 from babel.messages.pofile import read_po
 
+from hazmon.config.catalogue import load_catalogue
 from hazmon.config.i18n import basis, catalog, cli_locale, context_translator, translator
 
 ROOT = Path(__file__).parents[2]
@@ -70,7 +71,10 @@ def test_no_message_hides_from_the_extractor() -> None:
     # The Python extractor does not look inside f-strings: a _("...") there would escape
     # the completeness test above.
     # Nor does it see a literal handed straight to a translator: translator("en")("x").
-    hidden = re.compile(r"""\bf(["'])[^\n]*?\{[^}\n]*\b_\(\s*["']|translator\([^()]*\)\(\s*["']""")
+    hidden = re.compile(
+        r"""\bf(["'])[^\n]*?\{[^}\n]*\b_\(\s*["']"""
+        r"""|translator\([^()]*\)\((?:\s*"[^"]*"\s*,)?\s*"[^"]*"\s*\)"""
+    )
     found = [
         f"{path.name}:{number}"
         for path in SOURCES
@@ -188,3 +192,15 @@ def test_every_translation_keeps_its_placeholders(locale: str) -> None:
         checked += bool(wanted)
     if locale == "zh_CN":
         assert checked > 20
+
+
+def test_every_quantity_has_a_name_on_the_desk_and_on_the_papers() -> None:
+    # The catalogue's quantities (not the meters' health channels): the desk's column
+    # word and the papers' sentence word (可燃气体 / 可燃气体浓度).
+    chinese = catalog("zh_CN")
+    quantities = [name for name in load_catalogue().quantities if not name.startswith("health.")]
+    assert "lel" in quantities
+    assert sorted(name for name in quantities if name not in chinese) == []
+    assert sorted(name for name in quantities if f"paper\x04{name}" not in chinese) == []
+    assert context_translator("zh_CN")("paper", "lel") == "可燃气体浓度"
+    assert context_translator("zh_CN")("paper", "A2") == "二级报警"

@@ -49,6 +49,7 @@ from hazmon.acquisition.register_writer import RegisterWriter, register_spool_pa
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.errors import ConfigError
+from hazmon.config.i18n import cli_translator
 from hazmon.config.secrets import secret_from_env
 from hazmon.config.site import MqttBrokerConfig, SiteConfig
 from hazmon.config.standards import effective_limit_rows, rules_by_quantity
@@ -646,39 +647,59 @@ def summary_document(summary: ServiceSummary) -> dict[str, object]:
 
 
 def print_summary(console: Console, summary: ServiceSummary) -> None:
-    """The closing lines of a run, as ``hazmon run`` and ``hazmon demo`` print them."""
+    """The closing lines of a run, as ``hazmon run`` and ``hazmon demo`` print them (in
+    the command line's language; ``--json`` prints :func:`summary_document`)."""
+    _ = cli_translator()
     stats = summary.stats
+    # The numbers of the JSON summary: what a person reads and a script reads agree.
+    numbers = summary_document(summary)
     console.print(
-        f"\n[bold]Summary[/]: {stats.readings} readings stored ({stats.flagged} flagged, "
-        f"{summary.health_readings} health), {stats.events} events, {stats.hazards} hazards, "
-        f"{summary.alerts} alerts ({summary.alerts_delivered} delivered)."
+        "\n[bold]"
+        + _("Summary")
+        + "[/]"
+        + _(": ")
+        + _(
+            "{readings} readings stored ({flagged} flagged, {health_readings} health), "
+            "{events} events, {hazards} hazards, {alerts} alerts ({alerts_delivered} delivered)."
+        ).format(**numbers)
     )
+    lines: list[str] = []
     if stats.replayed:
-        console.print(
-            f"  resumed from {stats.replayed} stored readings "
-            f"({stats.replayed_events} events closed by the replay)"
+        lines.append(
+            _(
+                "resumed from {replayed} stored readings ({events} events closed by the replay)"
+            ).format(replayed=stats.replayed, events=stats.replayed_events)
         )
     if stats.dropped:
-        console.print(
-            f"  [bold red]{stats.dropped} readings dropped[/]: the store refused writes "
-            "longer than memory could hold them (see service_outages)"
+        lines.append(
+            "[bold red]"
+            + _("{dropped} readings dropped").format(dropped=stats.dropped)
+            + "[/]"
+            + _(": ")
+            + _("the store refused writes longer than memory could hold them (see service_outages)")
         )
-    for name, (delivered, failed, dropped) in summary.routes.items():
-        console.print(f"  route {name}: {delivered} delivered, {failed} failed, {dropped} dropped")
-    if summary.dead_letters:
-        console.print(
-            f"  {summary.dead_letters} meter messages could not be read: kept, see "
-            f"hazmon dead-letters --db {summary.database}"
+    lines.extend(
+        _("route {name}: {delivered} delivered, {failed} failed, {dropped} dropped").format(
+            name=name, delivered=delivered, failed=failed, dropped=dropped
         )
-    spooled = (
-        summary.spooled_messages,
-        summary.spooled_store_batches,
-        summary.spooled_register_events,
+        for name, (delivered, failed, dropped) in summary.routes.items()
     )
-    if any(spooled):
-        console.print(
-            f"  still spooled for the next start: {summary.spooled_messages} MQTT messages, "
-            f"{summary.spooled_store_batches} store batches, "
-            f"{summary.spooled_register_events} events for the hazard register"
+    if summary.dead_letters:
+        lines.append(
+            _(
+                "{count} meter messages could not be read: kept, see "
+                "hazmon dead-letters --db {database}"
+            ).format(count=summary.dead_letters, database=summary.database)
         )
-    console.print(f"Database: {summary.database}")
+    spooled = numbers["spooled"]
+    assert isinstance(spooled, dict)
+    if any(spooled.values()):
+        lines.append(
+            _(
+                "still spooled for the next start: {mqtt_messages} MQTT messages, "
+                "{store_batches} store batches, {register_events} events for the hazard register"
+            ).format(**spooled)
+        )
+    for line in lines:
+        console.print("  " + line)
+    console.print(_("Database") + _(": ") + str(summary.database))

@@ -30,6 +30,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from hazmon.analysis.readings import Channel
+from hazmon.config.i18n import Gettext
+from hazmon.config.numbers import format_number
 from hazmon.store.audit import plain
 from hazmon.store.timeseries import Window, WindowReader
 from hazmon.store.timeseries.sqlite import WINDOW_SQL, window_of
@@ -132,8 +134,14 @@ def changed_readings(recorded: Mapping[str, Any], window: Window) -> str | None:
     return what + (f"; {', '.join(moved)}" if moved else "")
 
 
-def describe_evidence(items: Any) -> str:
-    """One line for the ``evidence`` of an audit entry's detail (history views)."""
+def describe_evidence(items: Any, gettext: Gettext | None = None) -> str:
+    """One line for the ``evidence`` of an audit entry's detail (history views).
+
+    ``gettext``: the reader's catalog (:func:`hazmon.config.i18n.translator`); without
+    it the line is English. Only the display is translated: the stored detail, which
+    the audit chain hashes, is left as it is.
+    """
+    _ = gettext or _untranslated
     if not isinstance(items, list):
         return str(items)
     parts = []
@@ -141,19 +149,30 @@ def describe_evidence(items: Any) -> str:
         if not isinstance(item, dict):
             parts.append(str(item))
             continue
-        words = [f"#{item.get('evidence_id')}"]
+        words = []
         event = item.get("event")
         if isinstance(event, dict):
+            peak = event.get("peak")
             words.append(
-                f"event {item.get('event_id')} peak {event.get('peak')} {event.get('unit')}"
+                _("event {event} peak {peak} {unit}").format(
+                    event=item.get("event_id"),
+                    peak=format_number(peak) if isinstance(peak, int | float) else peak,
+                    unit=event.get("unit"),
+                )
             )
         readings = item.get("readings")
         if isinstance(readings, dict):
             words.append(
-                f"{readings.get('count')} readings sha256 {str(readings.get('sha256'))[:12]}"
+                _("{count} readings sha256 {digest}").format(
+                    count=readings.get("count"), digest=str(readings.get("sha256"))[:12]
+                )
             )
-        parts.append(" ".join(words))
-    return "; ".join(parts)
+        parts.append(f"#{item.get('evidence_id')} " + _(", ").join(words))
+    return _("; ").join(parts)
+
+
+def _untranslated(message: str) -> str:
+    return message
 
 
 def _shown(value: Any) -> str:

@@ -8,6 +8,7 @@ one SELECT with the filters in SQL, and the statistics one GROUP BY.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +16,16 @@ from sqlalchemy import Index, and_, case, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
+from hazmon.config.i18n import Gettext
+from hazmon.config.numbers import format_number
 from hazmon.store.audit import utc
-from hazmon.store.hazards import OPEN_FOR_RECTIFICATION, VERIFIED, hazards_table
+from hazmon.store.hazards import (
+    OPEN_FOR_RECTIFICATION,
+    VERIFIED,
+    events_table,
+    evidence_table,
+    hazards_table,
+)
 
 #: Columns the list may be sorted by.
 SORTABLE = (
@@ -230,3 +239,51 @@ def enterprises(engine: Engine) -> list[str]:
                 select(hazards_table.c.enterprise).distinct().order_by(hazards_table.c.enterprise)
             ).scalars()
         ]
+
+
+def event_in_words(event: Any, gettext: Gettext, local: Callable[[int], str]) -> str:
+    """An event (an ``events`` row) as a person says it, in the reader's language: plain
+    numbers, the quantity's name, the peak's local time (``local``: ns since the epoch →
+    wall time)."""
+    above = event.side > 0
+    text = gettext(
+        "{quantity} on {device} reached level A{level}: {relation} {limit} {unit} for "
+        "{duration} s, {extreme} {peak} {unit} at {time}"
+    )
+    return text.format(
+        quantity=gettext(event.quantity),
+        device=event.device,
+        level=event.level,
+        relation=gettext("at or above the set point") if above else gettext("below the set point"),
+        limit=format_number(event.limit_value),
+        unit=event.unit,
+        duration=format_number(event.duration_s, digits=3),
+        extreme=gettext("peak") if above else gettext("lowest"),
+        peak=format_number(event.peak),
+        time=local(int(event.peak_ts)),
+    )
+
+
+def findings_in_words(
+    engine: Engine, rows: list[dict[str, Any]], gettext: Gettext, local: Callable[[int], str]
+) -> None:
+    """Set ``finding_in_words`` on each row (``id``, ``finding``): its first event in
+    words (:func:`event_in_words`); a manual finding (no event) is the expert's own
+    words. The stored finding is left as it is (the audit chain hashed it)."""
+    first: dict[int, Any] = {}
+    ids = [int(row["id"]) for row in rows]
+    with engine.connect() as connection:
+        for offset in range(0, len(ids), 500):
+            query = (
+                select(evidence_table.c.hazard_id, events_table)
+                .join(events_table, events_table.c.id == evidence_table.c.event_id)
+                .where(evidence_table.c.hazard_id.in_(ids[offset : offset + 500]))
+                .order_by(evidence_table.c.id)
+            )
+            for event in connection.execute(query):
+                first.setdefault(int(event.hazard_id), event)
+    for row in rows:
+        found = first.get(int(row["id"]))
+        row["finding_in_words"] = (
+            event_in_words(found, gettext, local) if found is not None else str(row["finding"])
+        )

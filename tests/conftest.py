@@ -35,6 +35,18 @@ def pytest_runtest_makereport(
         )
 
 
+@pytest.fixture
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line in English (a test of its English words; zh_CN is the default)."""
+    monkeypatch.setenv("HAZMON_LANG", "en")
+
+
+@pytest.fixture
+def chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line in Chinese whatever the machine's locale says."""
+    monkeypatch.setenv("HAZMON_LANG", "zh_CN")
+
+
 # A Mosquitto broker of the test's own, on a free port.
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None

@@ -30,6 +30,8 @@ from sqlalchemy.engine import make_url
 from starlette.datastructures import FormData
 
 from hazmon.analysis.readings import Channel
+from hazmon.config.i18n import DEFAULT_LOCALE, LOCALES, local_time, translator
+from hazmon.config.numbers import format_number
 from hazmon.store.accounts import Accounts, User
 from hazmon.store.attachments import PURPOSES, Annotations
 from hazmon.store.evidence import describe_evidence
@@ -41,12 +43,16 @@ from hazmon.store.hazard_list import (
     hazard_page,
     statistics,
 )
+from hazmon.store.hazard_list import (
+    findings_in_words as words_for_rows,
+)
 from hazmon.store.hazards import (
     DEFAULT_TIME_ZONE,
     GRADES,
     REFERRAL_KINDS,
     SOURCES,
     STATUSES,
+    AuditEntry,
     AuditReport,
     HazardContext,
     HazardError,
@@ -58,14 +64,12 @@ from hazmon.store.hazards import (
     RectificationPlan,
     end_of_local_day,
     events_table,
-    evidence_table,
     missing_plan_items,
 )
 from hazmon.store.inspections import Inspections
 from hazmon.store.timeseries import Window
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
 from hazmon.web.chart import chart_data, chart_from_aggregates, pixel_interval
-from hazmon.web.i18n import DEFAULT_LOCALE, LOCALES, local_time, plain_number, translator
 from hazmon.web.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -153,7 +157,7 @@ class Desk:
         self.sessions = Sessions(settings.secret or secrets.token_urlsafe(32))
         self.limiter = LoginLimiter()
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
-        self.templates.env.filters["number"] = plain_number
+        self.templates.env.filters["number"] = format_number
 
     def close(self) -> None:
         if self.store is not None:
@@ -329,48 +333,12 @@ def _list(
     }
 
 
-def _event_words(desk: Desk, event: Any, gettext: Callable[[str], str]) -> str:
-    above = event.side > 0
-    text = gettext(
-        "{quantity} on {device} reached level A{level}: {relation} {limit} {unit} for "
-        "{duration} s, {extreme} {peak} {unit} at {time}"
-    )
-    return text.format(
-        quantity=gettext(event.quantity),
-        device=event.device,
-        level=event.level,
-        relation=gettext("at or above the set point" if above else "below the set point"),
-        limit=plain_number(event.limit_value),
-        unit=event.unit,
-        duration=plain_number(event.duration_s, 3),
-        extreme=gettext("peak" if above else "lowest"),
-        peak=plain_number(event.peak),
-        time=desk.local(int(event.peak_ts), seconds=True),
-    )
-
-
 def findings_in_words(
     desk: Desk, rows: list[dict[str, Any]], gettext: Callable[[str], str]
 ) -> None:
-    """Set ``finding_in_words`` on each row: from its first event in plain numbers and
-    local time; a manual finding (no event) is the expert's own words."""
-    first: dict[int, Any] = {}
-    ids = [int(row["id"]) for row in rows]
-    with desk.register.engine.connect() as connection:
-        for offset in range(0, len(ids), 500):
-            query = (
-                select(evidence_table.c.hazard_id, events_table)
-                .join(events_table, events_table.c.id == evidence_table.c.event_id)
-                .where(evidence_table.c.hazard_id.in_(ids[offset : offset + 500]))
-                .order_by(evidence_table.c.id)
-            )
-            for event in connection.execute(query):
-                first.setdefault(int(event.hazard_id), event)
-    for row in rows:
-        found = first.get(int(row["id"]))
-        row["finding_in_words"] = (
-            _event_words(desk, found, gettext) if found is not None else str(row["finding"])
-        )
+    """Set ``finding_in_words`` on each row, times in the site's zone (see
+    :func:`hazmon.store.hazard_list.findings_in_words`)."""
+    words_for_rows(desk.register.engine, rows, gettext, lambda ns: desk.local(ns, seconds=True))
 
 
 def finding_in_words(desk: Desk, record: dict[str, Any], gettext: Callable[[str], str]) -> str:
@@ -380,12 +348,21 @@ def finding_in_words(desk: Desk, record: dict[str, Any], gettext: Callable[[str]
     return str(rows[0]["finding_in_words"])
 
 
-def _plain_detail(desk: Desk, detail: dict[str, Any]) -> dict[str, Any]:
-    """An audit entry's detail with its UTC times shown as local times."""
+def _plain_detail(
+    desk: Desk, entry: AuditEntry, gettext: Callable[[str], str], finding_words: str
+) -> dict[str, Any]:
+    """An audit entry's detail in the reader's words: UTC times as local times, the
+    evidence and event in words; the ``created`` entry's finding (the analysis's stored
+    English) as :func:`finding_in_words` puts it. Display only: the stored detail, which
+    the audit chain hashes, is not changed."""
     shown = {}
-    for key, value in detail.items():
+    for key, value in entry.detail.items():
         if key == "evidence":
-            value = describe_evidence(value)
+            value = describe_evidence(value, gettext)
+        elif key == "event_id" and value is not None:
+            value = gettext("event {id}").format(id=value)
+        elif key == "finding" and entry.action == "created" and entry.detail.get("event_id"):
+            value = finding_words
         elif isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
             with contextlib.suppress(ValueError):
                 value = desk.local(dt.datetime.fromisoformat(value))
@@ -398,15 +375,16 @@ def _detail(
 ) -> dict[str, Any]:
     record = _hazard_for(desk, user, hazard_id)
     audit = _verify_audit(desk)
+    words = finding_in_words(desk, record, gettext)
     return {
         "hazard": record,
-        "finding_in_words": finding_in_words(desk, record, gettext),
+        "finding_in_words": words,
         "missing_plan_items": missing_plan_items(record) if record["grade"] == "major" else [],
         "history": [
             asdict(entry)
             | {
                 "at_local": desk.local(dt.datetime.fromisoformat(entry.at), seconds=True),
-                "shown": _plain_detail(desk, entry.detail),
+                "shown": _plain_detail(desk, entry, gettext, words),
             }
             for entry in desk.register.history(hazard_id)
         ],
@@ -626,7 +604,7 @@ def _export_rows(
             row["enterprise"],
             row["location"],
             row["finding_in_words"],
-            f"{row['standard']} {row['clause']}".strip(),
+            f"{row['standard']} {gettext(row['clause'])}".strip(),
             gettext(row["grade"]) if row["grade"] else "",
             gettext(row["status"]),
             desk.local(row["deadline"]),

@@ -42,6 +42,7 @@ from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.analysis.readings import Readings
 from hazmon.analysis.sampling import NS_PER_S
 from hazmon.analysis.units import ReferenceState
+from hazmon.config.i18n import N_, Gettext, cli_translator
 from hazmon.config.numbers import format_number
 from hazmon.config.site import load_site
 from hazmon.config.standards import SiteLimits, effective_limit_rows, rules_by_quantity
@@ -176,31 +177,71 @@ def _number(metrics: dict[str, float], key: str) -> str:
     return "" if value is None or not math.isfinite(value) else format_number(value)
 
 
+#: The analyze tables' column headings (msgids; translated when printed).
+CHANNEL_HEADINGS = (
+    N_("device"),
+    N_("quantity"),
+    N_("unit"),
+    N_("max"),
+    N_("mean"),
+    "TWA 8h",
+    "STEL max",
+    "L_EX,8h",
+    N_("verdicts"),
+)
+VERDICT_HEADINGS = (
+    N_("device"),
+    N_("quantity"),
+    N_("rule"),
+    N_("value"),
+    N_("limit"),
+    N_("result"),
+    N_("clause"),
+)
+EVENT_HEADINGS = (
+    N_("device"),
+    N_("quantity"),
+    N_("start"),
+    N_("duration s"),
+    N_("peak"),
+    N_("level"),
+    N_("dose"),
+    N_("rule"),
+)
+
+
+def _level_name(level: int, _: Gettext) -> str:
+    """A1, A2 as they are; normal and critical in words."""
+    return _(LEVEL_NAMES[level])
+
+
 def _print_tables(results: list[ChannelResult], console: Console, title: str) -> None:
+    _ = cli_translator()
     table = Table(title=title)
-    for heading in ("device", "quantity", "unit", "max", "mean", "TWA 8h", "STEL max", "L_EX,8h"):
-        table.add_column(
-            heading, justify="left" if heading in ("device", "quantity", "unit") else "right"
-        )
-    table.add_column("verdicts")
+    for index, heading in enumerate(CHANNEL_HEADINGS):
+        table.add_column(_(heading), justify="left" if index < 3 or index == 8 else "right")
     for result in results:
         metrics = result.metrics
         failed = sum(not verdict.passed and verdict.judged for verdict in result.verdicts)
         unjudged = sum(not verdict.judged for verdict in result.verdicts)
         summary = (
-            f"[red]{failed} of {len(result.verdicts)} failed[/]"
+            "[red]"
+            + _("{failed} of {n} failed").format(failed=failed, n=len(result.verdicts))
+            + "[/]"
             if failed
-            else f"[green]{len(result.verdicts) - unjudged} passed[/]"
+            else "[green]" + _("{n} passed").format(n=len(result.verdicts) - unjudged) + "[/]"
             if result.verdicts
             else ""
         )
         if unjudged:
-            summary += f" [yellow]{unjudged} not judged[/]"
+            summary += " [yellow]" + _("{n} not judged").format(n=unjudged) + "[/]"
         if result.not_judged:
-            summary += " [yellow]not judged: " + "; ".join(result.not_judged) + "[/]"
+            summary += (
+                " [yellow]" + _("not judged") + _(": ") + _("; ").join(result.not_judged) + "[/]"
+            )
         table.add_row(
             result.channel.device,
-            result.channel.quantity,
+            _(result.channel.quantity),
             result.channel.unit,
             _number(metrics, "max"),
             _number(metrics, "mean") or _number(metrics, "laeq"),
@@ -210,46 +251,46 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
             summary,
         )
     console.print(table)
-    verdict_table = Table(title="verdicts")
-    for heading in ("device", "quantity", "rule", "value", "limit", "result", "clause"):
+    verdict_table = Table(title=_("verdicts"))
+    for heading in VERDICT_HEADINGS:
         verdict_table.add_column(
-            heading, justify="right" if heading in ("value", "limit") else "left"
+            _(heading), justify="right" if heading in ("value", "limit") else "left"
         )
     for result in results:
         for verdict in result.verdicts:
             verdict_table.add_row(
                 result.channel.device,
-                result.channel.quantity,
+                _(result.channel.quantity),
                 verdict.rule,
                 format_number(verdict.value),
                 format_number(verdict.limit),
-                "[green]pass[/]"
+                "[green]" + _("pass") + "[/]"
                 if verdict.passed
-                else "[red]FAIL[/]"
+                else "[red]" + _("FAIL") + "[/]"
                 if verdict.judged
-                else f"[yellow]not judged[/] ({verdict.note})",
-                verdict.clause,
+                else "[yellow]" + _("not judged") + f"[/] ({verdict.note})",
+                _(verdict.clause),
             )
     if verdict_table.row_count:
         console.print(verdict_table)
     events = [(result, record) for result in results for record in result.events]
     if not events:
-        console.print("no events")
+        console.print(_("no events"))
         return
-    event_table = Table(title="events")
-    for heading in ("device", "quantity", "start", "duration s", "peak", "level", "dose", "rule"):
-        event_table.add_column(heading)
+    event_table = Table(title=_("events"))
+    for heading in EVENT_HEADINGS:
+        event_table.add_column(_(heading))
     for result, record in events:
         event = record.event
         event_table.add_row(
             result.channel.device,
-            result.channel.quantity,
+            _(result.channel.quantity),
             _iso(event.start_ts),
             format_number(event.duration_s, digits=3),
             format_number(event.peak),
-            LEVEL_NAMES[event.max_level],
+            _level_name(event.max_level, _),
             format_number(event.dose),
-            f"{record.rule} ({record.clause})",
+            record.rule + " (" + _(record.clause) + ")",
         )
     console.print(event_table)
 
@@ -288,7 +329,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
         sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
     else:
         print_read_summary(datalog, console, args.utc_offset)
-        _print_tables(results, console, f"{datalog.source} ({datalog.layout} form)")
+        _ = cli_translator()
+        _print_tables(
+            results,
+            console,
+            _("{source} ({layout} form)").format(source=datalog.source, layout=_(datalog.layout)),
+        )
     # A verdict not judged (too little of the shift sampled, a setting missing) is not
     # a pass: it exits 1 like a failure, so no script reads it as "all clear".
     failed = any(not verdict.passed for result in results for verdict in result.verdicts)

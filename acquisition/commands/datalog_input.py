@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import asdict
 
 import pandas as pd
 from rich.console import Console
@@ -18,6 +20,7 @@ from hazmon.acquisition.datalog import Datalog, DatalogError, iso_utc, read_data
 from hazmon.analysis.units import ReferenceState
 from hazmon.config.datalog import bundled_datalog_profiles, load_datalog_profile
 from hazmon.config.errors import ConfigError
+from hazmon.config.i18n import cli_locale, context_translator, translator
 
 #: Verdicts whose figure averages over time: from peak samples they overstate exposure.
 _EXPOSURE_RULE = re.compile(r"(twa|stel|lex|l_ex)", re.IGNORECASE)
@@ -127,32 +130,58 @@ def read_input(args: argparse.Namespace, *, reference: ReferenceState, site: str
     )
 
 
+def _read_words(pgettext: Callable[[str, str], str]) -> dict[str, str]:
+    """The reader's fixed vocabulary in the command line's language: value kinds, where a
+    kind was learnt, delimiters (msgctxt "datalog": "peak" here is a kind of value)."""
+    return {
+        "average": pgettext("datalog", "average"),
+        "peak": pgettext("datalog", "peak"),
+        "minimum": pgettext("datalog", "minimum"),
+        "instantaneous": pgettext("datalog", "instantaneous"),
+        "not stated": pgettext("datalog", "not stated"),
+        "header": pgettext("datalog", "header"),
+        "profile": pgettext("datalog", "profile"),
+        "metadata": pgettext("datalog", "metadata"),
+        "store": pgettext("datalog", "store"),
+        "nowhere": pgettext("datalog", "nowhere"),
+        ",": pgettext("datalog", "comma"),
+        ";": pgettext("datalog", "semicolon"),
+        "\t": pgettext("datalog", "tab"),
+    }
+
+
 def print_read_summary(datalog: Datalog, console: Console, utc_offset_hours: float = 8.0) -> None:
-    """How the input was read: printed before the verdicts, so nothing is guessed unseen."""
+    """How the input was read: printed before the verdicts, so nothing is guessed unseen
+    (in the command line's language; the reader's own reasons stay as it gives them)."""
     read = datalog.read
     if read is None:
         return
+    locale = cli_locale()
+    _ = translator(locale)
+    words = _read_words(context_translator(locale))
     where = [read.format]
     if read.encoding:
-        where.append(f"encoding {read.encoding}")
+        where.append(_("encoding {encoding}").format(encoding=read.encoding))
     if read.delimiter:
-        where.append("delimiter " + {",": "comma", ";": "semicolon", "\t": "tab"}[read.delimiter])
+        where.append(_("delimiter {delimiter}").format(delimiter=words[read.delimiter]))
     if read.sheet:
-        where.append(f"sheet {read.sheet!r}")
+        where.append(_("sheet {sheet!r}").format(sheet=read.sheet))
     if read.header_line:
-        where.append(f"header at line {read.header_line}")
-    where.append(f"{read.layout} layout")
+        where.append(_("header at line {line}").format(line=read.header_line))
+    where.append(_("{layout} layout").format(layout=_(read.layout)))
     if read.profile:
-        where.append(f"profile {read.profile}")
-    console.print(f"[bold]read[/] {escape(read.file)}: {escape(', '.join(where))}")
+        where.append(_("profile {profile}").format(profile=read.profile))
+    console.print("[bold]" + _("read") + "[/] " + escape(read.file + _(": ") + _(", ").join(where)))
     if read.metadata:
         shown = []
         for key, value in read.metadata.items():
             text = "; ".join(value) if isinstance(value, list) else str(value)
             shown.append(f"{key}: {text}")
-        console.print("  metadata: " + escape(" · ".join(shown)))
+        console.print("  " + escape(_("metadata") + _(": ") + " · ".join(shown)))
     elif read.metadata_lines:
-        console.print("  metadata lines: " + escape(" / ".join(read.metadata_lines[:5])))
+        console.print(
+            "  " + escape(_("metadata lines") + _(": ") + " / ".join(read.metadata_lines[:5]))
+        )
     for column in read.columns:
         unit = (
             column.unit
@@ -160,8 +189,19 @@ def print_read_summary(datalog: Datalog, console: Console, utc_offset_hours: flo
             else (f"{column.unit} → {column.canonical_unit}")
         )
         console.print(
-            f"  column {escape(repr(column.column))} → {column.device} · {column.quantity} "
-            f"{escape(f'[{unit}]')} · {column.value_kind} (from {column.value_kind_from})",
+            "  "
+            + escape(
+                _(
+                    "column {column} → {device} · {quantity} [{unit}] · {kind} (from {source})"
+                ).format(
+                    column=repr(column.column),
+                    device=column.device,
+                    quantity=column.quantity,
+                    unit=unit,
+                    kind=words.get(column.value_kind, column.value_kind),
+                    source=words.get(column.value_kind_from, column.value_kind_from),
+                )
+            ),
             highlight=False,
         )
     span = ""
@@ -171,30 +211,55 @@ def print_read_summary(datalog: Datalog, console: Console, utc_offset_hours: flo
         def local_time(ts_ns: int) -> str:
             return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=local).strftime("%Y-%m-%d %H:%M:%S")
 
-        span = (
-            f", {local_time(read.first_ns)} to {local_time(read.last_ns)} "
-            f"(UTC{utc_offset_hours:+g}; {iso_utc(read.first_ns)} to {iso_utc(read.last_ns)})"
+        span = _(", ") + _("{first} to {last} (UTC{offset}; {first_utc} to {last_utc})").format(
+            first=local_time(read.first_ns),
+            last=local_time(read.last_ns),
+            offset=f"{utc_offset_hours:+g}",
+            first_utc=iso_utc(read.first_ns),
+            last_utc=iso_utc(read.last_ns),
         )
     console.print(
-        f"  {read.rows} rows, {read.readings} readings{span}; times: {escape(read.time_format)}, "
-        f"time zone {escape(read.time_zone)}; {read.blank_values} blank values",
+        "  "
+        + escape(
+            _(
+                "{rows} rows, {readings} readings{span}; times: {time_format}, time zone "
+                "{time_zone}; {blank_values} blank values"
+            ).format(span=span, **asdict(read))
+        ),
         highlight=False,
     )
     for item in read.ignored:
         console.print(
-            f"  ignored {escape(repr(item.column))}: {escape(item.reason)}", highlight=False
+            "  "
+            + escape(
+                _("ignored {column}: {reason}").format(column=repr(item.column), reason=item.reason)
+            ),
+            highlight=False,
         )
     if read.event_rows:
-        first = "; ".join(f"line {e['line']} {e['time']} {e['text']}" for e in read.events[:5])
+        first = _("; ").join(
+            _("line {line} {time} {text}").format(line=e["line"], time=e["time"], text=e["text"])
+            for e in read.events[:5]
+        )
         console.print(
-            f"  events: {read.event_rows} rows (not readings): {escape(first)}", highlight=False
+            "  "
+            + escape(
+                _("events: {n} rows (not readings): {first}").format(n=read.event_rows, first=first)
+            ),
+            highlight=False,
         )
     peaks = sorted({c.quantity for c in read.columns if c.value_kind == "peak"})
     if peaks:
         console.print(
-            f"  [yellow]peak-logged[/] {', '.join(peaks)}: each reading is the peak of its "
-            "interval; max is right, TWA and STEL from peaks are UPPER BOUNDS (they overstate "
-            "exposure)",
+            "  [yellow]"
+            + _("peak-logged")
+            + "[/] "
+            + escape(
+                _(
+                    "{quantities}: each reading is the peak of its interval; max is right, TWA "
+                    "and STEL from peaks are UPPER BOUNDS (they overstate exposure)"
+                ).format(quantities=", ".join(peaks))
+            ),
             highlight=False,
         )
     if not datalog.readings.value.size:

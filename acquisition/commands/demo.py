@@ -20,6 +20,7 @@ from hazmon.acquisition.service import (
     run_service,
     summary_document,
 )
+from hazmon.config.i18n import cli_translator
 from hazmon.config.site import load_site
 from hazmon.simulators.site import SimulatedSite
 
@@ -78,9 +79,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     async def main() -> None:
         async with SimulatedSite(site, free_ports=True) as simulated:
+            _ = cli_translator()
             console.print(
-                f"[bold]hazmon demo[/]: {len(simulated.addresses)} simulated meters of site "
-                f"{site.name!r} ({source}); writing to {database}"
+                "[bold]hazmon demo[/]"
+                + _(": ")
+                + _(
+                    "{n} simulated meters of site {site!r} ({source}); writing to {database}"
+                ).format(
+                    n=len(simulated.addresses), site=site.name, source=source, database=database
+                )
             )
             # The demo is `hazmon run` on the simulated site: the same service.
             options = ServiceOptions(

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -36,9 +37,12 @@ from hazmon.acquisition.commands.common import (
     printable,
     register_url,
 )
+from hazmon.config.i18n import N_, Gettext, basis, cli_translator, local_time
 from hazmon.config.numbers import format_number, format_seconds
 from hazmon.store.evidence import describe_evidence
+from hazmon.store.hazard_list import findings_in_words
 from hazmon.store.hazards import (
+    DEFAULT_TIME_ZONE,
     GRADES,
     REFERRAL_KINDS,
     STATUSES,
@@ -68,6 +72,48 @@ LIST_COLUMNS = (
     "deadline",
     "finding",
 )
+
+#: The register's fields as ``show`` and ``history`` name them (msgids, translated when
+#: printed; a field not named here shows as its key).
+FIELD_LABELS: dict[str, str] = {
+    "status": N_("Status"),
+    "grade": N_("Grade"),
+    "source": N_("Source"),
+    "penalty_basis": N_("Penalty basis"),
+    "enterprise": N_("Enterprise"),
+    "location": N_("Location"),
+    "finding": N_("Finding"),
+    "violates": N_("Basis"),
+    "excursions": N_("Excursions"),
+    "created_at": N_("Created"),
+    "deadline": N_("Deadline"),
+    "responsible": N_("Responsible unit and person"),
+    "responsible_unit": N_("Responsible unit"),
+    "responsible_person": N_("Responsible person"),
+    "plan_measures": N_("Measures"),
+    "plan_funds": N_("Funds"),
+    "plan_contingency": N_("Contingency plan"),
+    "dismissed_reason": N_("Reason for dismissal"),
+    "rectification_note": N_("Rectification note"),
+    "closed_on_spot": N_("Close on the spot"),
+    "verified_by": N_("Verifying expert"),
+    "verification_note": N_("Opinion"),
+    "closed_at": N_("Closed"),
+    "inspection": N_("Inspection"),
+    "inspection_id": N_("Inspection"),
+    "instrument": N_("Instrument"),
+    "referred": N_("referred"),
+    "event_id": N_("Event"),
+    "evidence": N_("Evidence"),
+    "kind": N_("Kind"),
+    "department": N_("Department"),
+    "reference": N_("Reference"),
+    "note": N_("Note"),
+    "reason": N_("Reason"),
+}
+
+#: Detail keys whose values are workflow terms: shown in the desk's words.
+TERMS = ("status", "grade", "source", "kind", "purpose")
 
 
 def _anchor(text: str) -> tuple[int, str]:
@@ -284,29 +330,31 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
             for row in rows
         )
     else:
-        table = Table(title=f"{len(rows)} hazards")
-        for column in (
-            "id",
-            "status",
-            "grade",
-            "source",
-            "location",
-            "clause",
-            "deadline",
-            "finding",
+        _ = cli_translator()
+        findings_in_words(register.engine, rows, _, _local)
+        table = Table(title=_("{n} hazards").format(n=len(rows)))
+        for heading in (
+            _("No."),
+            _("Status"),
+            _("Grade"),
+            _("Source"),
+            _("Location"),
+            _("Basis"),
+            _("Deadline"),
+            _("Finding"),
         ):
-            table.add_column(column)
+            table.add_column(heading)
         for row in rows:
-            status = row["status"] + (" (OVERDUE)" if row["overdue"] else "")
+            status = _(row["status"]) + (" (" + _("overdue") + ")" if row["overdue"] else "")
             table.add_row(
                 str(row["id"]),
-                status,
-                _safe(row["grade"] or ""),
-                _safe(row["source"]),
+                _safe(status),
+                _safe(_(row["grade"]) if row["grade"] else ""),
+                _safe(_(row["source"])),
                 _safe(row["location"]),
-                _safe(f"{row['standard']} §{row['clause']}"),
+                _safe(basis(row["standard"], row["clause"], _)),
                 _safe((row["deadline"] or "")[:10]),
-                _safe(row["finding"]),
+                _safe(row["finding_in_words"]),
             )
         console.print(table)
     return EXIT_OK
@@ -417,22 +465,27 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
     record = register.hazard(args.id)
     if args.json:
         return _show_json(args, record, register)
+    _ = cli_translator()
     out = console.print
     out(
-        f"[bold]Hazard {record['id']}[/]: {record['status']}"
-        + (" [red](OVERDUE)[/]" if record["overdue"] else ""),
+        "[bold]"
+        + escape(_("Hazard {id}").format(id=record["id"]))
+        + "[/]"
+        + _(": ")
+        + escape(_(record["status"]))
+        + (" [red](" + escape(_("overdue")) + ")[/]" if record["overdue"] else ""),
         highlight=False,
     )
     fields = [
-        ("grade", record["grade"]),
-        ("source", record["source"]),
-        ("penalty basis", "yes" if record["penalty_basis"] else "no"),
+        ("grade", _(record["grade"]) if record["grade"] else ""),
+        ("source", _(record["source"])),
+        ("penalty_basis", _("Yes") if record["penalty_basis"] else _("No")),
         ("enterprise", record["enterprise"]),
         ("location", record["location"]),
-        ("finding", record["finding"]),
-        ("violates", f"{record['standard']} §{record['clause']} ({record['rule_id']})"),
-        ("excursions", _excursions_text(record["excursions"])),
-        ("created", _plain(record["created_at"])),
+        ("finding", _finding_in_words(register, record, _)),
+        ("violates", f"{basis(record['standard'], record['clause'], _)} ({record['rule_id']})"),
+        ("excursions", _excursions_text(record["excursions"], _)),
+        ("created_at", _plain(record["created_at"])),
         ("deadline", _plain(record["deadline"])),
         (
             "responsible",
@@ -440,48 +493,69 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
                 part for part in (record["responsible_unit"], record["responsible_person"]) if part
             ),
         ),
-        ("measures", record["plan_measures"]),
-        ("funds", record["plan_funds"]),
-        ("contingency plan", record["plan_contingency"]),
-        ("dismissed because", record["dismissed_reason"]),
-        ("rectification", record["rectification_note"]),
-        ("verified by", record["verified_by"]),
-        ("closed", _plain(record["closed_at"])),
+        ("plan_measures", record["plan_measures"]),
+        ("plan_funds", record["plan_funds"]),
+        ("plan_contingency", record["plan_contingency"]),
+        ("dismissed_reason", record["dismissed_reason"]),
+        ("rectification_note", record["rectification_note"]),
+        ("verified_by", record["verified_by"]),
+        ("closed_at", _plain(record["closed_at"])),
     ]
     if record["inspection_id"] is not None:
         inspection = register.inspection(record["inspection_id"])
         fields.append(
             (
                 "inspection",
-                f"{inspection.date} {inspection.enterprise}, leader {inspection.leader}, "
-                f"experts {', '.join(inspection.experts)}",
+                _("{date} {enterprise}, leader {leader}, experts {experts}").format(
+                    date=inspection.date,
+                    enterprise=inspection.enterprise,
+                    leader=inspection.leader,
+                    experts=_(", ").join(inspection.experts),
+                ),
             )
         )
         for instrument in inspection.instruments:
-            late = " PAST CALIBRATION" if instrument.calibration_due < inspection.date else ""
+            late = (
+                " " + _("PAST CALIBRATION") if instrument.calibration_due < inspection.date else ""
+            )
             fields.append(
                 (
                     "instrument",
-                    f"{instrument.device} {instrument.model} #{instrument.serial}, "
-                    f"calibrated until {instrument.calibration_due}{late}",
+                    _("{device} {model} #{serial}, calibrated until {due}").format(
+                        device=instrument.device,
+                        model=instrument.model,
+                        serial=instrument.serial,
+                        due=instrument.calibration_due,
+                    )
+                    + late,
                 )
             )
     for referral in record["referrals"]:
-        fields.append(
-            (
-                "referred",
-                f"{referral['kind']} → {referral['department']} {referral['reference']}".rstrip(),
-            )
-        )
-    for name, value in fields:
+        where = f"{referral['department']} {referral['reference']}".rstrip()
+        fields.append(("referred", f"{_(referral['kind'])} → {where}"))
+    labels = {key: _(FIELD_LABELS[key]) for key, _value in fields} | {"evidence": _("Evidence")}
+    width = max(cell_len(label) for label in labels.values()) + 2
+
+    def line(key: str, value: str) -> str:
+        # Padded by display cells: a Chinese label is two cells a character wide.
+        label = labels[key]
+        return f"  {label}{' ' * (width - cell_len(label))}{value}"
+
+    for key, value in fields:
         if value:
-            out(f"  {name:18} {_safe(value)}", highlight=False)
+            out(line(key, _safe(value)), highlight=False)
     if not record["evidence"]:
-        out("  evidence           none")
+        out(line("evidence", _("none")), highlight=False)
         return EXIT_OK
     store = _readings_store(args)
     if store is None:
-        out("  evidence           (no time-series store: give --readings or --readings-url)")
+        out(
+            line(
+                "evidence",
+                escape(_("(no time-series store: give --readings or --readings-url)")),
+            ),
+            highlight=False,
+        )
         for link in record["evidence"]:
             out(
                 f"    {_safe(link['device'])}/{_safe(link['quantity'])} "
@@ -493,39 +567,80 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         summaries = register.evidence_summary(record["id"], store)
     finally:
         store.close()
-    out("  evidence:")
+    out("  " + labels["evidence"] + _(":"), highlight=False)
     for summary in summaries:
-        unit = summary.channel.unit
-        peak = "no value" if summary.peak is None else f"{format_number(summary.peak)} {unit}"
-        limit = "" if summary.limit is None else f"{format_number(summary.limit)} {unit}"
-        out(
-            f"    {_safe(summary.channel.device)}/{_safe(summary.channel.quantity)}"
-            f"{' (' + _safe(summary.channel.substance) + ')' if summary.channel.substance else ''} "
-            f"{_time(summary.start_ts)} → {_time(summary.end_ts)}: "
-            f"{summary.readings} readings ({summary.flagged} flagged), peak {peak}"
-            + (f" at {_time(summary.peak_ts)}" if summary.peak_ts is not None else "")
-            + f", {format_seconds(summary.duration_s)} at or past A{summary.level or 2}"
-            + (f", limit {limit}" if limit else "")
-            + f", {summary.standard} §{summary.clause}"
-            + (f", event {summary.event_id}" if summary.event_id is not None else ""),
-            highlight=False,
-        )
+        out(f"    {_safe(_summary_text(summary, _))}", highlight=False)
     return EXIT_OK
 
 
-def _excursions_text(excursions: dict[str, Any]) -> str:
+def _local(ns: int) -> str:
+    """The peak time of a finding in words: wall time in the register's zone (China)."""
+    return local_time(ns, DEFAULT_TIME_ZONE)
+
+
+def _finding_in_words(register: HazardRegister, record: dict[str, Any], _: Gettext) -> str:
+    rows = [{"id": record["id"], "finding": record["finding"]}]
+    findings_in_words(register.engine, rows, _, _local)
+    return str(rows[0]["finding_in_words"])
+
+
+def _summary_text(summary: EvidenceSummary, _: Gettext) -> str:
+    """One evidence window of ``hazards show`` in words: readings, peak, time past A2."""
+    unit = summary.channel.unit
+    substance = f" ({summary.channel.substance})" if summary.channel.substance else ""
+    parts = [
+        _("{readings} readings ({flagged} flagged)").format(
+            readings=summary.readings, flagged=summary.flagged
+        )
+    ]
+    if summary.peak is None:
+        parts.append(_("peak: no value"))
+    elif summary.peak_ts is None:
+        parts.append(_("peak {peak}").format(peak=f"{format_number(summary.peak)} {unit}"))
+    else:
+        parts.append(
+            _("peak {peak} at {time}").format(
+                peak=f"{format_number(summary.peak)} {unit}", time=_time(summary.peak_ts)
+            )
+        )
+    parts.append(
+        _("{duration} at or past A{level}").format(
+            duration=format_seconds(summary.duration_s), level=summary.level or 2
+        )
+    )
+    if summary.limit is not None:
+        parts.append(_("limit {limit}").format(limit=f"{format_number(summary.limit)} {unit}"))
+    parts.append(basis(summary.standard, summary.clause, _))
+    if summary.event_id is not None:
+        parts.append(_("event {id}").format(id=summary.event_id))
+    return (
+        f"{summary.channel.device}/{summary.channel.quantity}{substance} "
+        f"{_time(summary.start_ts)} → {_time(summary.end_ts)}" + _(": ") + _(", ").join(parts)
+    )
+
+
+def _excursions_text(excursions: dict[str, Any], _: Gettext) -> str:
     """``3 (worst 67.9 %LEL, 12.5 s past the limit in all)``; empty without events."""
     if not excursions["count"]:
         return ""
-    return (
-        f"{excursions['count']} (worst {format_number(excursions['worst'])} "
-        f"{excursions['unit']}, {format_seconds(excursions['time_past_limit_s'])} past the "
-        "limit in all)"
+    return _("{count} (worst {worst} {unit}, {past} past the limit in all)").format(
+        count=excursions["count"],
+        worst=format_number(excursions["worst"]),
+        unit=excursions["unit"],
+        past=format_seconds(excursions["time_past_limit_s"]),
     )
 
 
 def _done(console: Console, record: dict[str, Any], what: str) -> int:
-    console.print(f"hazard {record['id']}: {what}; status {record['status']}", highlight=False)
+    """``hazard 1: <what>; status <status>`` in the command line's language; ``what`` is
+    already in it."""
+    _ = cli_translator()
+    console.print(
+        _("hazard {id}: {what}; status {status}").format(
+            id=record["id"], what=what, status=_(record["status"])
+        ),
+        highlight=False,
+    )
     return EXIT_OK
 
 
@@ -549,11 +664,14 @@ def _confirm(args: argparse.Namespace, console: Console, register: HazardRegiste
     )
     if args.penalty_basis:
         record = register.mark_penalty_basis(args.id, actor=args.by)
-    return _done(console, record, f"confirmed as {args.grade}")
+    _ = cli_translator()
+    return _done(console, record, _("confirmed as {grade}").format(grade=_(args.grade)))
 
 
 def _dismiss(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
-    return _done(console, register.dismiss(args.id, args.reason, actor=args.by), "dismissed")
+    _ = cli_translator()
+    record = register.dismiss(args.id, args.reason, actor=args.by)
+    return _done(console, record, _("dismissed"))
 
 
 def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
@@ -566,7 +684,8 @@ def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) 
         contingency=args.contingency,
     )
     record, missing = register.set_plan(args.id, plan, actor=args.by)
-    _done(console, record, "plan recorded")
+    _ = cli_translator()
+    _done(console, record, _("plan recorded"))
     if missing:
         return fail(
             f"hazards plan {args.id}",
@@ -578,15 +697,18 @@ def _plan(args: argparse.Namespace, console: Console, register: HazardRegister) 
 
 
 def _rectified(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
+    _ = cli_translator()
     if args.on_the_spot:
         record = register.close_on_spot(args.id, args.note, actor=args.by)
-        return _done(console, record, "fixed on the spot and closed")
-    return _done(console, register.mark_rectified(args.id, args.note, actor=args.by), "rectified")
+        return _done(console, record, _("fixed on the spot and closed"))
+    record = register.mark_rectified(args.id, args.note, actor=args.by)
+    return _done(console, record, _("rectified"))
 
 
 def _verify(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
     record = register.verify(args.id, args.expert, actor=args.by, note=args.note)
-    return _done(console, record, f"verified by {args.expert}, closed")
+    _ = cli_translator()
+    return _done(console, record, _("verified by {expert}, closed").format(expert=args.expert))
 
 
 def _refer(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
@@ -598,7 +720,14 @@ def _refer(args: argparse.Namespace, console: Console, register: HazardRegister)
         reference=args.reference,
         note=args.note,
     )
-    return _done(console, record, f"referral recorded ({args.kind} → {args.department})")
+    _ = cli_translator()
+    return _done(
+        console,
+        record,
+        _("referral recorded ({kind} → {department})").format(
+            kind=_(args.kind), department=args.department
+        ),
+    )
 
 
 def _history(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:
@@ -616,18 +745,31 @@ def _history(args: argparse.Namespace, console: Console, register: HazardRegiste
                 for entry in register.history(args.id)
             ]
         )
+    _ = cli_translator()
     for entry in register.history(args.id):
-        detail = ", ".join(
-            f"{key}={describe_evidence(value) if key == 'evidence' else value}"
+        detail = _(", ").join(
+            f"{_(FIELD_LABELS.get(key, key))}={_detail_value(key, value, _)}"
             for key, value in sorted(entry.detail.items())
         )
         console.print(
-            f"{entry.seq:>5} {entry.at} {_safe(entry.actor)}: {_safe(entry.action)}"
+            f"{entry.seq:>5} {entry.at} {_safe(entry.actor)}"
+            + _(": ")
+            + _safe(_(entry.action))
             + (f" ({_safe(detail)})" if detail else "")
             + escape(f" [{entry.hash[:12]}]"),
             highlight=False,
         )
     return EXIT_OK
+
+
+def _detail_value(key: str, value: Any, _: Gettext) -> str:
+    """An audit detail's value as ``history`` prints it: terms and evidence in words (the
+    stored detail, which the chain hashes, is not changed)."""
+    if key == "evidence":
+        return describe_evidence(value, _)
+    if key in TERMS and isinstance(value, str):
+        return _(value)
+    return str(value)
 
 
 def _audit(args: argparse.Namespace, console: Console, register: HazardRegister) -> int:

@@ -14,12 +14,12 @@ from numpy.typing import NDArray
 
 from hazmon.acquisition.reports.papers import (
     DEFAULT_TZ,
-    LEVEL_NAMES_ZH,
-    QUANTITY_NAMES_ZH,
-    SUBSTANCE_NAMES_ZH,
     EvidenceSeries,
+    level_name_zh,
     plain_number,
+    quantity_name_zh,
 )
+from hazmon.config.i18n import translator
 
 #: CJK fallback for every chart label: matplotlib tries the families in order per glyph.
 CHART_FONTS = [
@@ -78,16 +78,9 @@ def downsample_minmax(
 
 def chart_title(series: EvidenceSeries, lang: str) -> str:
     """``device — quantity (substance)`` in the paper's language, the chart's caption."""
-    if lang == "zh":
-        name = QUANTITY_NAMES_ZH.get(series.quantity, series.quantity)
-    else:
-        name = series.quantity
+    name = quantity_name_zh(series.quantity) if lang == "zh" else series.quantity
     if series.substance:
-        substance = (
-            SUBSTANCE_NAMES_ZH.get(series.substance, series.substance)
-            if lang == "zh"
-            else series.substance
-        )
+        substance = translator("zh_CN")(series.substance) if lang == "zh" else series.substance
         name += f"（{substance}）" if lang == "zh" else f" ({substance})"
     return f"{series.label.split('/')[0]} — {name} [{series.unit}]"
 
@@ -140,7 +133,7 @@ def evidence_svg(
         )
         if series.limit is not None:
             limit = series.limit
-            level = LEVEL_NAMES_ZH.get(series.level or 0, "") if lang == "zh" else ""
+            level = level_name_zh(series.level, "") if lang == "zh" else ""
             which = f"（{level}）" if level else ""
             label = (
                 f"报警设定值 {plain_number(limit)} {series.unit}{which}"

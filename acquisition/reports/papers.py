@@ -20,6 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 
+from hazmon.analysis.limits import LEVEL_NAMES
+from hazmon.config.i18n import context_translator, translator
 from hazmon.store.hazards import (
     HazardRegister,
     Inspection,
@@ -29,56 +31,19 @@ from hazmon.store.hazards import (
 from hazmon.store.inspections import Inspections
 from hazmon.store.timeseries import WindowReader
 
-#: Chinese names of the quantities the bundled profiles measure; others print as named.
-QUANTITY_NAMES_ZH: dict[str, str] = {
-    "lel": "可燃气体浓度",
-    "o2": "氧气浓度",
-    "h2s": "硫化氢浓度",
-    "co": "一氧化碳浓度",
-    "nh3": "氨浓度",
-    "cl2": "氯气浓度",
-    "so2": "二氧化硫浓度",
-    "no2": "二氧化氮浓度",
-    "voc": "挥发性有机物浓度",
-    "noise": "噪声",
-    "temperature": "温度",
-    "humidity": "湿度",
-    "dust_total": "总粉尘浓度",
-    "dust_respirable": "呼吸性粉尘浓度",
-    "pm10": "PM10 浓度",
-    "pm2_5": "PM2.5 浓度",
-    "pm1_0": "PM1.0 浓度",
-    "noise_peak": "峰值噪声",
-    "wbgt": "WBGT 指数",
-    "globe_temperature": "黑球温度",
-    "wet_bulb_temperature": "湿球温度",
-    "surface_temperature": "表面温度",
-    "ground_resistance": "接地电阻",
-    "insulation_resistance": "绝缘电阻",
-    "leakage_current": "漏电电流",
-    "voltage": "电压",
-    "pressure": "压力",
-    "wall_thickness": "壁厚",
-    "distance": "距离",
-}
 
-#: Chinese names of the substances the bundled profiles name.
-SUBSTANCE_NAMES_ZH: dict[str, str] = {
-    "methane": "甲烷",
-    "propane": "丙烷",
-    "hydrogen": "氢气",
-    "ethylene": "乙烯",
-    "benzene": "苯",
-    "toluene": "甲苯",
-    "hydrogen_sulfide": "硫化氢",
-    "ammonia": "氨",
-    "chlorine": "氯气",
-    "carbon_monoxide": "一氧化碳",
-    "isobutylene-equivalent": "异丁烯当量",
-}
+def quantity_name_zh(quantity: str) -> str:
+    """A quantity as a Chinese paper names it (可燃气体浓度: the desk's columns say 可燃气体);
+    from the catalog's msgctxt "paper" entries, the id itself when it has none."""
+    return context_translator("zh_CN")("paper", quantity)
 
-#: Alarm level → its Chinese name (GB/T 50493 speaks of 一级/二级 alarms).
-LEVEL_NAMES_ZH: dict[int, str] = {1: "一级报警", 2: "二级报警", 3: "超量程/危急"}
+
+def level_name_zh(level: int | None, default: str) -> str:
+    """An alarm level as the papers name it (GB/T 50493 speaks of 一级/二级 alarms);
+    ``default`` for no level."""
+    if not level:
+        return default
+    return context_translator("zh_CN")("paper", LEVEL_NAMES[level])
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,10 +243,10 @@ def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries], lang: st
     for item in series:
         device = item.label.split("/")[0]
         if lang == "zh":
-            name = QUANTITY_NAMES_ZH.get(item.quantity, item.quantity)
+            name = quantity_name_zh(item.quantity)
             if item.substance:
-                name = f"{name}（{SUBSTANCE_NAMES_ZH.get(item.substance, item.substance)}）"
-            text = f"{device} 监测的{name}达到{LEVEL_NAMES_ZH.get(item.level or 0, '报警')}"
+                name = f"{name}（{translator('zh_CN')(item.substance)}）"
+            text = f"{device} 监测的{name}达到{level_name_zh(item.level, '报警')}"
             if item.limit is not None:
                 relation = "高于" if item.side > 0 else "低于"
                 text += f"，{relation}报警设定值 {plain_number(item.limit)} {item.unit}"

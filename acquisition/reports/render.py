@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from hazmon.acquisition.reports.catalog import EN, LANGUAGES, ZH, gettext
 from hazmon.acquisition.reports.charts import chart_title, evidence_svg
 from hazmon.acquisition.reports.papers import (
     DEFAULT_TZ,
@@ -27,10 +26,13 @@ from hazmon.acquisition.reports.papers import (
     ReviewPaper,
     local_text,
 )
+from hazmon.config.i18n import basis, context_translator, translator
 
 TEMPLATES = Path(__file__).parent / "templates"
 Kind = Literal["inspection", "notice", "review"]
 Paper = InspectionPaper | NoticePaper | ReviewPaper
+#: A paper's language → the catalogs' locale.
+LANGUAGES = {"zh": "zh_CN", "en": "en"}
 
 
 @cache
@@ -58,11 +60,14 @@ def render_html(
     if lang not in LANGUAGES:
         raise ValueError(f"language {lang!r}: give one of {', '.join(LANGUAGES)}")
     zone = ZoneInfo(tz)  # raises for an unknown zone before anything is drawn
-    translate = gettext(lang)
-    words = ZH if lang == "zh" else EN
+    translate = translator(LANGUAGES[lang])
+    in_context = context_translator(LANGUAGES[lang])
     environment = _environment().overlay()
     environment.install_gettext_callables(  # type: ignore[attr-defined]
-        translate, lambda one, many, n: translate(one if n == 1 else many), newstyle=True
+        translate,
+        lambda one, many, n: translate(one if n == 1 else many),
+        newstyle=True,
+        pgettext=in_context,
     )
 
     def day(value: dt.date | None) -> str:
@@ -79,7 +84,7 @@ def render_html(
         return local_text(dt.datetime.fromtimestamp(value / 1e9, zone), tz, seconds=True)
 
     def word(value: str | None) -> str:
-        return "—" if value is None else words.get(value, value)
+        return "—" if value is None else translate(value)
 
     def chart_uri(series: EvidenceSeries) -> str:
         svg = evidence_svg(series, lang=lang, tz=tz)
@@ -98,6 +103,7 @@ def render_html(
         "chart_uri": chart_uri,
         "chart_caption": lambda series: chart_title(series, lang),
         "plan_name": lambda key: word(key),
+        "basis": lambda standard, clause: basis(standard, clause, translate),
     }
     return template.render(context)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hazmon.acquisition.reports.catalog import ZH
 from hazmon.acquisition.reports.papers import DEFAULT_TZ
+from hazmon.config.i18n import basis, translator
 
 #: The columns of the list, in order, with the register key each comes from.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -57,12 +57,13 @@ def hazard_rows(records: Iterable[Mapping[str, Any]], *, tz: str = DEFAULT_TZ) -
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise ExportError(f"time zone {tz!r} is unknown; give e.g. Asia/Shanghai") from None
+    chinese = translator("zh_CN")  # the list is the department's, in Chinese
     rows: list[list[Cell]] = []
     for record in records:
         row: list[Cell] = []
         for _, key in COLUMNS:
             if key == "basis":
-                row.append(f"{record['standard']} 第 {record['clause']} 条")
+                row.append(basis(record["standard"], record["clause"], chinese))
             elif key in TIME_KEYS:
                 moment = record[key]
                 row.append(
@@ -74,7 +75,7 @@ def hazard_rows(records: Iterable[Mapping[str, Any]], *, tz: str = DEFAULT_TZ) -
                 row.append("是" if record["overdue"] else "否")
             elif key in ("grade", "status", "source"):
                 value = record[key]
-                row.append("" if value is None else ZH.get(value, value))
+                row.append("" if value is None else chinese(value))
             else:
                 value = record[key]
                 row.append(value if isinstance(value, int) or value is None else str(value))

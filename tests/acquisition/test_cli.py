@@ -20,7 +20,8 @@ import pytest
 from hazmon.acquisition.cli import main
 
 HAZMON = [sys.executable, "-m", "hazmon.acquisition.cli"]
-ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+# English: the tests here read the English summary (zh_CN is the default).
+ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "HAZMON_LANG": "en"}
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ def test_without_profile_the_kind_is_not_stated_and_events_kept_apart(
     assert document["read"]["events"]["rows"] == 2
 
 
+@pytest.mark.usefixtures("english")
 def test_table_output_says_how_it_read_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,3 +135,19 @@ def test_bad_profile_is_a_config_error_naming_its_key(tmp_path: Path) -> None:
     assert "value_kind = 'median'" in str(caught.value)
     with pytest.raises(ConfigError, match="bundled: crowcon-triple-plus"):
         load_datalog_profile("no-such-profile")
+
+
+@pytest.mark.usefixtures("chinese")
+def test_table_output_says_how_it_read_the_file_in_chinese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    path = _msa_like(tmp_path)
+    main(["analyze", str(path), "--datalog-profile", "msa-altair-periodic"])
+    out = capsys.readouterr().out
+    assert out.index("读取 ") < out.index("判定结果")
+    assert "列 'CO (ppm)' → altair · co [ppm] · 峰值（依据：仪器配置）" in out
+    assert "TWA 和 STEL 只是上限" in out
+    assert "事件：2 行（不是读数）" in out
+    assert "时区 UTC+8" in out
+    assert "UPPER BOUNDS" not in out

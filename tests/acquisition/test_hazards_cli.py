@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.cells import cell_len
 from sqlalchemy import create_engine
 
 from hazmon.acquisition.cli import main
@@ -62,6 +63,10 @@ def _populate(url: str, readings_db: Path | None) -> tuple[int, int]:
     return first, second
 
 
+# The tests here check the English words; test_chinese_list_show_and_history the default.
+pytestmark = pytest.mark.usefixtures("english")
+
+
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A demo-like SQLite file holding both readings and the register."""
@@ -83,7 +88,7 @@ def test_list_as_table_json_and_csv(database: Path, capsys: pytest.CaptureFixtur
     status, out, _ = run(capsys, "list", "--db", str(database))
     assert status == 0
     assert "2 hazards" in out
-    assert "pending_review" in out
+    assert "Pending review" in out  # the desk's English words for the workflow terms
     assert "5.5.2(2)" in out
 
     status, out, _ = run(capsys, "list", "--db", str(database), "--json")
@@ -126,8 +131,8 @@ def test_show_prints_the_evidence_summary_from_the_readings(
 ) -> None:
     status, out, _ = run(capsys, "show", "1", "--db", str(database))
     assert status == 0
-    assert "Hazard 1: pending_review" in out
-    assert "GB/T 50493-2019 §5.5.2(2)" in out
+    assert "Hazard 1: Pending review" in out
+    assert "GB/T 50493-2019 clause 5.5.2(2)" in out
     evidence = next(line for line in out.splitlines() if "gd-tank-farm/lel" in line)
     assert "8 readings (0 flagged)" in evidence
     assert "peak 62.5 %LEL at 2023-11-14T22:13:23.000+00:00" in evidence
@@ -155,7 +160,7 @@ def test_major_workflow_and_what_is_missing(
         capsys, "plan", "1", *db, "--measures", "new seal", "--funds", "8000 CNY"
     )
     assert status == 1
-    assert "status confirmed" in out
+    assert "status Confirmed" in out
     assert (
         "still lacks responsibility (responsible unit and person), deadline, contingency plan"
         in err
@@ -166,7 +171,7 @@ def test_major_workflow_and_what_is_missing(
         "--responsible-unit", "maintenance", "--responsible-person", "Li Ming",
         "--deadline", "2030-01-31", "--contingency", "evacuate the bund",
     )  # fmt: skip
-    assert (status, "status rectifying" in out) == (0, True)
+    assert (status, "status Rectifying" in out) == (0, True)
 
     status, _, err = run(capsys, "verify", "1", *db, "--expert", "Wang Qiang")
     assert status == 1
@@ -174,7 +179,7 @@ def test_major_workflow_and_what_is_missing(
     assert run(capsys, "rectified", "1", *db, "--note", "seal replaced")[0] == 0
     status, out, _ = run(capsys, "verify", "1", *db, "--expert", "Wang Qiang")
     assert status == 0
-    assert "status verified" in out
+    assert "status Verified and closed" in out
     status, out, _ = run(
         capsys, "refer", "1", *db, "--kind", "case_filed", "--department", "Emergency Bureau"
     )
@@ -182,9 +187,21 @@ def test_major_workflow_and_what_is_missing(
 
     status, out, _ = run(capsys, "history", "1", *db)
     assert status == 0
-    actions = [line.split(": ")[1].split(" ")[0] for line in out.splitlines() if ": " in line]
-    assert actions == ["created", "confirmed", "plan", "plan", "rectified", "verified", "referred"]
-    assert "Zhang Wei: confirmed" in out
+    actions = [
+        line.split(": ")[1].split(" (")[0].split(" [")[0]
+        for line in out.splitlines()
+        if ": " in line
+    ]
+    assert actions == [
+        "Created",
+        "Confirmed",
+        "Plan",
+        "Plan",
+        "Rectified",
+        "Verified and closed",
+        "Referred",
+    ]
+    assert "Zhang Wei: Confirmed" in out
     status, out, _ = run(capsys, "verify-audit", *db)
     assert status == 0
     assert "audit history intact: 8 entries" in out
@@ -197,10 +214,10 @@ def test_general_hazard_closed_on_the_spot_and_dismissal(
     run(capsys, "confirm", "1", *db, "--grade", "general")
     status, out, _ = run(capsys, "rectified", "1", *db, "--note", "valve closed", "--on-the-spot")
     assert status == 0
-    assert "fixed on the spot and closed; status verified" in out
+    assert "fixed on the spot and closed; status Verified and closed" in out
     status, out, _ = run(capsys, "dismiss", "2", *db, "--reason", "bump test gas")
     assert status == 0
-    assert "status dismissed" in out
+    assert "status Dismissed" in out
     status, _, err = run(capsys, "confirm", "2", *db, "--grade", "major")
     assert status == 1
     assert "it is dismissed" in err
@@ -369,3 +386,60 @@ def test_show_history_and_verify_audit_speak_json_with_the_table_numbers(
     }
     assert report["head_seq"] == 2
     assert len(report["head_hash"]) == 64
+
+
+def test_chinese_list_show_and_history(
+    database: Path, capsys: pytest.CaptureFixture[str], chinese: None
+) -> None:
+    # zh-CN is the default: the desk's words for the terms, Chinese labels, and --json
+    # keeps its machine values.
+    db = ["--db", str(database)]
+    status, out, _ = run(capsys, "list", *db)
+    assert status == 0
+    assert "共 2 条隐患" in out
+    assert "待确认" in out
+    assert "pending_review" not in out
+    assert "监督检查" in out
+    assert "企业自查" in out
+    assert "GB/T 50493-2019 第 5.5.2(2) 条" in out
+    header = next(line for line in out.splitlines() if "编号" in line)
+    assert all(word in header for word in ("状态", "等级", "来源", "依据", "整改期限"))
+
+    status, out, _ = run(capsys, "confirm", "1", "--grade", "major", *db)
+    assert status == 0
+    assert out.strip() == "隐患 1：已确认为重大隐患；状态：已确认"
+    status, out, _ = run(capsys, "show", "1", *db)
+    assert status == 0
+    assert out.startswith("隐患 1：已确认")
+    lines = out.splitlines()
+    grade = next(line for line in lines if line.lstrip().startswith("等级"))
+    assert grade.split() == ["等级", "重大隐患"]
+    assert any(line.split() == ["作为处罚依据", "否"] for line in lines)
+    # The stored finding is the analysis's English; shown in words, the peak at local
+    # time (2023-11-14 22:13:23 UTC is 2023-11-15 06:13:23 in China, UTC+8).
+    finding = next(line for line in lines if line.lstrip().startswith("隐患描述"))
+    assert "gd-tank-farm 的可燃气体达到 A2 级：达到或超过设定值 50 %LEL" in finding
+    assert "峰值 62.5 %LEL（2023-11-15 06:13:23）" in finding
+    evidence = next(line for line in lines if "gd-tank-farm/lel" in line)
+    assert "8 个读数（0 个带质量标记）" in evidence
+    assert "峰值 62.5 %LEL（2023-11-14T22:13:23.000+00:00）" in evidence
+    assert "达到或超过 A2 共 3 s" in evidence
+    assert "限值 50 %LEL" in evidence
+    # The labels line up by display width: each value starts in the same terminal column.
+    source = next(line for line in lines if "来源" in line)
+    columns = {
+        cell_len(line[: line.index(value)])
+        for line, value in ((grade, "重大隐患"), (source, "监督检查"))
+    }
+    assert len(columns) == 1
+
+    status, out, _ = run(capsys, "history", "1", *db)
+    assert status == 0
+    text = " ".join(out.split())  # Rich wraps the long created entry
+    assert "hazmon：创建 (" in text
+    assert "来源=监督检查" in text
+    assert "证据=#1 事件 1，峰值 62.5 %LEL，8 个读数，SHA-256 " in text
+    assert "Zhang Wei：已确认 (等级=重大隐患，状态=已确认)" in text
+
+    status, out, _ = run(capsys, "show", "1", *db, "--json")
+    assert (json.loads(out)["status"], json.loads(out)["grade"]) == ("confirmed", "major")

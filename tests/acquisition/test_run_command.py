@@ -76,6 +76,7 @@ def _count(database: Path) -> int:
         return 0
 
 
+@pytest.mark.usefixtures("english")
 def test_sigterm_flushes_and_exits_cleanly(tmp_path: Path, simulated_demo: dict[str, str]) -> None:
     site = _site_file(tmp_path, simulated_demo)
     database = tmp_path / "readings.db"

@@ -94,12 +94,41 @@ def test_wide_form_with_units_in_headers(
     assert "twa_8h" not in quantities["lel"]["metrics"]
 
 
+@pytest.mark.usefixtures("english")
 def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["analyze", str(_long_form(tmp_path))])
     out = capsys.readouterr().out
     assert "verdicts" in out
     assert "FAIL" in out
     assert "events" in out
+    assert "2 of 3 failed" in out
+
+
+@pytest.mark.usefixtures("chinese")
+def test_table_output_in_chinese(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default language: the same verdicts as test_table_output, in the desk's words.
+    monkeypatch.setenv("COLUMNS", "200")
+    status = main(["analyze", str(_long_form(tmp_path))])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "/long.csv（长表格式）" in out
+    channel = next(line for line in out.splitlines() if "项不合格" in line)
+    # STEL and the toxic-gas alarm fail; the TWA of 20 minutes is not judged.
+    assert "3 项中 2 项不合格 1 项未判定" in channel
+    assert "一氧化碳" in channel
+    verdicts = [line for line in out.splitlines() if "gbz2.1.co.pc_stel" in line]
+    assert len(verdicts) == 1
+    assert "不合格" in verdicts[0]
+    assert "FAIL" not in out
+    assert "超限事件" in out
+    heading = next(line for line in out.splitlines() if "开始时间" in line)
+    assert all(word in heading for word in ("设备", "监测项目", "持续时间（秒）", "峰值", "级别"))
+    # --json is neutral: machine keys and values, whatever the language.
+    main(["analyze", str(_long_form(tmp_path)), "--json"])
+    (channel_json,) = json.loads(capsys.readouterr().out)["channels"]
+    assert channel_json["quantity"] == "co"
 
 
 def test_unknown_quantity_and_unit_are_named(tmp_path: Path) -> None:

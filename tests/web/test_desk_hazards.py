@@ -127,6 +127,27 @@ def test_the_finding_reads_in_plain_chinese_with_local_time(seeded: Seeded, logi
     assert words in officer.http.get("/hazards/export.csv").content.decode("utf-8-sig")
 
 
+def test_the_history_reads_in_words_and_the_audit_keeps_the_stored_text(
+    seeded: Seeded, login: Login
+) -> None:
+    officer = login("officer")
+    page = officer.http.get(f"/hazards/{seeded.ours}").text
+    history = page[page.index('id="history"') :]
+    created = next(row for row in history.split("<tr>") if ">创建<" in row)
+    # The finding as the page's top says it, and the evidence in Chinese words.
+    assert "gd-01 的可燃气体达到 A2 级：达到或超过设定值 50 %LEL" in created
+    assert "事件 1" in created
+    assert "峰值 60 %LEL" in created
+    assert "个读数，SHA-256 " in created
+    assert "readings sha256" not in created
+    assert "reached level" not in created
+    # The stored entry is what the chain hashed: the analysis's English, unchanged.
+    with HazardRegister(seeded.url) as register:
+        (entry,) = (e for e in register.history(seeded.ours) if e.action == "created")
+        assert "reached level A2" in entry.detail["finding"]
+        assert register.verify_audit().ok
+
+
 def test_the_evidence_chart_keeps_the_peak_per_pixel(seeded: Seeded, login: Login) -> None:
     officer = login("officer")
     chart = officer.http.get(f"/api/hazards/{seeded.ours}/chart", params={"width": 50}).json()
@@ -290,3 +311,28 @@ def test_chinese_by_default_and_english_beside_it(seeded: Seeded, login: Login) 
     page = officer.http.get("/hazards").text
     assert "Pending review" in page
     assert "待确认" not in page
+
+
+def test_a_clause_given_in_words_reads_in_chinese_and_stays_unconfirmed(
+    seeded: Seeded, login: Login
+) -> None:
+    clause = "equipment and piping leaks (clause unconfirmed)"
+    with HazardRegister(seeded.url) as register:
+        hazard = register.add_hazard(
+            HazardContext(enterprise=OURS, location="泵区"),
+            "阀门泄漏",
+            rule_id="manual",
+            standard="GB 37822-2019",
+            clause=clause,
+            actor="test",
+        )
+    officer = login("officer")
+    assert (
+        "GB 37822-2019 设备与管线组件泄漏（条款未核实）"
+        in officer.http.get(f"/hazards/{hazard}").text
+    )
+    listed = officer.http.get("/hazards", params={"enterprise": OURS}).text
+    assert "设备与管线组件泄漏（条款未核实）" in listed
+    assert clause not in listed
+    # The API keeps the stored clause.
+    assert officer.http.get(f"/api/hazards/{hazard}").json()["hazard"]["clause"] == clause

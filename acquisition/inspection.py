@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from hazmon.config.i18n import Gettext
 from hazmon.config.site import SiteConfig
 from hazmon.store.hazards import Inspection, Instrument
 
@@ -39,7 +40,11 @@ class InspectedSite:
 
 
 def apply_inspection(
-    site: SiteConfig, inspection: Inspection, inspection_id: int, today: dt.date
+    site: SiteConfig,
+    inspection: Inspection,
+    inspection_id: int,
+    today: dt.date,
+    gettext: Gettext,
 ) -> InspectedSite:
     """``site`` with the calibration dates of ``inspection`` (see the module docstring).
 
@@ -47,6 +52,8 @@ def apply_inspection(
     ----------
     today
         The date in the site's zone, for "past due" in the notes.
+    gettext
+        The ``_`` of the reader's language, for the notes.
 
     Raises
     ------
@@ -70,19 +77,38 @@ def apply_inspection(
         if device.calibration_due is not None and device.calibration_due != due:
             earlier = min(device.calibration_due, due)
             notes.append(
-                f"{device.id}: calibration due {device.calibration_due} in the site file, "
-                f"{due} on the inspection; {earlier} (the earlier) applies"
+                gettext(
+                    "%(device)s: calibration due %(site_due)s in the site file, %(due)s on "
+                    "the inspection; %(earlier)s (the earlier) applies"
+                )
+                % {
+                    "device": device.id,
+                    "site_due": device.calibration_due,
+                    "due": due,
+                    "earlier": earlier,
+                }
             )
             due = earlier
         if due < today:
             notes.append(
-                f"{device.id} ({instrument.model} No. {instrument.serial}): calibration ran "
-                f"out on {due}; its readings are flagged CALIBRATION_DUE"
+                gettext(
+                    "%(device)s (%(model)s No. %(serial)s): calibration ran out on %(due)s; "
+                    "its readings are flagged CALIBRATION_DUE"
+                )
+                % {
+                    "device": device.id,
+                    "model": instrument.model,
+                    "serial": instrument.serial,
+                    "due": due,
+                }
             )
         devices.append(device.model_copy(update={"calibration_due": due}))
     for device_id, instrument in sorted(by_device.items()):
         notes.append(
-            f"instrument {instrument.model} No. {instrument.serial} is recorded as device "
-            f"{device_id!r}, which the site file does not have; its date is not applied"
+            gettext(
+                "instrument %(model)s No. %(serial)s is recorded as device %(device)s, which "
+                "the site file does not have; its date is not applied"
+            )
+            % {"model": instrument.model, "serial": instrument.serial, "device": device_id}
         )
     return InspectedSite(site.model_copy(update={"devices": devices}), tuple(notes))

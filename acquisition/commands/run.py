@@ -33,6 +33,7 @@ from hazmon.acquisition.service import (
     site_register_url,
     summary_document,
 )
+from hazmon.config.i18n import cli_translator
 from hazmon.config.site import SiteConfig, load_site
 from hazmon.store.hazards import HazardNotFound, HazardRegister
 
@@ -92,7 +93,7 @@ def _on_inspection(
         )
     today = dt.datetime.now(ZoneInfo(site.time_zone)).date()
     try:
-        return apply_inspection(site, inspection, inspection_id, today)
+        return apply_inspection(site, inspection, inspection_id, today, cli_translator())
     except InspectionMismatch as error:
         return fail(
             f"--inspection {inspection_id}",
@@ -122,7 +123,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if isinstance(inspected, int):
             return inspected
         site = inspected.site
-        console.print(f"inspection {args.inspection}: the hazards of this run are filed under it")
+        _ = cli_translator()
+        console.print(
+            _("inspection %(id)s: the hazards of this run are filed under it")
+            % {"id": args.inspection}
+        )
         for note in inspected.notes:
             console.print(f"  [yellow]{escape(printable(note))}[/]", highlight=False)
     summary = asyncio.run(run_service(site, console, options))

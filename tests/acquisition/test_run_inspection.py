@@ -107,13 +107,13 @@ def _inspection(database: Path, enterprise: str = ENTERPRISE) -> int:
         )
 
 
-def _run(site: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _run(site: Path, *extra: str, lang: str = "zh_CN") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*HAZMON, "run", str(site), "--duration", "4", "--json", *extra],
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", "HAZMON_LANG": lang},
         check=False,
     )
 
@@ -128,10 +128,11 @@ def test_a_past_due_instrument_flags_its_device_and_the_hazards_join_the_inspect
 
     assert answer.returncode == 0, answer.stderr
     assert "Traceback" not in answer.stderr
-    said = " ".join(answer.stderr.split())  # the console wraps long lines
-    assert "gd-tank (GT-4 No. SN-0001): calibration ran out on 2020-06-30" in said
-    assert "site file, 2020-06-30 on the inspection; 2020-06-30 (the earlier) applies" in said
-    assert "which the site file does not have" in said  # noise-1
+    said = "".join(answer.stderr.split())  # the console wraps long lines
+    assert f"本次运行发现的隐患归入检查{inspection_id}" in said
+    assert "gd-tank（GT-4，出厂编号SN-0001）：检定有效期已于2020-06-30届满" in said
+    assert "检查记录中为2020-06-30；按较早的2020-06-30执行" in said
+    assert "登记的设备编号noise-1不在站点文件中" in said
     summary = json.loads(answer.stdout.strip().splitlines()[-1])
     assert summary["hazards"] >= 1
     due = int(Quality.CALIBRATION_DUE)
@@ -149,6 +150,16 @@ def test_a_past_due_instrument_flags_its_device_and_the_hazards_join_the_inspect
     assert flagged == {"gd-tank": 1.0, "gd-pump": 0.0}
     assert linked
     assert {row[1] for row in linked} == {inspection_id}
+
+
+def test_the_notes_in_english(site_file: Path) -> None:
+    inspection_id = _inspection(site_file.parent / "run.db")
+    answer = _run(site_file, "--inspection", str(inspection_id), lang="en")
+    assert answer.returncode == 0, answer.stderr
+    said = " ".join(answer.stderr.split())
+    assert "gd-tank (GT-4 No. SN-0001): calibration ran out on 2020-06-30" in said
+    assert "site file, 2020-06-30 on the inspection; 2020-06-30 (the earlier) applies" in said
+    assert "recorded as device noise-1, which the site file does not have" in said
 
 
 def test_an_unknown_inspection_is_refused_before_polling(site_file: Path) -> None:

@@ -26,6 +26,7 @@ SOURCES = [
     ROOT / "store" / "hazard_list.py",
     *(ROOT / "acquisition" / "commands").glob("*.py"),
     ROOT / "acquisition" / "service.py",
+    ROOT / "acquisition" / "inspection.py",
     *(ROOT / "acquisition" / "reports").glob("*.py"),
 ]
 # A translation is Chinese, or a name kept as it is (PM2.5, WBGT), or CJK punctuation.

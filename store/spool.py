@@ -20,6 +20,7 @@ order items were put.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -171,11 +172,25 @@ class Spool:
             ).fetchone()
         return row is not None
 
-    def oldest(self, limit: int = 1) -> list[SpoolItem]:
-        """Up to ``limit`` oldest items, oldest first."""
+    def oldest(self, limit: int = 1, *, after: int = 0) -> list[SpoolItem]:
+        """Up to ``limit`` oldest items with an id above ``after``, oldest first (a
+        sender that keeps sent items until confirmed reads on past them)."""
         with self._lock:
             rows = self.connection.execute(
-                "SELECT id, payload, label, weight FROM spool ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, payload, label, weight FROM spool WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [SpoolItem(int(row[0]), bytes(row[1]), str(row[2]), int(row[3])) for row in rows]
+
+    def get(self, ids: Sequence[int]) -> list[SpoolItem]:
+        """The items of ``ids`` still spooled, oldest first (to send again)."""
+        if not ids:
+            return []
+        with self._lock:
+            rows = self.connection.execute(
+                "SELECT id, payload, label, weight FROM spool WHERE id IN "
+                "(SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(list(ids)),),
             ).fetchall()
         return [SpoolItem(int(row[0]), bytes(row[1]), str(row[2]), int(row[3])) for row in rows]
 

@@ -557,7 +557,7 @@ class ReadingPublisher:
             # Nothing confirmed for a while (the centre is away): wait longer each time.
             self._resend_after = self._backoff.failure()
             log.warning(
-                "%d MQTT messages not confirmed by the centre within %.0f s: sent again",
+                "%d MQTT messages not confirmed by the centre within %g s: sent again",
                 len(overdue),
                 self.confirm_timeout,
             )

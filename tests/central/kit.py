@@ -156,9 +156,18 @@ def lel(site: str, device: str) -> Channel:
 
 
 def start_worker(
-    tmp_path: Path, name: str, urls: list[str], register: str, *, partitions: int = 8
+    tmp_path: Path,
+    name: str,
+    urls: list[str],
+    register: str,
+    *,
+    partitions: int = 8,
+    database: Path | None = None,
+    lease_ttl: float = 3.0,
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """``hazmon central run`` as a process of its own; returns it and its status file."""
+    """``hazmon central run`` as a process of its own (store ``database``, default
+    ``central.db``; ownership log ``<name>.ownership.jsonl``); returns it and its
+    status file."""
     status = tmp_path / f"{name}.status.json"
     log = (tmp_path / f"{name}.log").open("ab")
     process = subprocess.Popen(
@@ -171,13 +180,13 @@ def start_worker(
             "--worker",
             name,
             "--db",
-            str(tmp_path / "central.db"),
+            str(database or tmp_path / "central.db"),
             "--register-url",
             register,
             "--partitions",
             str(partitions),
             "--lease-ttl",
-            "3",
+            str(lease_ttl),
             "--ownership-log",
             str(tmp_path / f"{name}.ownership.jsonl"),
             "--status-file",

@@ -55,6 +55,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections import deque
@@ -352,11 +353,22 @@ class _Sent:
     """When it was (last) published [s, monotonic]."""
 
 
+#: How :func:`encode_readings` ends a numbered payload.
+_NUMBERING_TAIL = re.compile(rb'"boot":(\d+),"seq":(\d+)(?:,"held":\d+)?\}$')
+
+
 def _numbering(payload: bytes) -> tuple[int, int] | None:
     """(boot, seq) of a spooled payload; None for an unnumbered one (an older release's)."""
+    # Our own encoder wrote it: its tail is enough (parsing the whole payload is most of
+    # the cost of confirming).
+    found = _NUMBERING_TAIL.search(payload, max(0, len(payload) - 80))
+    if found is not None:
+        return int(found[1]), int(found[2])
     try:
         data = json.loads(payload)
     except ValueError:
+        return None
+    if not isinstance(data, dict):
         return None
     boot, seq = data.get("boot"), data.get("seq")
     return (boot, seq) if isinstance(boot, int) and isinstance(seq, int) else None

@@ -293,7 +293,13 @@ class PartitionRunner:
             subject = confirm_subject(
                 channel.site, channel.device, channel.name or channel.quantity
             )
-            await self.worker.nc.publish(subject, encode_confirm(boot, seq))
+            try:
+                await self.worker.nc.publish(subject, encode_confirm(boot, seq))
+            except Exception as error:  # the connection is the one failing
+                # A confirmation lost costs the kit a resend, which is confirmed then:
+                # not worth stopping the partition for.
+                log.warning("partition %d: confirming to %s: %r", self.partition, subject, error)
+                continue
             self.worker.stats.confirmations += 1
 
     async def run(self) -> None:

@@ -558,10 +558,12 @@ class ReadingPublisher:
         for start in range(0, len(overdue), self.window):
             batch = self.spool.get(overdue[start : start + self.window])
             for item in batch:
-                # To the end of the send order, with a new time.
-                record = self._sent.pop(item.id)
-                record.sent_at = time.monotonic()
-                self._sent[item.id] = record
+                # To the end of the send order, with a new time (unless a confirmation
+                # that came while the last batch was sent has removed it).
+                found = self._sent.pop(item.id, None)
+                if found is not None:
+                    found.sent_at = time.monotonic()
+                    self._sent[item.id] = found
             await self._publish(batch, timeout)
             self.resent_messages += len(batch)
             sent += len(batch)
@@ -584,9 +586,12 @@ class ReadingPublisher:
                 await self._publish(fresh + unnumbered, timeout)
             except BaseException:
                 # Not sent as far as we know: read again at the next attempt, in order.
+                # (A confirmation that came meanwhile has removed its own already.)
                 for item in reversed(fresh):
-                    record = self._sent.pop(item.id)
-                    self._runs[(record.topic, record.boot)].pop()
+                    unsent = self._sent.pop(item.id, None)
+                    waiting = self._runs.get((item.label, unsent.boot)) if unsent else None
+                    if waiting and waiting[-1][1] == item.id:
+                        waiting.pop()
                 self._cursor = batch[0].id - 1
                 raise
             # An unnumbered message (an older release's) cannot be confirmed: its
@@ -622,9 +627,14 @@ class ReadingPublisher:
         return fresh, unnumbered
 
     async def _subscribe_confirms(self) -> None:
-        """Subscribe to the confirmations of every site the channels name."""
+        """Subscribe to the confirmations of every site the channels name.
+
+        QoS 0: the centre publishes them so (core NATS), and on the NATS gateway a QoS 1
+        subscription is a JetStream consumer, which a cluster electing leaders may
+        refuse; a confirmation missed costs a resend, confirmed then.
+        """
         for site in {channel.site for channel in self.channels.channels} - self._subscribed:
-            await self.connection.subscribe(f"{CONFIRM_PREFIX}/{site}/#", qos=1)
+            await self.connection.subscribe(f"{CONFIRM_PREFIX}/{site}/#", qos=0)
             self._subscribed.add(site)
 
     def confirmed(self, topic: str, payload: bytes) -> bool:

@@ -132,7 +132,16 @@ class PublisherKit:
         self.added += len(ts)
 
     def waiting(self) -> int:
-        """Messages spooled, unconfirmed (or, without ``confirm``, unacknowledged)."""
+        """Messages spooled, unconfirmed (or, without ``confirm``, unacknowledged).
+
+        Raises
+        ------
+        AssertionError
+            The publisher or the listener ended (what ``hazmon run`` would end on).
+        """
+        for task in self._tasks:
+            if task.done():
+                raise AssertionError(f"the kit's publisher ended: {task.exception()!r}")
 
         async def count() -> int:
             return self.spool.pending()[0] + len(self.publisher._pending)

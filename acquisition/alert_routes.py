@@ -36,6 +36,8 @@ from rich.console import Console
 from rich.text import Text
 
 from hazmon.acquisition.alerts import Alert, format_alert
+from hazmon.config.errors import ConfigError
+from hazmon.config.secrets import secret_from_env
 from hazmon.config.site import AlertsConfig
 from hazmon.drivers.mqtt_adapter import MqttConnection
 from hazmon.retry import Backoff
@@ -595,6 +597,67 @@ class AlertManager:
         await asyncio.gather(*(route.drain(timeout) for route in self.routes))
 
 
+def build_routes(
+    alerts: AlertsConfig, console: Console, connection: MqttConnection | None, source: str
+) -> list[QueuedRoute]:
+    """The alert routes of an ``[alerts]`` table (a kit's site file, the centre's
+    ``--alerts`` file).
+
+    Parameters
+    ----------
+    alerts
+        The table.
+    console
+        Where ``console`` routes print.
+    connection
+        The broker ``mqtt`` routes publish to; None where there is none (the centre).
+    source
+        The table's file, for messages.
+
+    Raises
+    ------
+    ConfigError
+        A webhook whose secret variable is unset (no unsigned webhooks), or an ``mqtt``
+        route without a broker connection.
+    """
+    routes: list[QueuedRoute] = []
+    for number, route in enumerate(alerts.routes):
+        if route.kind == "console":
+            routes.append(ConsoleRoute(console, route.min_level))
+        elif route.kind == "mqtt":
+            if connection is None:
+                raise ConfigError(
+                    source,
+                    [
+                        f'alerts.routes[{number}].kind = "mqtt": there is no MQTT broker '
+                        "here to publish to (the centre has no kit broker); use kind = "
+                        '"webhook" or "console"'
+                    ],
+                )
+            routes.append(MqttRoute(connection, route.min_level))
+        else:
+            assert route.url is not None  # validated: a webhook has a URL
+            secret = secret_from_env(route.secret_env, "[alerts]", "secret_env")
+            if not secret:
+                raise ConfigError(
+                    source,
+                    [
+                        f"alerts.routes[{number}].secret_env = {route.secret_env!r}: the "
+                        "variable is not set; export it with the webhook's HMAC secret"
+                    ],
+                )
+            routes.append(
+                WebhookRoute(
+                    route.url,
+                    secret.encode(),
+                    timeout=route.timeout,
+                    retries=route.retries,
+                    min_level=route.min_level,
+                )
+            )
+    return routes
+
+
 __all__ = [
     "ALERT_SCHEMA",
     "SIGNATURE_HEADER",
@@ -609,6 +672,7 @@ __all__ = [
     "WebhookError",
     "WebhookRoute",
     "alert_topic",
+    "build_routes",
     "sign",
     "verify",
 ]

@@ -30,6 +30,8 @@ AlertKind = Literal[
     "store_restored",
     # A central worker found messages a kit numbered missing (hazmon.acquisition.central).
     "message_gap",
+    # A central worker set a message aside it could not decode or judge.
+    "dead_letter",
 ]
 
 #: Kinds that end a condition: the channel's state goes back to normal.
@@ -40,6 +42,8 @@ ENDING_KINDS = frozenset(
 REGISTER_KINDS = frozenset({"register_down", "register_slow", "register_restored"})
 #: Kinds of the local readings store's health (disk full, read-only; the pipeline's).
 STORE_KINDS = frozenset({"store_down", "store_restored"})
+#: Kinds of a central worker's intake (one-off notices: nothing to clear).
+INTAKE_KINDS = frozenset({"message_gap", "dead_letter"})
 #: The key of the readings store's health alerts (one state per site).
 STORE_KEY = "_store"
 #: The pseudo-quantity of a device's communication alerts (one state per device).
@@ -154,6 +158,12 @@ def format_alert(alert: Alert) -> Text:
             "store_restored": "STORE OK",
         }[alert.kind]
         return Text(f"{alert.time_text} {word:<11} {alert.message}", style=style)
+    if alert.kind in INTAKE_KINDS:
+        word = "GAP" if alert.kind == "message_gap" else "DEAD LETTER"
+        return Text(
+            f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity}: {alert.message}",
+            style="magenta",
+        )
     if alert.kind in ("comm_fault", "comm_restored"):
         style = "magenta" if alert.kind == "comm_fault" else "cyan"
         word = "COMM FAULT" if alert.kind == "comm_fault" else "COMM OK"

@@ -38,14 +38,7 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.live import Live
 
-from hazmon.acquisition.alert_routes import (
-    AlertManager,
-    ConsoleRoute,
-    MqttRoute,
-    QueuedRoute,
-    WebhookRoute,
-    alert_topic,
-)
+from hazmon.acquisition.alert_routes import AlertManager, alert_topic, build_routes
 from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
 from hazmon.acquisition.live import LiveState, render_view
@@ -196,46 +189,30 @@ class ServiceOptions:
     """Set it to stop the service (as SIGTERM would)."""
     manager_ready: asyncio.Event | None = None
     """Set once every connection is up and polling starts (tests wait on it)."""
+    inspection_id: int | None = None
+    """The desk's inspection the hazards of this run belong to (``run --inspection``)."""
 
 
-def build_routes(
-    site: SiteConfig, console: Console, connection: MqttConnection | None
-) -> list[QueuedRoute]:
-    """The alert routes of ``site``.
+def site_database(site: SiteConfig, options: ServiceOptions) -> Path:
+    """The local store's file: ``--db``, else ``[stores] sqlite`` from the site's folder."""
+    return options.database or resolve_path(options.base, site.stores.sqlite)
+
+
+def site_register_url(site: SiteConfig, database: Path) -> str:
+    """The hazard register's URL: the variable ``[stores] hazard_register_env`` names,
+    else ``[stores] hazard_register``, else the local store's file.
 
     Raises
     ------
     ConfigError
-        A webhook whose secret variable is unset (no unsigned webhooks).
+        The variable the site names is not set.
     """
-    routes: list[QueuedRoute] = []
-    for number, route in enumerate(site.alerts.routes):
-        if route.kind == "console":
-            routes.append(ConsoleRoute(console, route.min_level))
-        elif route.kind == "mqtt":
-            assert connection is not None  # validated: mqtt routes need [mqtt]
-            routes.append(MqttRoute(connection, route.min_level))
-        else:
-            assert route.url is not None
-            secret = secret_from_env(route.secret_env, "[alerts]", "secret_env")
-            if not secret:
-                raise ConfigError(
-                    f"site {site.name}",
-                    [
-                        f"alerts.routes[{number}].secret_env = {route.secret_env!r}: the "
-                        "variable is not set; export it with the webhook's HMAC secret"
-                    ],
-                )
-            routes.append(
-                WebhookRoute(
-                    route.url,
-                    secret.encode(),
-                    timeout=route.timeout,
-                    retries=route.retries,
-                    min_level=route.min_level,
-                )
-            )
-    return routes
+    stores = site.stores
+    return (
+        secret_from_env(stores.hazard_register_env, "[stores]", "hazard_register_env")
+        or stores.hazard_register
+        or f"sqlite:///{database}"
+    )
 
 
 class SiteService:
@@ -257,7 +234,7 @@ class SiteService:
         self.console = console
         self.options = options
         stores = site.stores
-        self.database = options.database or resolve_path(options.base, stores.sqlite)
+        self.database = site_database(site, options)
         check_writable_file(
             self.database, "--db" if options.database else "[stores] sqlite", f"site {site.name}"
         )
@@ -275,13 +252,9 @@ class SiteService:
         self.connection: MqttConnection | None = None
         if site.mqtt is not None:
             self.connection = MqttConnection(mqtt_settings(site.mqtt))
-        self.routes = build_routes(site, console, self.connection)
+        self.routes = build_routes(site.alerts, console, self.connection, f"site {site.name}")
         self.manager = AlertManager(site.name, site.alerts, self.routes)
-        self.register_url = (
-            secret_from_env(stores.hazard_register_env, "[stores]", "hazard_register_env")
-            or stores.hazard_register
-            or f"sqlite:///{self.database}"
-        )
+        self.register_url = site_register_url(site, self.database)
         self.stop = options.stop or asyncio.Event()
         self.queue: ResultQueue = asyncio.Queue(site.service.queue_size)
         self.health_readings = 0
@@ -407,6 +380,7 @@ class SiteService:
                     enterprise=site.enterprise,
                     location=device.location or device.id,
                     source=site.source,
+                    inspection_id=self.options.inspection_id,
                 )
                 for device in site.devices
             },

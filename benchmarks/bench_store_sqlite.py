@@ -4,6 +4,9 @@ Run: ``.venv/bin/python benchmarks/bench_store_sqlite.py``. Baselines in the sam
 
 - writes: the batch API (one transaction and one ``executemany`` per batch) against
   committing each reading on its own, the way a naive per-reading store call would;
+- the cost of the per-minute summaries the store keeps at write time: the store's
+  write against the bare ``INSERT`` of the same batches into a readings table of the
+  same schema with the same pragmas (what a write was before the summaries);
 - the one-hour read: the ``WITHOUT ROWID`` table keyed by (channel, time) against the
   same rows in a plain rowid table without that key (the query scans the table).
 """
@@ -47,6 +50,40 @@ def batch(number: int, rng: np.random.Generator) -> tuple[Readings, np.ndarray]:
     return readings, (row % 3).astype(np.uint8)
 
 
+class BareInsert:
+    """The bare INSERT of a batch (one transaction), no summaries: a write before them."""
+
+    def __init__(self, path: Path) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute(
+            "CREATE TABLE readings (channel_id INTEGER NOT NULL, ts INTEGER NOT NULL, "
+            "value REAL, quality INTEGER NOT NULL, level INTEGER NOT NULL, "
+            "PRIMARY KEY (channel_id, ts)) WITHOUT ROWID"
+        )
+        self.ids = np.arange(1, CHANNELS + 1, dtype=np.int64)
+
+    def write(self, readings: Readings, level: np.ndarray) -> None:
+        value = readings.value.astype(object)
+        value[np.isnan(readings.value)] = None
+        rows = zip(
+            self.ids[readings.channel].tolist(),
+            readings.ts.tolist(),
+            value.tolist(),
+            readings.quality.tolist(),
+            level.tolist(),
+            strict=True,
+        )
+        self.connection.execute("BEGIN")
+        self.connection.executemany(
+            "INSERT OR REPLACE INTO readings (channel_id, ts, value, quality, level) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.connection.execute("COMMIT")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hazmon-bench-") as name:
         run(Path(name))
@@ -58,11 +95,18 @@ def run(folder: Path) -> None:
     total = CHANNELS * RATE_HZ * 3600 * HOURS
     batches = [batch(number, rng) for number in range(total // BATCH)]
 
+    bare = BareInsert(folder / "bare.db")
     with SqliteTimeSeries(folder / "store.db") as store:
-        start = time.perf_counter()
+        # Batch by batch in turn, so a busy moment of the machine slows both alike.
+        batched = bare_time = 0.0
         for readings, level in batches:
+            start = time.perf_counter()
             store.write(readings, level, table)
-        batched = time.perf_counter() - start
+            batched += time.perf_counter() - start
+            start = time.perf_counter()
+            bare.write(readings, level)
+            bare_time += time.perf_counter() - start
+        bare.connection.close()
         assert store.count() == total
 
         channel = table[7]
@@ -98,9 +142,12 @@ def run(folder: Path) -> None:
             naive.write(readings.take(np.array([row])), level[row : row + 1], table)
         naive_rate = NAIVE_READINGS / (time.perf_counter() - start)
 
+    raw_rate = total / bare_time
     rate = total / batched
     print(f"SQLite store: {CHANNELS} channels × {RATE_HZ} Hz × {HOURS} h")
     print(f"sustained writes, {BATCH:,}-reading batches: {rate:,.0f} readings/s ({total:,})")
+    print(f"baseline, the bare INSERT (no summaries):  {raw_rate:,.0f} readings/s")
+    print(f"ratio (store with summaries / bare INSERT): {rate / raw_rate:.2f}")
     print(f"baseline, one transaction per reading:     {naive_rate:,.0f} readings/s")
     print(f"ratio (batched / per reading):             {rate / naive_rate:.1f}x")
     print(f"one-hour read of one channel ({len(window.ts):,} readings): {keyed_read * 1e3:.1f} ms")

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -32,6 +33,19 @@ from hazmon.config.profile import Profile, TransportKind, load_profile_cached, l
 from hazmon.config.standards import SiteLimits, load_standards_table
 
 SITE_SCHEMA = "hazmon.site/1"
+
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+def end_of_day_ns(day: dt.date, zone: str) -> int:
+    """The first instant after ``day`` in ``zone`` [ns UTC].
+
+    A date-only calibration due date holds until 23:59:59 local time on that day: an
+    instrument due on 2026-03-31 in Asia/Shanghai is valid until 2026-03-31T16:00:00Z,
+    not until midnight UTC, eight hours later.
+    """
+    midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(zone))
+    return round(midnight.timestamp()) * 1_000_000_000
 
 
 class _Strict(BaseModel):
@@ -496,6 +510,11 @@ class SiteConfig(_Strict):
     enterprise: str
     inspection: str = ""
     source: Literal["supervision_inspection", "self_inspection"] = "supervision_inspection"
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        description="IANA zone of the site; a date-only calibration due date ends at "
+        "23:59:59 in it",
+    )
     standards: tuple[str, ...] = ("gbt50493-2019",)
     devices: list[DeviceConfig] = Field(min_length=1)
     limits: SiteLimits = Field(default_factory=SiteLimits)
@@ -525,6 +544,24 @@ class SiteConfig(_Strict):
                     item = {**item, "profile": str(Path(base) / path)}
             resolved.append(item)
         return resolved
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone; give an IANA name such as Asia/Shanghai"
+            ) from None
+        return value
+
+    def calibration_expires_ns(self, device: AnyDevice) -> int | None:
+        """When ``device``'s calibration runs out [ns UTC]: the end of its due date in the
+        site's zone; ``None`` when the site gives no due date."""
+        if device.calibration_due is None:
+            return None
+        return end_of_day_ns(device.calibration_due, self.time_zone)
 
     @field_validator("standards")
     @classmethod
@@ -581,3 +618,23 @@ def load_site(name_or_path: str) -> tuple[str, SiteConfig]:
         )
     base = path.resolve().parent if source == str(path) else None
     return source, validate(SiteConfig, data, source, context={"base": base})
+
+
+class AlertsFile(_Strict):
+    """A standalone alerts file (``hazmon central run --alerts``): a site file's
+    ``[alerts]`` table and nothing else."""
+
+    alerts: AlertsConfig
+
+
+def load_alerts(path: Path) -> tuple[str, AlertsConfig]:
+    """Load a standalone alerts file; return its source and the ``[alerts]`` table.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, is not TOML, has no ``[alerts]`` table, has other
+        tables beside it, or the table does not validate.
+    """
+    source = str(path)
+    return source, validate(AlertsFile, read_toml(path), source).alerts

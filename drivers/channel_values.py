@@ -22,7 +22,6 @@ messages measured while hazmon was away is not warming up.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 from collections.abc import Mapping
@@ -48,8 +47,9 @@ class ChannelMapper:
         row order.
     channel_numbers
         Index of each profile channel in the pipeline's channel table.
-    calibration_due
-        The unit's calibration due date; after it every reading gets CALIBRATION_DUE.
+    calibration_expires_ns : [ns UTC]
+        When the unit's calibration runs out (the end of its due date in the site's
+        zone); every reading arriving from then on gets CALIBRATION_DUE.
     warmup : [s]
         Readings arriving within this time of :meth:`start_warmup` get WARMUP; the
         profile's ``calibration.warmup_seconds`` by default.
@@ -72,7 +72,7 @@ class ChannelMapper:
         profile: Profile,
         channel_numbers: NDArray[np.int32],
         *,
-        calibration_due: dt.date | None = None,
+        calibration_expires_ns: int | None = None,
         warmup: float | None = None,
     ) -> None:
         self.profile = profile
@@ -83,7 +83,7 @@ class ChannelMapper:
                 f"of profile {profile.name}"
             )
         self.channel_numbers = np.asarray(channel_numbers, dtype=np.int32)
-        self.calibration_due = calibration_due
+        self.calibration_expires_ns = calibration_expires_ns
         self.warmup = profile.calibration.warmup_seconds if warmup is None else warmup
         self.duplicates = 0
         self.out_of_order = 0
@@ -113,7 +113,8 @@ class ChannelMapper:
 
     def _meter_flags(self, arrived_ns: int) -> int:
         flags = 0
-        if self.calibration_due is not None and dt.date.today() > self.calibration_due:
+        expires = self.calibration_expires_ns
+        if expires is not None and arrived_ns >= expires:
             flags |= int(Quality.CALIBRATION_DUE)
         if arrived_ns < self.warm_after_ns:
             flags |= int(Quality.WARMUP)
@@ -240,14 +241,15 @@ class MeterOptions(TypedDict, total=False):
 
     Attributes
     ----------
-    calibration_due
-        The unit's calibration due date; after it every reading gets CALIBRATION_DUE.
+    calibration_expires_ns : [ns UTC]
+        When the unit's calibration runs out; from then on every reading gets
+        CALIBRATION_DUE.
     warmup : [s]
         Readings arriving this soon after the link opens get WARMUP; the profile's
         ``calibration.warmup_seconds`` by default (0 for a meter switched on before).
     """
 
-    calibration_due: dt.date | None
+    calibration_expires_ns: int | None
     warmup: float | None
 
 

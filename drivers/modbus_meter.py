@@ -19,7 +19,6 @@ meters a whole timeout.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 
 import numpy as np
@@ -66,8 +65,9 @@ class ModbusMeter(MappedMeter):
     channel_numbers
         For each profile channel (the fields, then the derived channels), its index in
         the pipeline's channel table.
-    calibration_due
-        The unit's calibration due date; after it every reading gets CALIBRATION_DUE.
+    calibration_expires_ns : [ns UTC]
+        When the unit's calibration runs out; from then on every reading gets
+        CALIBRATION_DUE.
     warmup : [s]
         Readings this soon after the link opens get WARMUP; the profile's by default.
     timeout : [s]
@@ -87,7 +87,7 @@ class ModbusMeter(MappedMeter):
         device_id: int,
         channel_numbers: NDArray[np.int32],
         *,
-        calibration_due: dt.date | None = None,
+        calibration_expires_ns: int | None = None,
         warmup: float | None = None,
         timeout: float | None = None,
         max_registers: int | None = None,
@@ -104,7 +104,9 @@ class ModbusMeter(MappedMeter):
             profile, max_gap=max_gap, max_registers=max_registers, max_bits=max_bits
         )
         self.device_id = device_id
-        super().__init__(profile, channel_numbers, calibration_due=calibration_due, warmup=warmup)
+        super().__init__(
+            profile, channel_numbers, calibration_expires_ns=calibration_expires_ns, warmup=warmup
+        )
         self._link_openings = 0
 
     @property

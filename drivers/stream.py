@@ -276,7 +276,7 @@ class StreamMeter(MappedMeter, Generic[ChunkT]):
         super().__init__(
             profile,
             channel_numbers,
-            calibration_due=options.get("calibration_due"),
+            calibration_expires_ns=options.get("calibration_expires_ns"),
             warmup=options.get("warmup"),
         )
         self.stream_link = link

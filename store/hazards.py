@@ -37,8 +37,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from types import TracebackType
-from typing import Any, Literal, Self, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 from sqlalchemy import (
@@ -73,6 +72,7 @@ from hazmon.store.evidence import (
     event_figures,
     readings_digest,
 )
+from hazmon.store.lifecycle import Closable
 from hazmon.store.timeseries import WindowReader
 
 metadata = MetaData()
@@ -600,7 +600,7 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-class HazardRegister:
+class HazardRegister(Closable):
     """Events, hazard records, inspections and their audit history, by SQLAlchemy URL.
 
     Parameters
@@ -661,18 +661,6 @@ class HazardRegister:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def engine(self) -> Engine:

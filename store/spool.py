@@ -26,8 +26,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import NamedTuple, Self
+from typing import NamedTuple
+
+from hazmon.store.lifecycle import Closable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -63,7 +64,7 @@ class LegacyTable:
     """SQL expression for the weight (a column name, or ``1``)."""
 
 
-class Spool:
+class Spool(Closable):
     """A durable FIFO of byte payloads (see the module for the durability).
 
     Parameters
@@ -119,18 +120,6 @@ class Spool:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def connection(self) -> sqlite3.Connection:

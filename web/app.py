@@ -64,7 +64,7 @@ from hazmon.store.hazards import (
 from hazmon.store.inspections import Inspections
 from hazmon.store.timeseries import Window
 from hazmon.store.timeseries.sqlite import SqliteTimeSeries
-from hazmon.web.chart import chart_data, chart_from_aggregates
+from hazmon.web.chart import chart_data, chart_from_aggregates, pixel_interval
 from hazmon.web.i18n import DEFAULT_LOCALE, LOCALES, local_time, plain_number, translator
 from hazmon.web.security import (
     LOGIN_COOKIE,
@@ -450,7 +450,7 @@ def _chart(desk: Desk, user: User, hazard_id: int, width: int) -> list[dict[str,
         else:
             # One row per pixel column from the store (min, max, level, quality), so the
             # readings are summarised where they live.
-            interval = max(-(-(end - start + 1) // width), 1)
+            interval = pixel_interval(start, end, width)
             with desk.store_lock:
                 aggregates = desk.store.aggregate(channel, start, end, interval)
             data = chart_from_aggregates(aggregates, interval, limit=limit, min_level=min_level)

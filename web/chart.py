@@ -9,6 +9,23 @@ from numpy.typing import NDArray
 
 from hazmon.store.timeseries import Aggregates, Window
 
+#: A minute [ns]: the SQLite store keeps a summary per channel and minute.
+MINUTE_NS = 60_000_000_000
+
+
+def pixel_interval(start_ns: int, end_ns: int, width: int) -> int:
+    """The interval [ns] one pixel column of a chart of ``[start_ns, end_ns]`` covers.
+
+    A window longer than ``width`` minutes gets a whole number of minutes per column
+    (rounded up, so there are never more columns than pixels): the store then answers
+    from its per-minute summaries instead of every reading. A shorter window keeps its
+    exact share of the window per column, read from the raw readings.
+    """
+    interval = max(-(-(end_ns - start_ns + 1) // width), 1)
+    if interval > MINUTE_NS:
+        interval = -(-interval // MINUTE_NS) * MINUTE_NS
+    return int(interval)
+
 
 def per_pixel(
     ts: NDArray[np.int64], value: NDArray[np.float64], start_ns: int, end_ns: int, width: int

@@ -46,6 +46,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
+from hazmon.acquisition.alert_routes import AlertManager, QueuedRoute
 from hazmon.acquisition.alerts import Alert
 from hazmon.acquisition.central.leases import LeaseTable
 from hazmon.acquisition.central.partitions import (
@@ -60,6 +61,7 @@ from hazmon.acquisition.central.partitions import (
     partition_subject,
     split_subject,
 )
+from hazmon.acquisition.commands.common import printable
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.acquisition.publish import (
     DecodedReadings,
@@ -70,6 +72,7 @@ from hazmon.acquisition.publish import (
 from hazmon.acquisition.register_writer import RegisterWriter
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.config.site import AlertsConfig
 from hazmon.config.standards import LimitRule, effective_limit_rows, rules_by_quantity
 from hazmon.retry import Backoff
 from hazmon.store.hazards import HazardContext
@@ -79,6 +82,9 @@ log = logging.getLogger(__name__)
 
 #: The source of the hazard records a central worker files.
 CENTRAL_SOURCE = "central"
+#: The alert "site" of the worker's own health (the register, its store): no kit's
+#: name, which must start with a letter or digit.
+CENTRE_SITE = "_central"
 #: How often a partition confirms to the kits what it has stored [s]: one message per
 #: channel and publisher run that moved on, not one per message.
 CONFIRM_INTERVAL_S = 0.5
@@ -141,6 +147,12 @@ class CentralOptions:
     status_file: Path | None = None
     """The counters as JSON, rewritten every lease period (health for a supervisor)."""
     on_alert: Callable[[Alert], None] | None = None
+    alerts: AlertsConfig = field(default_factory=lambda: AlertsConfig(routes=[]))
+    """Dedupe and rate limits of every site's alerts (``--alerts``)."""
+    routes: list[QueuedRoute] = field(default_factory=list)
+    """Where every site's alerts go (:func:`~hazmon.acquisition.alert_routes.build_routes`)."""
+    shutdown_timeout: float = 10.0
+    """[s] the routes get to deliver what they hold on stop."""
 
 
 class TopicMismatch(PayloadError):
@@ -274,7 +286,7 @@ class PartitionRunner:
             worker.options.timeseries,
             worker.writer,
             {},
-            worker.alert,
+            self.alert,
             limit_rows=effective_limit_rows(),
             settings=EvaluationSettings(),
         )
@@ -449,6 +461,12 @@ class PartitionRunner:
             )
         return decoded
 
+    def alert(self, alert: Alert) -> None:
+        """The pipeline's sink: to the manager of the alert's site (a device's is the
+        site its messages came from; the store's own, device-less, the centre's)."""
+        context = self.pipeline.contexts.get(alert.device) if alert.device else None
+        self.worker.alert(alert, context.enterprise if context else CENTRE_SITE)
+
     def _judge(self, good: list[DecodedReadings], replay: bool) -> None:
         ts, number, value, quality = [], [], [], []
         for decoded in good:
@@ -489,6 +507,8 @@ class CentralWorker:
         self.rules: Mapping[str, LimitRule] = rules_by_quantity(options.standards)
         self.writer = RegisterWriter(options.register_url, options.register_spool, self.alert)
         self.runners: dict[int, PartitionRunner] = {}
+        self.managers: dict[str, AlertManager] = {}
+        """One per site (its own alert ids, states, dedupe), all on the same routes."""
         self.leases: LeaseTable
         self._log = (
             options.ownership_log.open("a", encoding="utf-8") if options.ownership_log else None
@@ -501,12 +521,38 @@ class CentralWorker:
             self._log.write(json.dumps({**line, "ts": time.time_ns()}) + "\n")
             self._log.flush()
 
-    def alert(self, alert: Alert) -> None:
-        """An alert of a judged channel or of the worker's health."""
+    def manager(self, site: str) -> AlertManager:
+        """The alert manager of ``site`` (made on its first alert)."""
+        manager = self.managers.get(site)
+        if manager is None:
+            manager = AlertManager(site, self.options.alerts, self.options.routes)
+            self.managers[site] = manager
+        return manager
+
+    def alert(self, alert: Alert, site: str = CENTRE_SITE) -> None:
+        """An alert of a judged channel of ``site`` or of the worker's health: logged,
+        and handed to the site's manager (never blocks: routes have their queues)."""
         self.stats.alerts += 1
-        log.warning("alert %s %s/%s %s", alert.kind, alert.device, alert.quantity, alert.message)
+        log.warning(
+            "alert %s %s %s/%s %s", alert.kind, site, alert.device, alert.quantity, alert.message
+        )
         if self.options.on_alert is not None:
             self.options.on_alert(alert)
+        self.manager(site)(alert)
+
+    async def deliver_alerts(self) -> None:
+        """Every second, deliver the states whose clear was rate-limited away
+        (:meth:`AlertManager.tick`); until cancelled."""
+        while True:
+            await asyncio.sleep(1.0)
+            for manager in list(self.managers.values()):
+                manager.tick()
+
+    async def drain_alerts(self) -> None:
+        """Give the routes ``shutdown_timeout`` [s] to deliver what they hold."""
+        await asyncio.gather(
+            *(route.drain(self.options.shutdown_timeout) for route in self.options.routes)
+        )
 
     def gap(self, channel: Channel, missing: int) -> None:
         """Count messages a kit numbered and the centre never got; alert."""
@@ -517,7 +563,8 @@ class CentralWorker:
                 channel.device,
                 channel.name or channel.quantity,
                 f"{missing} message(s) of {channel.site} never arrived",
-            )
+            ),
+            channel.site,
         )
 
     async def dead_letter(self, message: Msg, reason: str) -> None:
@@ -527,6 +574,18 @@ class CentralWorker:
         log.warning("dead letter from %s: %s", message.subject, reason)
         where = split_subject(message.subject)
         partition = where[0] if where else 0
+        # The subject's site, device and channel (the broker's ACLs vouch for them),
+        # never the payload's; printable: a subject may carry anything else.
+        site, device, name = where[1:] if where else (CENTRE_SITE, "", "")
+        self.alert(
+            Alert.health(
+                "dead_letter",
+                device,
+                name,
+                f"a message on {printable(message.subject)} was set aside: {printable(reason)}",
+            ),
+            site,
+        )
         await self.js.publish(
             f"{DEAD_PREFIX}.{partition}",
             message.data,
@@ -547,6 +606,15 @@ class CentralWorker:
             "partitions": sorted(self.runners),
             "register": self.writer.state,
             **self.stats.as_dict(),
+            "alert_routes": [
+                {
+                    "name": route.name,
+                    "delivered": route.delivered,
+                    "failed": route.failed,
+                    "dropped": route.dropped,
+                }
+                for route in self.options.routes
+            ],
         }
         temporary = self.options.status_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(status), encoding="utf-8")
@@ -666,8 +734,20 @@ async def run_worker(options: CentralOptions) -> CentralStats:
     try:
         worker = CentralWorker(options, nc, nc.jetstream(timeout=10.0))
         async with asyncio.TaskGroup() as group:
-            group.create_task(worker.run(stop))
+            # The routes and the ticker outlive judging: what the last batch and the
+            # shutdown (a register alert) raised still goes out, then they stop.
+            delivering = [
+                group.create_task(route.run(), name=f"alert route {route.name}")
+                for route in options.routes
+            ]
+            delivering.append(group.create_task(worker.deliver_alerts(), name="alert ticker"))
             group.create_task(wait_for_stop(stop, options.duration))
+            async with asyncio.TaskGroup() as judging:
+                judging.create_task(worker.run(stop))
+            await worker.drain_alerts()
+            worker.write_status()  # the routes' last deliveries counted
+            for task in delivering:
+                task.cancel()
     finally:
         await nc.close()
     return worker.stats

@@ -26,6 +26,30 @@ REGISTER_VARIABLE = "HAZMON_REGISTER_URL"
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 
 
+def nats_servers(text: str) -> list[str]:
+    """argparse type: comma-separated NATS server URLs (``nats://HOST:PORT``; a bare
+    ``HOST[:PORT]`` is ``nats://``), each with a host and a port 1-65535."""
+    from urllib.parse import urlsplit
+
+    servers = [part.strip() for part in text.split(",")]
+    for server in servers:
+        try:
+            address = urlsplit(server if "://" in server else f"nats://{server}")
+            port = address.port
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(
+                f"{server!r} is not a server URL ({error}); give nats://HOST:PORT[,...]"
+            ) from None
+        host = address.hostname or ""
+        if address.scheme not in ("nats", "tls", "ws", "wss") or not host or " " in host:
+            raise argparse.ArgumentTypeError(
+                f"{server!r} is not a server URL; give nats://HOST:PORT[,...]"
+            )
+        if port == 0:
+            raise argparse.ArgumentTypeError(f"{server!r}: port 0; give a port 1-65535")
+    return servers
+
+
 def register(commands: Subcommands) -> None:
     """Add the ``central`` parser."""
     parser = commands.add_parser(
@@ -42,7 +66,10 @@ def register(commands: Subcommands) -> None:
     actions = parser.add_subparsers(dest="central_action", required=True, metavar="ACTION")
     run_parser = actions.add_parser("run", help="run one worker (until SIGINT/SIGTERM)")
     run_parser.add_argument(
-        "--nats", default=DEFAULT_NATS, help="comma-separated server URLs of the cluster"
+        "--nats",
+        type=nats_servers,
+        default=[DEFAULT_NATS],
+        help="comma-separated server URLs of the cluster",
     )
     run_parser.add_argument("--worker", help="worker id (default HOST-PID; unique per worker)")
     run_parser.add_argument("--db", type=Path, required=True, metavar="PATH", help="SQLite store")
@@ -59,10 +86,17 @@ def register(commands: Subcommands) -> None:
     run_parser.add_argument("--ownership-log", type=Path, metavar="PATH")
     run_parser.add_argument("--status-file", type=Path, metavar="PATH", help="health as JSON")
     run_parser.add_argument("--duration", type=positive_seconds, metavar="SECONDS")
+    run_parser.add_argument(
+        "--alerts",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file with an [alerts] table as in a site file (routes: console, "
+        "webhook; dedupe and rate limits); without it alerts are only logged",
+    )
     run_parser.set_defaults(handler=run)
 
     dead = actions.add_parser("dead-letters", help="list the messages workers could not process")
-    dead.add_argument("--nats", default=DEFAULT_NATS)
+    dead.add_argument("--nats", type=nats_servers, default=[DEFAULT_NATS])
     dead.add_argument("--limit", type=int, default=50, help="newest N (default 50)")
     dead.add_argument(
         "--json",
@@ -88,7 +122,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     """Run one worker until SIGINT/SIGTERM (or --duration)."""
     import nats.errors
 
+    from hazmon.acquisition.alert_routes import build_routes
     from hazmon.acquisition.central.worker import CentralOptions, run_worker
+    from hazmon.config.site import AlertsConfig, load_alerts
     from hazmon.store.timeseries import TimeSeriesStore
     from hazmon.store.timeseries.line_protocol import LineProtocolTimeSeries
     from hazmon.store.timeseries.sqlite import SqliteTimeSeries
@@ -102,6 +138,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.partitions < 1:
         _fail("central run", f"--partitions {args.partitions}", "give 1 or more")
         return EXIT_USAGE
+    source, alerts = "--alerts", AlertsConfig(routes=[])
+    if args.alerts is not None:
+        source, alerts = load_alerts(args.alerts)
+    # Built before anything opens: a missing secret or an mqtt route is bad input (2).
+    routes = build_routes(alerts, console, None, source)
     worker = args.worker or f"{socket.gethostname()}-{os.getpid()}"
     store: TimeSeriesStore
     try:
@@ -119,7 +160,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         _fail(f"central run --db {args.db}", str(error), "give a writable path")
         return EXIT_USAGE
     options = CentralOptions(
-        servers=args.nats.split(","),
+        servers=args.nats,
         worker=worker,
         timeseries=store,
         register_url=url,
@@ -131,13 +172,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
         duration=args.duration,
         ownership_log=args.ownership_log,
         status_file=args.status_file,
+        alerts=alerts,
+        routes=routes,
     )
-    console.print(f"[bold]hazmon central[/]: worker {worker} on {args.nats}")
+    console.print(f"[bold]hazmon central[/]: worker {worker} on {','.join(args.nats)}")
     try:
         stats = asyncio.run(run_worker(options))
     except (OSError, nats.errors.NoServersError, nats.errors.TimeoutError) as error:
         _fail(
-            f"central run --nats {args.nats}",
+            f"central run --nats {','.join(args.nats)}",
             str(error) or type(error).__name__,
             "start the cluster or give its URLs",
         )
@@ -158,10 +201,10 @@ def show_dead_letters(args: argparse.Namespace, console: Console) -> int:
     from hazmon.acquisition.central.worker import dead_letters
 
     try:
-        letters = asyncio.run(dead_letters(args.nats.split(","), args.limit))
+        letters = asyncio.run(dead_letters(args.nats, args.limit))
     except (OSError, nats.errors.NoServersError, nats.errors.TimeoutError) as error:
         _fail(
-            f"central dead-letters --nats {args.nats}",
+            f"central dead-letters --nats {','.join(args.nats)}",
             str(error) or type(error).__name__,
             "start the cluster or give its URLs",
         )

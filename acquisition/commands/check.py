@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -41,12 +41,17 @@ def register(commands: Subcommands) -> None:
     parser.set_defaults(handler=run)
 
 
-def warnings_of(site: SiteConfig, today: dt.date | None = None) -> list[str]:
-    """What is valid but probably wrong: overdue calibration, unset variables."""
-    today = today or dt.date.today()
+def warnings_of(site: SiteConfig, now_ns: int | None = None) -> list[str]:
+    """What is valid but probably wrong: overdue calibration, unset variables.
+
+    ``now_ns`` [ns UTC], now by default: a calibration due date ends at 23:59:59 in the
+    site's time zone.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
     found = []
     for number, device in enumerate(site.devices):
-        if device.calibration_due is not None and device.calibration_due < today:
+        expires_ns = site.calibration_expires_ns(device)
+        if expires_ns is not None and now_ns >= expires_ns:
             found.append(
                 f"devices[{number}].calibration_due = {device.calibration_due}: past; its "
                 "readings will be flagged CALIBRATION_DUE (calibrate the meter, then update "

@@ -214,6 +214,17 @@ def positive_seconds(text: str, limit: float = MAX_SECONDS) -> float:
     return value
 
 
+def positive_integer(text: str) -> int:
+    """argparse type: a record id, a whole number from 1 up."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 1 up")
+    return value
+
+
 def utc_offset_hours(text: str) -> float:
     """argparse type: a UTC offset [h], finite and within -14 … +14 (the world's range)."""
     try:

@@ -237,6 +237,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "the broker refused the login",
             "set HAZMON_MQTT_USERNAME and HAZMON_MQTT_PASSWORD to an account it accepts",
         )
+    if any("TLS refused: " in message for message in errors):
+        # The broker answered with a certificate no trusted CA signed: a setting to fix
+        # (as a refused login is), not a broker to wait for.
+        return fail(
+            args.address,
+            "the broker's TLS certificate is not signed by a CA hazmon trusts",
+            "give the CA that signed it (ca_file in the site's [mqtt] or [[mqtt_brokers]])",
+        )
     if errors and len(quality) and bool(np.all(quality & UNANSWERED)):
         # Not one value came back: nothing answers at that address (a port that accepts
         # and stays silent, a missing device, a broker that never delivers).

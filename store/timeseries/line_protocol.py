@@ -22,7 +22,8 @@ Writes go through the durable outbox (:mod:`hazmon.store.timeseries.outbox`): a 
 is committed to a local SQLite spool before :meth:`LineProtocolTimeSeries.write`
 returns, and a background writer sends spooled batches in order, removing each only
 after the server accepted it. Reading back is server-specific: VictoriaMetrics through
-its export API (:class:`VictoriaMetricsReader`).
+its export API, and its aggregates through ``/api/v1/query_range`` computed by the
+server (:class:`VictoriaMetricsReader`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.store.lifecycle import Closable
 from hazmon.store.timeseries import Aggregates, Window, aggregate_window
 from hazmon.store.timeseries.influx_client import InfluxWriter, StoreUnavailable
 from hazmon.store.timeseries.outbox import LineWriter, Outbox, OutboxWriter
@@ -52,6 +53,14 @@ MEASUREMENT = "hazmon"
 TAG_KEYS = ("channel", "device", "quantity", "site", "substance", "unit")
 
 _CONTROL = {code: " " for code in range(0x20)} | {0x7F: " "}
+
+_MS = 1_000_000  # [ns]
+#: VictoriaMetrics answers at most this many points per series and query
+#: (``-search.maxPointsPerTimeseries``, 30,000 by default); more buckets are aggregated
+#: here from the exported readings.
+MAX_POINTS = 30_000
+#: Flagged buckets are read back as contiguous runs; past this many runs, one span.
+_FLAGGED_RUNS = 16
 
 
 def tag_text(text: str) -> str:
@@ -144,7 +153,7 @@ def format_lines(
     return b"".join(pieces.ravel().tolist())
 
 
-class LineProtocolTimeSeries:
+class LineProtocolTimeSeries(Closable):
     """Readings as line protocol to InfluxDB 2.x/3.x or VictoriaMetrics, via the outbox.
 
     Parameters
@@ -209,18 +218,6 @@ class LineProtocolTimeSeries:
         self.outbox.close()
         self._writer.close()
 
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
         """Format a batch and commit it to the spool; the background writer sends it.
 
@@ -258,6 +255,11 @@ class LineProtocolTimeSeries:
     def list_channels(self) -> list[Channel]:
         """Every channel the server holds readings of."""
         return self._reader().list_channels()
+
+
+def _seconds(ms: int) -> str:
+    """A time [ms] as the HTTP API's seconds with three decimals, exactly."""
+    return f"{ms // 1000}.{ms % 1000:03d}"
 
 
 def _selector_text(text: str) -> str:
@@ -299,17 +301,20 @@ class VictoriaMetricsReader:
         names = "|".join(f"{self.measurement}_{field}" for field in ("value", "quality", "level"))
         labels = [f"__name__=~{_selector_text(names)}"]
         if channel is not None:
-            identity = {
-                "site": channel.site,
-                "device": channel.device,
-                "channel": channel.name,
-                "quantity": channel.quantity,
-                "substance": channel.substance,
-            }
-            for key, text in identity.items():
-                # An empty name or substance was left out, and ="" matches an absent label.
-                labels.append(f"{key}={_selector_text(stored_tag(text))}")
+            labels += self._identity(channel)
         return "{" + ",".join(labels) + "}"
+
+    def _identity(self, channel: Channel) -> list[str]:
+        """The label matchers that pick out ``channel``'s series."""
+        identity = {
+            "site": channel.site,
+            "device": channel.device,
+            "channel": channel.name,
+            "quantity": channel.quantity,
+            "substance": channel.substance,
+        }
+        # An empty name or substance was left out, and ="" matches an absent label.
+        return [f"{key}={_selector_text(stored_tag(text))}" for key, text in identity.items()]
 
     def read_window(self, channel: Channel, start_ns: int, end_ns: int) -> Window:
         """Readings of ``channel`` with ``start_ns <= ts <= end_ns`` [ns UTC].
@@ -347,8 +352,126 @@ class VictoriaMetricsReader:
     def aggregate(
         self, channel: Channel, start_ns: int, end_ns: int, interval_ns: int
     ) -> Aggregates:
-        """Min, mean and max per ``interval_ns`` [ns], computed here from the raw window."""
-        return aggregate_window(self.read_window(channel, start_ns, end_ns), interval_ns)
+        """Min, mean and max per ``interval_ns`` [ns], computed by the server.
+
+        The buckets are those of the SQLite store, ``[b, b + interval)`` with ``b`` a
+        multiple of the interval, over the readings ``read_window`` returns (times
+        truncated to milliseconds). VictoriaMetrics answers a point at ``t`` over
+        ``(t - window, t]``: asked at ``t = b + interval - 1 ms``, that is exactly the
+        bucket in milliseconds. It answers whole buckets; the partial buckets at the
+        window's edges, an interval that is not whole milliseconds, or more than
+        :data:`MAX_POINTS` buckets are aggregated here from the exported readings. The
+        server has no bitwise OR, so the quality bits of a bucket whose highest quality
+        is not 0 are OR-ed here from its exported quality points (flags are rare).
+        """
+        if interval_ns <= 0:
+            raise ValueError(f"interval_ns must be positive, got {interval_ns}")
+        if end_ns < start_ns:
+            return aggregate_window(Window.empty(), interval_ns)
+        step = interval_ns // _MS  # [ms]
+        first_ms, last_ms = start_ns // _MS, end_ns // _MS  # what read_window keeps
+        full_start = -(-first_ms // step) * step if step else 0
+        full_end = (last_ms + 1) // step * step if step else 0
+        buckets = (full_end - full_start) // step if step else 0
+        if interval_ns % _MS or buckets <= 0 or buckets > MAX_POINTS:
+            return aggregate_window(self.read_window(channel, start_ns, end_ns), interval_ns)
+        parts = []
+        if first_ms < full_start:
+            edge = self.read_window(channel, start_ns, full_start * _MS - 1)
+            parts.append(aggregate_window(edge, interval_ns))
+        parts.append(self._server_buckets(channel, full_start, full_end, step))
+        if full_end <= last_ms:
+            edge = self.read_window(channel, full_end * _MS, end_ns)
+            parts.append(aggregate_window(edge, interval_ns))
+        return Aggregates(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+    def _server_buckets(
+        self, channel: Channel, start_ms: int, end_ms: int, step: int
+    ) -> Aggregates:
+        """The whole buckets of ``step`` [ms] in ``[start_ms, end_ms)``, from the server."""
+        identity = self._identity(channel)
+
+        def over(field: str, function: str, outer: str, name: str) -> str:
+            name_matcher = f"__name__={_selector_text(f'{self.measurement}_{field}')}"
+            selector = "{" + ",".join([name_matcher, *identity]) + "}"
+            return f'label_set({outer}({function}({selector}[{step}ms])), "f", "{name}")'
+
+        # One request: a channel written with two units is two series, hence the
+        # outer min/max/sum across them.
+        query = (
+            "union("
+            + ", ".join(
+                [
+                    over("value", "min_over_time", "min", "minimum"),
+                    over("value", "max_over_time", "max", "maximum"),
+                    over("value", "sum_over_time", "sum", "total"),
+                    over("value", "count_over_time", "sum", "count"),
+                    over("level", "max_over_time", "max", "level"),
+                    over("quality", "max_over_time", "max", "quality"),
+                ]
+            )
+            + ")"
+        )
+        body = self._get(
+            "/api/v1/query_range",
+            [
+                ("query", query),
+                ("start", _seconds(start_ms + step - 1)),
+                ("end", _seconds(end_ms - 1)),
+                ("step", f"{step}ms"),
+                ("nocache", "1"),  # else the server moves start and end onto the step
+            ],
+        )
+        series: dict[str, dict[int, float]] = {}
+        for result in json.loads(body)["data"]["result"]:
+            series[result["metric"]["f"]] = {
+                round(float(t) * 1000) - (step - 1): float(v) for t, v in result["values"]
+            }
+        # Every reading has a quality point, so its buckets are the buckets.
+        starts_ms = np.array(sorted(series.get("quality", {})), dtype=np.int64)
+
+        def column(name: str, missing: float) -> NDArray[np.float64]:
+            values = series.get(name, {})
+            return np.array([values.get(t, missing) for t in starts_ms.tolist()], np.float64)
+
+        count = column("count", 0).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, column("total", 0) / np.maximum(count, 1), np.nan)
+        quality = self._quality_or(channel, starts_ms, column("quality", 0) > 0, step)
+        return Aggregates(
+            starts_ms * _MS,
+            column("minimum", math.nan),
+            mean,
+            column("maximum", math.nan),
+            count,
+            quality,
+            column("level", 0).astype(np.uint8),
+        )
+
+    def _quality_or(
+        self, channel: Channel, starts_ms: NDArray[np.int64], flagged: NDArray[np.bool_], step: int
+    ) -> NDArray[np.uint16]:
+        """OR of the quality bits of each flagged bucket, from its exported points."""
+        quality = np.zeros(len(starts_ms), np.uint16)
+        if not flagged.any():
+            return quality
+        index = np.flatnonzero(flagged)
+        # Runs of adjacent flagged buckets, each one export; many runs, one span.
+        breaks = np.flatnonzero(np.diff(starts_ms[index]) != step) + 1
+        runs = [(int(run[0]), int(run[-1])) for run in np.split(index, breaks)]
+        if len(runs) > _FLAGGED_RUNS:
+            runs = [(runs[0][0], runs[-1][1])]
+        for first, last in runs:
+            window = self.read_window(
+                channel, int(starts_ms[first]) * _MS, (int(starts_ms[last]) + step) * _MS - 1
+            )
+            bucket = window.ts // _MS - (window.ts // _MS) % step
+            where = np.searchsorted(starts_ms, bucket)
+            inside = (where < len(starts_ms)) & (
+                starts_ms[np.minimum(where, len(starts_ms) - 1)] == bucket
+            )
+            np.bitwise_or.at(quality, where[inside], window.quality[inside])
+        return quality
 
     def list_channels(self) -> list[Channel]:
         """Every channel with a quality series (every reading has a quality)."""

@@ -9,25 +9,34 @@ past a retention period.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.drivers.stream import DeadLetter
-from hazmon.store.timeseries import Aggregates, Window
+from hazmon.store.lifecycle import Closable
+from hazmon.store.timeseries import Aggregates, Window, summarise
+
+log = logging.getLogger(__name__)
 
 # The schema's version is SQLite's ``user_version``: 0 a file made before versions
 # (release 0.1.0: channels keyed by site, device, quantity, substance), 1 a channel named,
 # 2 the service's own runs and outages (tables added; nothing else changes), 3 the
-# meters' dead letters (a table added).
-SCHEMA_VERSION = 3
+# meters' dead letters (a table added), 4 the per-minute summaries kept at write time
+# (``rollups.kept``; the rollups table is rebuilt and the summaries built once).
+SCHEMA_VERSION = 4
+
+#: The width of the summaries the store keeps at write time [ns]: one minute.
+SUMMARY_NS = 60_000_000_000
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 _CHANNELS = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -41,6 +50,26 @@ CREATE TABLE IF NOT EXISTS channels (
     UNIQUE (site, device, name, quantity, substance)
 );"""
 
+# One table, two kinds of row of one shape. kept = 1: the summary of one minute of
+# readings that are still in ``readings``, kept in the transaction that writes them, so a
+# long chart reads 1/60 of the rows (or fewer) and the summary is always a function of
+# the raw rows. kept = 0: what ``downsample`` left of readings it removed. The kinds
+# stay apart so that a raw-row answer never counts a reading twice.
+_ROLLUPS = """
+CREATE TABLE IF NOT EXISTS rollups (
+    channel_id INTEGER NOT NULL REFERENCES channels (id),
+    kept INTEGER NOT NULL,        -- 1 the readings are still stored, 0 rolled up and removed
+    start_ts INTEGER NOT NULL,    -- ns UTC, a multiple of interval_ns
+    interval_ns INTEGER NOT NULL, -- one minute when kept = 1
+    minimum REAL,                 -- NULL when no reading of the interval had a value
+    maximum REAL,
+    total REAL,                   -- sum of the values, so means merge exactly
+    count INTEGER NOT NULL,       -- readings with a value
+    quality INTEGER NOT NULL,     -- every quality bit seen (OR)
+    level INTEGER NOT NULL,       -- the highest level
+    PRIMARY KEY (channel_id, kept, start_ts, interval_ns)
+) WITHOUT ROWID;"""
+
 _SCHEMA = (
     _CHANNELS
     + """
@@ -52,18 +81,9 @@ CREATE TABLE IF NOT EXISTS readings (
     level INTEGER NOT NULL,       -- 0 normal, 1 A1, 2 A2, 3 critical
     PRIMARY KEY (channel_id, ts)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollups (
-    channel_id INTEGER NOT NULL REFERENCES channels (id),
-    start_ts INTEGER NOT NULL,    -- ns UTC, a multiple of interval_ns
-    interval_ns INTEGER NOT NULL,
-    minimum REAL,                 -- NULL when no reading of the interval had a value
-    maximum REAL,
-    total REAL,                   -- sum of the values, so means merge exactly
-    count INTEGER NOT NULL,       -- readings with a value
-    quality INTEGER NOT NULL,     -- every quality bit seen (OR)
-    level INTEGER NOT NULL,       -- the highest level
-    PRIMARY KEY (channel_id, start_ts, interval_ns)
-) WITHOUT ROWID;
+"""
+    + _ROLLUPS
+    + """
 CREATE TABLE IF NOT EXISTS service_runs (
     id INTEGER PRIMARY KEY,
     site TEXT NOT NULL,
@@ -101,6 +121,48 @@ INSERT INTO channels (id, site, device, name, quantity, substance, unit)
 SELECT id, site, device, '', quantity, substance, unit FROM channels_v0;
 DROP TABLE channels_v0;
 """
+)
+
+# Version 3 to 4: the rollups gain ``kept`` in their key (SQLite rebuilds a table to
+# change a key); every row of an older file is what downsample left, so kept = 0.
+_UPGRADE_3_TO_4 = (
+    "ALTER TABLE rollups RENAME TO rollups_v3;"
+    + _ROLLUPS
+    + """
+INSERT INTO rollups (channel_id, kept, start_ts, interval_ns, minimum, maximum, total, count,
+                     quality, level)
+SELECT channel_id, 0, start_ts, interval_ns, minimum, maximum, total, count, quality, level
+FROM rollups_v3;
+DROP TABLE rollups_v3;
+"""
+)
+
+# SQLite has no bitwise-OR aggregate; over 16 quality bits the OR of a column is the OR
+# of each bit's maximum, which is one pass in SQL.
+_QUALITY_OR = " | ".join(f"max(quality & {1 << bit})" for bit in range(16))
+
+# A summary merged into a row of the same key: min and max widen (NULL is "no value",
+# not smaller), totals and counts add, quality bits OR, the highest level wins.
+_MERGE = (
+    "ON CONFLICT (channel_id, kept, start_ts, interval_ns) DO UPDATE SET "
+    "minimum = min(coalesce(minimum, excluded.minimum), coalesce(excluded.minimum, minimum)), "
+    "maximum = max(coalesce(maximum, excluded.maximum), coalesce(excluded.maximum, maximum)), "
+    "total = total + excluded.total, count = count + excluded.count, "
+    "quality = quality | excluded.quality, level = max(level, excluded.level)"
+)
+
+_INSERT_SUMMARY = (
+    "INSERT INTO rollups (channel_id, kept, start_ts, interval_ns, minimum, maximum, total, "
+    f"count, quality, level) VALUES (?, 1, ?, {SUMMARY_NS}, ?, ?, ?, ?, ?, ?) {_MERGE}"
+)
+
+# The summaries of readings, per channel and minute, computed from the raw rows: the
+# upgrade builds them all, a rebuild one minute at a time (after a reading was replaced).
+_SUMMARY_OF_READINGS = (
+    "INSERT INTO rollups (channel_id, kept, start_ts, interval_ns, minimum, maximum, total, "
+    "count, quality, level) "
+    f"SELECT channel_id, 1, ts - ts % {SUMMARY_NS}, {SUMMARY_NS}, min(value), max(value), "
+    f"total(value), count(value), {_QUALITY_OR}, max(level) FROM readings "
 )
 
 
@@ -146,37 +208,60 @@ def _migrate(connection: sqlite3.Connection) -> None:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(channels)")}
         if "name" not in columns:
             upgrade = _UPGRADE_0_TO_1
+    rollup_columns = {row[1] for row in connection.execute("PRAGMA table_info(rollups)")}
+    if rollup_columns and "kept" not in rollup_columns:
+        upgrade += _UPGRADE_3_TO_4
     try:
-        # One script, one transaction: a crash mid-upgrade leaves the old schema whole.
-        connection.executescript(
-            f"BEGIN IMMEDIATE;{upgrade}{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
-        )
+        # One transaction: a crash mid-upgrade leaves the old schema (and no summaries).
+        connection.executescript(f"BEGIN IMMEDIATE;{upgrade}{_SCHEMA}")
+        if has_channels:
+            # Readings stored before version 4 have no summaries yet: built once, here.
+            built = connection.execute(
+                _SUMMARY_OF_READINGS + f"WHERE true GROUP BY channel_id, ts - ts % {SUMMARY_NS}"
+            ).rowcount
+            readings = connection.execute("SELECT count(*) FROM readings").fetchone()[0]
+            log.info(
+                "time-series schema %d -> %d: built %d per-minute summaries of %d readings",
+                version,
+                SCHEMA_VERSION,
+                built,
+                readings,
+            )
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
 
 
-# Raw readings and rollups are summarised by one query so that a window spanning the
-# downsampled past and the raw present aggregates the same way throughout.
-_AGGREGATE = """
-WITH data (bucket, minimum, maximum, total, count, level) AS (
-    SELECT ts - ts % :interval, value, value, value, value IS NOT NULL, level
-    FROM readings WHERE channel_id = :channel AND ts BETWEEN :start AND :end
+# Raw readings, the kept summaries of whole minutes and what downsampling left are
+# summarised by one query, so that a window spanning the downsampled past and the raw
+# present aggregates the same way throughout. Raw readings are read in two ranges, the
+# partial minutes at either edge of [:full_start, :full_end) (the whole minutes read
+# from their summaries); with no whole minutes, :full_start = :full_end = :end + 1 and
+# it is the raw-row answer. Two range SELECTs, not an OR: each is one index range.
+_DATA = """
+    SELECT ts - ts % :interval AS bucket, value AS minimum, value AS maximum,
+           value AS total, value IS NOT NULL AS count, level, quality
+    FROM readings WHERE channel_id = :channel AND ts >= :start AND ts < :full_start
     UNION ALL
-    SELECT start_ts - start_ts % :interval, minimum, maximum, total, count, level
-    FROM rollups WHERE channel_id = :channel AND start_ts BETWEEN :start AND :end
-)
+    SELECT ts - ts % :interval, value, value, value, value IS NOT NULL, level, quality
+    FROM readings WHERE channel_id = :channel AND ts >= :full_end AND ts <= :end
+    UNION ALL
+    SELECT start_ts - start_ts % :interval, minimum, maximum, total, count, level, quality
+    FROM rollups WHERE channel_id = :channel AND kept = 1
+    AND start_ts >= :full_start AND start_ts < :full_end
+    UNION ALL
+    SELECT start_ts - start_ts % :interval, minimum, maximum, total, count, level, quality
+    FROM rollups WHERE channel_id = :channel AND kept = 0 AND start_ts BETWEEN :start AND :end
+"""
+_AGGREGATE = f"""
 SELECT bucket, min(minimum), sum(total) / sum(count), max(maximum), sum(count), max(level)
-FROM data GROUP BY bucket ORDER BY bucket
+FROM ({_DATA}) GROUP BY bucket ORDER BY bucket
 """
-_AGGREGATE_QUALITY = """
-SELECT ts - ts % :interval, quality FROM readings
-WHERE channel_id = :channel AND ts BETWEEN :start AND :end AND quality != 0
-UNION
-SELECT start_ts - start_ts % :interval, quality FROM rollups
-WHERE channel_id = :channel AND start_ts BETWEEN :start AND :end AND quality != 0
-"""
+# Flags are rare: the distinct (bucket, bits) pairs are few and OR-ed in numpy.
+_AGGREGATE_QUALITY = f"SELECT DISTINCT bucket, quality FROM ({_DATA}) WHERE quality != 0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +304,7 @@ class Outage:
         return (self.end_ts - self.start_ts) / 1e9
 
 
-class SqliteTimeSeries:
+class SqliteTimeSeries(Closable):
     """Readings in a SQLite file.
 
     Parameters
@@ -232,17 +317,29 @@ class SqliteTimeSeries:
         self.path = Path(path)
         self._connection: sqlite3.Connection | None = None
         self._channel_ids: dict[tuple[str, str, str, str, str], int] = {}
+        self._let_go = False
+        """A write was refused and the files closed: the next use opens them again."""
 
-    def open(self) -> None:
-        """Open (and create) the database."""
+    def open(self, *, create: bool = True) -> None:
+        """Open the database; create it (and its folder) when missing unless not ``create``."""
         if self._connection is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA busy_timeout=5000")
-        _migrate(connection)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target: str | Path = self.path
+        else:
+            target = f"{self.path.absolute().as_uri()}?mode=rw"
+        connection = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, uri=not create
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+            _migrate(connection)
+        except BaseException:
+            connection.close()  # a refused open must not keep the files held
+            raise
         self._connection = connection
 
     def close(self) -> None:
@@ -251,20 +348,13 @@ class SqliteTimeSeries:
             self._connection.close()
             self._connection = None
 
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     @property
     def connection(self) -> sqlite3.Connection:
+        if self._connection is None and self._let_go:
+            # Never a new file: a store missing now is a disk not mounted (yet), and a
+            # fresh database in the bare mount point would hide the readings under it.
+            self.open(create=False)  # raises again while the disk still refuses
+            self._let_go = False
         if self._connection is None:
             raise RuntimeError(f"store {self.path} is not open; call open() first")
         return self._connection
@@ -288,29 +378,74 @@ class SqliteTimeSeries:
         """Store a batch in one transaction; return the number of rows written.
 
         A reading at the same channel and time as a stored one replaces it, so
-        writing a batch twice stores it once.
+        writing a batch twice stores it once. The per-minute summaries of the batch's
+        minutes are brought up to date in the same transaction. A refused write (a full
+        disk, a filesystem the kernel turned read-only after an error) closes the files
+        before it raises, and the next use opens them again: while refused the store
+        holds nothing open, so the disk can be unmounted, repaired and mounted again
+        under a running service.
         """
         if len(readings) == 0:
             return 0
+        if len(level) != len(readings):
+            raise ValueError(f"{len(level)} levels for {len(readings)} readings")
+        try:
+            return self._write(readings, level, channels)
+        except (sqlite3.Error, OSError):
+            self.close()
+            self._let_go = True
+            raise
+
+    def _write(self, readings: Readings, level: NDArray[np.uint8], channels: ChannelTable) -> int:
         ids = np.array([self.channel_id(channel) for channel in channels.channels], dtype=np.int64)
+        channel_ids = ids[readings.channel]
         value = readings.value.astype(object)
         value[np.isnan(readings.value)] = None  # NaN is stored as NULL
         rows = zip(
-            ids[readings.channel].tolist(),
+            channel_ids.tolist(),
             readings.ts.tolist(),
             value.tolist(),
             readings.quality.tolist(),
             level.tolist(),
             strict=True,
         )
+        minute = readings.ts - np.mod(readings.ts, SUMMARY_NS)
+        summary = summarise(
+            np.column_stack([channel_ids, minute]), readings.value, readings.quality, level
+        )
         connection = self.connection
         connection.execute("BEGIN")
         try:
+            replacing = self._replacing(channel_ids, readings.ts)
             connection.executemany(
                 "INSERT OR REPLACE INTO readings (channel_id, ts, value, quality, level) "
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+            # A new reading merges into its minute; a minute where one replaced another
+            # (a batch written again, an overlapping replay) is summed again from its raw
+            # rows, because a replaced maximum cannot be taken back out of a summary.
+            rebuild = np.isin(summary.key[:, 0], replacing)
+            merge = ~rebuild
+            minimum = summary.minimum.astype(object)
+            minimum[summary.value_count == 0] = None
+            maximum = summary.maximum.astype(object)
+            maximum[summary.value_count == 0] = None
+            connection.executemany(
+                _INSERT_SUMMARY,
+                zip(
+                    summary.key[merge, 0].tolist(),
+                    summary.key[merge, 1].tolist(),
+                    minimum[merge].tolist(),
+                    maximum[merge].tolist(),
+                    summary.total[merge].tolist(),
+                    summary.value_count[merge].tolist(),
+                    summary.quality[merge].tolist(),
+                    summary.level[merge].tolist(),
+                    strict=True,
+                ),
+            )
+            self._rebuild_summaries(map(tuple, summary.key[rebuild].tolist()))
             connection.execute("COMMIT")
         except BaseException:
             # A full disk may have rolled the transaction back already (SQLITE_FULL);
@@ -319,6 +454,59 @@ class SqliteTimeSeries:
                 connection.execute("ROLLBACK")
             raise
         return len(readings)
+
+    def _replacing(self, channel_ids: NDArray[np.int64], ts: NDArray[np.int64]) -> list[int]:
+        """The channels of a batch about to replace a stored reading (or to repeat a
+        time within the batch); their minutes are summed again from raw rows.
+
+        A live batch comes after everything stored, so one indexed probe per channel of
+        its time range settles it; a late batch that only interleaves is summed again
+        too, which is exact, merely slower.
+        """
+        order = np.lexsort((ts, channel_ids))
+        ordered_ids, ordered_ts = channel_ids[order], ts[order]
+        repeated = (ordered_ids[1:] == ordered_ids[:-1]) & (ordered_ts[1:] == ordered_ts[:-1])
+        found = set(ordered_ids[1:][repeated].tolist())
+        first = np.flatnonzero(np.r_[True, ordered_ids[1:] != ordered_ids[:-1]])
+        last = np.r_[first[1:] - 1, len(ordered_ids) - 1]
+        for channel_id, low, high in zip(
+            ordered_ids[first].tolist(),
+            ordered_ts[first].tolist(),
+            ordered_ts[last].tolist(),
+            strict=True,
+        ):
+            if channel_id in found:
+                continue
+            if self.connection.execute(
+                "SELECT 1 FROM readings WHERE channel_id = ? AND ts BETWEEN ? AND ? LIMIT 1",
+                (channel_id, low, high),
+            ).fetchone():
+                found.add(channel_id)
+        return sorted(found)
+
+    def _rebuild_summaries(self, minutes: Iterable[tuple[int, int]]) -> None:
+        """Sum the kept summaries of (channel id, minute start [ns UTC]) again from the
+        raw rows; a minute left without readings loses its summary."""
+        connection = self.connection
+        for channel_id, start in minutes:
+            connection.execute(
+                "DELETE FROM rollups WHERE channel_id = ? AND kept = 1 AND start_ts = ?",
+                (channel_id, start),
+            )
+            connection.execute(
+                _SUMMARY_OF_READINGS + "WHERE channel_id = ? AND ts BETWEEN ? AND ? "
+                "GROUP BY channel_id",
+                (channel_id, start, start + SUMMARY_NS - 1),
+            )
+
+    def _straddled_summaries(self, cutoff: int) -> list[tuple[int, int]]:
+        """Kept summaries of minutes that begin before ``cutoff`` [ns UTC] and end after."""
+        rows = self.connection.execute(
+            "SELECT channel_id, start_ts FROM rollups WHERE kept = 1 "
+            "AND start_ts < ? AND start_ts + interval_ns > ?",
+            (cutoff, cutoff),
+        ).fetchall()
+        return [(int(a), int(b)) for a, b in rows]
 
     def latest_ts(self, channels: ChannelTable) -> int | None:
         """The newest stored reading of any of ``channels`` [ns UTC], None when none.
@@ -469,22 +657,43 @@ class SqliteTimeSeries:
         return None if row is None else int(row[0])
 
     def aggregate(
-        self, channel: Channel, start_ns: int, end_ns: int, interval_ns: int
+        self,
+        channel: Channel,
+        start_ns: int,
+        end_ns: int,
+        interval_ns: int,
+        *,
+        summaries: bool = True,
     ) -> Aggregates:
         """Min, mean and max of ``channel`` per ``interval_ns`` [ns] in the window.
 
         Raw readings and rollups (see :meth:`downsample`) are combined, so the answer is
         the same before and after downsampling when ``interval_ns`` is a multiple of the
-        rollup interval.
+        rollup interval. When ``interval_ns`` is a whole number of minutes, the whole
+        minutes of the window are read from their per-minute summaries and only the
+        partial minutes at its edges from raw rows: the same answer as from the raw rows
+        (min, max, count, quality, level exactly; the mean to rounding of the sum),
+        from 1/60 of the rows at one reading a second. ``summaries=False`` reads raw
+        rows only: the answer the summaries are held to (tests, benchmarks).
         """
         if interval_ns <= 0:
             raise ValueError(f"interval_ns must be positive, got {interval_ns}")
         channel_id = self._known_channel_id(channel)
+        end_ns = min(end_ns, _INT64_MAX - SUMMARY_NS)  # room for the edges' arithmetic
+        full_start = full_end = end_ns + 1  # no whole minutes: every row raw
+        if summaries and interval_ns % SUMMARY_NS == 0:
+            first = start_ns - start_ns % SUMMARY_NS
+            first += SUMMARY_NS if first < start_ns else 0
+            after = (end_ns + 1) - (end_ns + 1) % SUMMARY_NS
+            if first < after:
+                full_start, full_end = first, after
         parameters = {
             "channel": -1 if channel_id is None else channel_id,
             "interval": interval_ns,
             "start": start_ns,
             "end": end_ns,
+            "full_start": full_start,
+            "full_end": full_end,
         }
         rows = self.connection.execute(_AGGREGATE, parameters).fetchall()
         starts = np.array([row[0] for row in rows], dtype=np.int64)
@@ -519,8 +728,10 @@ class SqliteTimeSeries:
 
         ``before_ns`` is rounded down to a multiple of ``interval_ns`` so that only whole
         intervals are rolled up. Rollups of the same interval merge (a late reading
-        widens min and max and joins the mean). One transaction: a crash leaves either
-        the raw readings or their rollups. Returns the readings rolled up.
+        widens min and max and joins the mean). For a whole number of minutes the
+        rollups are made from the per-minute summaries (1/60 of the rows at 1 Hz), which
+        then go with their readings. One transaction: a crash leaves either the raw
+        readings or their rollups. Returns the readings rolled up.
         """
         if interval_ns <= 0:
             raise ValueError(f"interval_ns must be positive, got {interval_ns}")
@@ -528,38 +739,41 @@ class SqliteTimeSeries:
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.execute(
-                "INSERT INTO rollups (channel_id, start_ts, interval_ns, minimum, maximum, "
-                "total, count, quality, level) "
-                "SELECT channel_id, ts - ts % :interval, :interval, min(value), max(value), "
-                "total(value), count(value), 0, max(level) FROM readings WHERE ts < :cutoff "
-                "GROUP BY channel_id, ts - ts % :interval "
-                "ON CONFLICT (channel_id, start_ts, interval_ns) DO UPDATE SET "
-                "minimum = min(coalesce(minimum, excluded.minimum), "
-                "coalesce(excluded.minimum, minimum)), "
-                "maximum = max(coalesce(maximum, excluded.maximum), "
-                "coalesce(excluded.maximum, maximum)), "
-                "total = total + excluded.total, count = count + excluded.count, "
-                "level = max(level, excluded.level)",
-                {"interval": interval_ns, "cutoff": cutoff},
+            insert = (
+                "INSERT INTO rollups (channel_id, kept, start_ts, interval_ns, minimum, "
+                "maximum, total, count, quality, level) "
             )
-            # SQLite has no bitwise-OR aggregate: OR the distinct flags in one pass each.
-            flagged = connection.execute(
-                "SELECT DISTINCT channel_id, ts - ts % ?, quality FROM readings "
-                "WHERE ts < ? AND quality != 0",
-                (interval_ns, cutoff),
-            ).fetchall()
-            connection.executemany(
-                "UPDATE rollups SET quality = quality | ? "
-                "WHERE channel_id = ? AND start_ts = ? AND interval_ns = ?",
-                [(bits, channel_id, start, interval_ns) for channel_id, start, bits in flagged],
-            )
+            if interval_ns % SUMMARY_NS == 0:
+                connection.execute(
+                    insert + "SELECT channel_id, 0, start_ts - start_ts % :interval, :interval, "
+                    f"min(minimum), max(maximum), total(total), sum(count), {_QUALITY_OR}, "
+                    "max(level) FROM rollups WHERE kept = 1 AND start_ts < :cutoff "
+                    f"GROUP BY channel_id, start_ts - start_ts % :interval {_MERGE}",
+                    {"interval": interval_ns, "cutoff": cutoff},
+                )
+            else:
+                connection.execute(
+                    insert + "SELECT channel_id, 0, ts - ts % :interval, :interval, min(value), "
+                    f"max(value), total(value), count(value), {_QUALITY_OR}, max(level) "
+                    "FROM readings WHERE ts < :cutoff "
+                    f"GROUP BY channel_id, ts - ts % :interval {_MERGE}",
+                    {"interval": interval_ns, "cutoff": cutoff},
+                )
             rolled = connection.execute("DELETE FROM readings WHERE ts < ?", (cutoff,)).rowcount
+            self._drop_summaries_before(cutoff)
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
         return int(rolled)
+
+    def _drop_summaries_before(self, cutoff: int) -> None:
+        """After the readings before ``cutoff`` [ns UTC] went: drop their minutes' kept
+        summaries, and sum a minute the cutoff splits again from what is left of it."""
+        self.connection.execute(
+            "DELETE FROM rollups WHERE kept = 1 AND start_ts + interval_ns <= ?", (cutoff,)
+        )
+        self._rebuild_summaries(self._straddled_summaries(cutoff))
 
     def delete_before(self, before_ns: int) -> int:
         """Retention: drop readings and rollups older than ``before_ns`` [ns UTC].
@@ -571,8 +785,9 @@ class SqliteTimeSeries:
         try:
             dropped = connection.execute("DELETE FROM readings WHERE ts < ?", (before_ns,)).rowcount
             connection.execute(
-                "DELETE FROM rollups WHERE start_ts + interval_ns <= ?", (before_ns,)
+                "DELETE FROM rollups WHERE kept = 0 AND start_ts + interval_ns <= ?", (before_ns,)
             )
+            self._drop_summaries_before(before_ns)
         except BaseException:
             connection.execute("ROLLBACK")
             raise

@@ -272,8 +272,6 @@ def test_one_bad_date_names_its_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "is a directory"),
-        (b"Time,CO [ppm]\n", "has no rows of readings"),
         (b"", "the file is empty"),
         (b"\xff\xfe\x00" * 3 + b"\x81\xff" * 50, "neither UTF-8, UTF-16 nor GB18030"),
         (b"just some words\nand more\n", "no header row with a time column"),

@@ -173,10 +173,11 @@ def start_worker(
     partitions: int = 8,
     database: Path | None = None,
     lease_ttl: float = 3.0,
+    extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """``hazmon central run`` as a process of its own (store ``database``, default
-    ``central.db``; ownership log ``<name>.ownership.jsonl``); returns it and its
-    status file."""
+    """``hazmon central run`` (with ``extra`` arguments) as a process of its own (store
+    ``database``, default ``central.db``; ownership log ``<name>.ownership.jsonl``);
+    returns it and its status file."""
     status = tmp_path / f"{name}.status.json"
     log = (tmp_path / f"{name}.log").open("ab")
     process = subprocess.Popen(
@@ -200,6 +201,7 @@ def start_worker(
             str(tmp_path / f"{name}.ownership.jsonl"),
             "--status-file",
             str(status),
+            *extra,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -117,6 +117,27 @@ def test_site_with_a_bad_device_names_it(tmp_path: Path) -> None:
     assert "devices[0].poll_interval = -1" in message
 
 
+def test_site_time_zone_must_be_a_known_zone_and_ends_a_due_date_locally(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    text = (
+        'schema = "hazmon.site/1"\nname = "s"\nenterprise = "E"\ntime_zone = "{zone}"\n'
+        '[[devices]]\nid = "d1"\nprofile = "generic-4gas"\naddress = "10.0.0.5:502"\n'
+        "calibration_due = 2026-03-31\n"
+    )
+    path.write_text(text.format(zone="Asia/Beijing"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_site(str(path))
+    assert "time_zone = 'Asia/Beijing'" in str(caught.value)
+    assert "give an IANA name such as Asia/Shanghai" in str(caught.value)
+    # By hand: the end of 2026-03-31 is 2026-04-01T00:00 local; in Shanghai (UTC+8) that
+    # is 2026-03-31T16:00:00Z = 1_774_972_800 s, in Europe/Berlin (CEST, UTC+2 since
+    # 29 March) 2026-03-31T22:00:00Z = 1_774_994_400 s.
+    for zone, expires_s in (("Asia/Shanghai", 1_774_972_800), ("Europe/Berlin", 1_774_994_400)):
+        path.write_text(text.format(zone=zone), encoding="utf-8")
+        _source, site = load_site(str(path))
+        assert site.calibration_expires_ns(site.devices[0]) == expires_s * 1_000_000_000
+
+
 def test_unknown_key_names_the_valid_keys_at_that_place(tmp_path: Path) -> None:
     path = tmp_path / "site.toml"
     path.write_text(

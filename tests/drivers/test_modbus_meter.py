@@ -23,7 +23,7 @@ import pytest
 
 from hazmon.config.profile import Calibration, Profile, load_profile
 from hazmon.config.quality import Quality
-from hazmon.config.site import ChannelScenario, Simulation, StatusFault
+from hazmon.config.site import ChannelScenario, Simulation, StatusFault, end_of_day_ns
 from hazmon.drivers.errors import TransportConnectionError
 from hazmon.drivers.modbus_adapter import ModbusTcpTransport
 from hazmon.drivers.modbus_meter import ModbusMeter, PollResult
@@ -190,7 +190,7 @@ async def poll_simulated(
     *,
     device_id: int = 1,
     served_unit: int = 1,
-    calibration_due: dt.date | None = None,
+    calibration_expires_ns: int | None = None,
     clock: Callable[[], float] | None = None,
     polls: int = 1,
 ) -> tuple[list[PollResult], ModbusTcpServer]:
@@ -200,7 +200,7 @@ async def poll_simulated(
     async with served({served_unit: meter}) as (server, transport):
         channels = np.arange(10, 10 + len(profile.modbus_map.fields), dtype=np.int32)
         driver = ModbusMeter(
-            transport, profile, device_id, channels, calibration_due=calibration_due
+            transport, profile, device_id, channels, calibration_expires_ns=calibration_expires_ns
         )
         for _ in range(polls):
             results.append(await driver.poll(now_ns=NOW_NS))
@@ -303,26 +303,39 @@ def test_register_outside_the_map_is_device_exception_02() -> None:
     assert result.exception_codes == (0x02,)
 
 
+# NOW_NS is 2023-11-14T22:13:20Z, which is 2023-11-15 06:13:20 in Asia/Shanghai. By hand:
+# a meter due 2023-11-14 ran out at the end of that day in Shanghai, 2023-11-14T16:00:00Z
+# (1_699_977_600 s), six hours before; one due 2023-11-15 is valid until
+# 2023-11-15T16:00:00Z (1_700_064_000 s). A UTC calendar would still call 2023-11-14 "today".
 @pytest.mark.parametrize(
-    ("due", "flagged"),
+    ("due", "expires_s", "flagged"),
     [
-        (dt.date.today() - dt.timedelta(days=1), True),
-        (dt.date(2000, 1, 1), True),
-        (dt.date.today(), False),  # due today: still inside its calibration
-        (dt.date.today() + dt.timedelta(days=30), False),
+        (dt.date(2023, 11, 14), 1_699_977_600, True),
+        (dt.date(2023, 11, 15), 1_700_064_000, False),  # due today in Shanghai: still valid
+        (dt.date(2000, 1, 1), 946_742_400, True),
     ],
 )
-def test_calibration_due(due: dt.date, flagged: bool) -> None:
-    [result], _ = run(poll_simulated(FOUR_GAS, simulation(), calibration_due=due))
+def test_calibration_runs_out_at_the_end_of_the_due_day_in_the_site_zone(
+    due: dt.date, expires_s: int, flagged: bool
+) -> None:
+    expires_ns = end_of_day_ns(due, "Asia/Shanghai")
+    assert expires_ns == expires_s * 1_000_000_000
+    [result], _ = run(poll_simulated(FOUR_GAS, simulation(), calibration_expires_ns=expires_ns))
     assert_one_row_per_field(result, CHANNELS)
     assert_baselines(result)  # the value is kept, only flagged
     expected = CAL_DUE if flagged else OK
     np.testing.assert_array_equal(result.readings.quality, [expected] * 4)
 
 
+def test_calibration_flag_starts_at_the_expiry_instant() -> None:
+    for expires_ns, expected in ((NOW_NS, CAL_DUE), (NOW_NS + 1, OK)):
+        [result], _ = run(poll_simulated(FOUR_GAS, simulation(), calibration_expires_ns=expires_ns))
+        np.testing.assert_array_equal(result.readings.quality, [expected] * 4)
+
+
 def test_calibration_due_adds_to_failure_flags() -> None:
     [result], _ = run(
-        poll_simulated(FOUR_GAS, simulation(), device_id=9, calibration_due=dt.date(2000, 1, 1))
+        poll_simulated(FOUR_GAS, simulation(), device_id=9, calibration_expires_ns=NOW_NS - 1)
     )
     assert np.isnan(result.readings.value).all()
     np.testing.assert_array_equal(result.readings.quality, [EXCEPTION | CAL_DUE] * 4)

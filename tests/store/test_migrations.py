@@ -65,7 +65,8 @@ def test_old_timeseries_file_is_upgraded_and_keeps_its_readings(tmp_path: Path) 
         assert store.read_window(inlet, 0, 10_000).value.tolist() == [300.0, 301.0]
         assert store.read_window(outlet, 0, 10_000).value.tolist() == [10.0, 11.0]
         version = store.connection.execute("PRAGMA user_version").fetchone()[0]
-    assert version == SCHEMA_VERSION == 3  # 2 adds the service runs and outages, 3 dead letters
+    # 2 adds the service runs and outages, 3 dead letters, 4 the per-minute summaries
+    assert version == SCHEMA_VERSION == 4
     # Opening again is a no-op: nothing is rebuilt twice.
     with SqliteTimeSeries(path) as store:
         assert store.count() == 6

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +271,73 @@ def test_evidence_summary_from_victoria_metrics(shared_vm: VictoriaMetrics, tmp_
     assert (summary.readings, summary.peak, summary.duration_s) == (8, 62.5, 3.0)
     assert summary.peak_ts == (start + 3 * SECOND) // MS * MS  # VM keeps milliseconds
     assert (summary.limit, summary.clause) == (50.0, "5.5.2(2)")
+
+
+def _export_requests(server: VictoriaMetrics) -> int:
+    """How many /api/v1/export requests the server has answered (its own metrics)."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith('vm_http_requests_total{path="/api/v1/export"}'):
+                return int(float(line.split()[-1]))
+    raise AssertionError("the server reports no export requests")
+
+
+def test_server_side_aggregates_have_the_sqlite_buckets_edges_included(
+    shared_vm: VictoriaMetrics, tmp_path: Path
+) -> None:
+    """VictoriaMetrics answers a point at t over (t - step, t]; the reader asks at
+    b + interval - 1 ms, so a reading at a bucket's first and last millisecond lands in
+    that bucket, as in SQLite's [b, b + interval)."""
+    table = ChannelTable([Channel("vm-edges", "gd-1", "lel", "%LEL", "methane")])
+    base = recent_ns()
+    base -= base % (60 * SECOND)  # a whole minute
+    # Per 10 s bucket k (k = 0..5): readings at its first ms, 3.5 s in, its last ms.
+    offsets = np.array([[0, 3_500, 9_999]]) + 10_000 * np.arange(6)[:, None]  # [ms]
+    ts = base + offsets.ravel() * MS
+    value = np.arange(18, dtype=float) * 1.5
+    value[4] = math.nan  # bucket 1 keeps two values
+    quality = np.zeros(18, np.uint16)
+    quality[[7, 8]] = [int(Quality.COMM_TIMEOUT), int(Quality.CALIBRATION_DUE)]  # bucket 2
+    level = (np.arange(18) % 4).astype(np.uint8)
+    readings = Readings.from_columns(ts, np.zeros(18), value, quality)
+    with SqliteTimeSeries(tmp_path / "readings.db") as sqlite_store:
+        sqlite_store.write(readings, level, table)
+        with LineProtocolTimeSeries.victoria_metrics(shared_vm.url, tmp_path / "spool.db") as vm:
+            vm.write(readings, level, table)
+            assert vm.flush(30)
+            expected_points = _expected(readings, level, table)
+            assert shared_vm.wait_for_points('{site="vm-edges"}', len(expected_points)) == (
+                expected_points
+            )
+            # Whole buckets, no flags: the server answers it all, nothing is exported.
+            exports = _export_requests(shared_vm)
+            got = vm.aggregate(table[0], base, base + 20 * SECOND - 1, 10 * SECOND)
+            assert _export_requests(shared_vm) == exports
+            # By hand: bucket 0 holds values 0, 1.5, 3 (levels 0, 1, 2); bucket 1 holds
+            # 4.5 and 7.5 (6 has no value), levels 3, 0, 1.
+            assert got.start_ts.tolist() == [base, base + 10 * SECOND]
+            assert got.minimum.tolist() == [0.0, 4.5]
+            assert got.maximum.tolist() == [3.0, 7.5]
+            assert got.mean.tolist() == [1.5, 6.0]
+            assert got.value_count.tolist() == [3, 2]
+            assert got.level.tolist() == [2, 3]
+            assert got.quality.tolist() == [0, 0]
+            # Flags OR-ed (bucket 2), partial buckets at both edges, several intervals.
+            windows = [
+                (base, base + 60 * SECOND - 1, 10 * SECOND),
+                (base + 3_500 * MS, base + 43_500 * MS, 10 * SECOND),
+                # (VM keeps milliseconds: a window's edges are compared on them.)
+                (base + MS, base + 59_999 * MS + 999_999, 20 * SECOND),
+                (base, base + 60 * SECOND, 7 * MS),
+                (base + 9_999 * MS, base + 30 * SECOND, SECOND),
+                (base, base + 60 * SECOND, 60 * SECOND),
+            ]
+            for start, end, interval in windows:
+                expected = sqlite_store.aggregate(table[0], start, end, interval)
+                got = vm.aggregate(table[0], start, end, interval)
+                np.testing.assert_array_equal(got.start_ts, expected.start_ts)
+                for name in ("minimum", "maximum", "value_count", "quality", "level"):
+                    np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+                np.testing.assert_allclose(got.mean, expected.mean, rtol=1e-12)
+            flagged = vm.aggregate(table[0], base, base + 60 * SECOND - 1, 10 * SECOND)
+            assert flagged.quality[2] == int(Quality.COMM_TIMEOUT) | int(Quality.CALIBRATION_DUE)

@@ -180,7 +180,7 @@ def test_empty_batch(store: SqliteTimeSeries) -> None:
 
 def test_failed_batch_is_stored_not_at_all(store: SqliteTimeSeries) -> None:
     readings, _, table = sample_batch()
-    with pytest.raises(ValueError, match="zip"):
+    with pytest.raises(ValueError, match="3 levels for 5 readings"):
         store.write(readings, levels(0, 0, 0), table)  # 3 levels for 5 readings
     assert store.count() == 0
     # The store stays usable after the rollback.

@@ -341,6 +341,7 @@ class PartitionRunner:
         subscription = await js.pull_subscribe(
             partition_subject(self.partition), durable=name, stream=STREAM, config=config
         )
+        unacknowledged: Msg | None = None
         try:
             leases = self.worker.leases
             while partition_held := self.partition in leases.held:
@@ -352,6 +353,9 @@ class PartitionRunner:
                 # What the last batch (or a takeover's replay) stored, confirmed here:
                 # also when no batch follows it.
                 await self.confirm()
+                if unacknowledged is not None and not self.pipeline.waiting:
+                    await unacknowledged.ack()
+                    unacknowledged = None
                 try:
                     messages = await subscription.fetch(
                         self.worker.options.batch, timeout=CONFIRM_INTERVAL_S
@@ -370,7 +374,14 @@ class PartitionRunner:
                 self.worker.own("judge", self.partition)
                 await self.take(messages, replay=False)
                 self.worker.own("judged", self.partition)
-                await messages[-1].ack()
+                # Acknowledged (ack policy all: with every one before it) only once
+                # stored: readings the pipeline holds in memory for a store refusing
+                # writes die with this process, and the next owner starts after the
+                # acknowledged position (and confirms it to the kits as stored).
+                unacknowledged = messages[-1]
+                if not self.pipeline.waiting:
+                    await unacknowledged.ack()
+                    unacknowledged = None
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()

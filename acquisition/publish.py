@@ -33,6 +33,20 @@ durable spool (:mod:`hazmon.store.spool`, ``synchronous=FULL``: a power cut lose
 nothing either) before it is published, and deleted only after the broker
 acknowledged it (QoS 1). Delivery is at least once: a message whose acknowledgement was lost is
 sent again, and the central store keeps a reading once (same channel and time).
+
+End-to-end confirmation (``confirm = true`` in ``[mqtt]``): a broker's PUBACK may come
+before the message is safe (the NATS MQTT gateway acknowledges before JetStream has
+stored it, so a node kill can lose an acknowledged message). With confirmation on, a
+message stays spooled after its PUBACK until the centre confirms it: a central worker,
+once it has stored a channel's messages, publishes on
+``hazmon-confirm/<site>/<device>/<channel>`` the highest ``seq`` of each publisher run
+(``boot``) below which it has every message (``hazmon.confirm/1``:
+``{"schema": ..., "boot": B, "seq": S}``). A message unconfirmed after
+``confirm_timeout`` is sent again (the one :class:`~hazmon.retry.Backoff` stretches the
+wait while nothing is confirmed). Numbered messages then also carry ``held``: the lowest
+``seq`` of the run the kit still holds, so the centre needs no memory older than that
+(a takeover replays hours, a kit's run may last months) and a message the kit had to
+drop (a disk full for hours) does not hold back the confirmation of those after it.
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections import deque
@@ -54,16 +69,55 @@ from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.quality import EARLIEST_NS, MAX_AHEAD_NS, Quality
 from hazmon.drivers.errors import TransportConnectionError, TransportTimeout
 from hazmon.drivers.mqtt_adapter import MqttConnection
-from hazmon.store.spool import LegacyTable, Spool
+from hazmon.retry import Backoff
+from hazmon.store.spool import LegacyTable, Spool, SpoolItem
 
 log = logging.getLogger(__name__)
 
 READINGS_SCHEMA = "hazmon.readings/1"
+CONFIRM_SCHEMA = "hazmon.confirm/1"
+#: The first level of the readings topics, and of the centre's confirmations of them.
+READINGS_PREFIX = "hazmon"
+CONFIRM_PREFIX = "hazmon-confirm"
 
 
 def readings_topic(channel: Channel) -> str:
     """``hazmon/<site>/<device>/<channel>`` (the quantity for an unnamed channel)."""
-    return f"hazmon/{channel.site}/{channel.device}/{channel.name or channel.quantity}"
+    return f"{READINGS_PREFIX}/{channel.site}/{channel.device}/{channel.name or channel.quantity}"
+
+
+def confirm_topic(readings: str) -> str:
+    """The topic the centre confirms a readings topic's messages on
+    (``hazmon-confirm/<site>/<device>/<channel>``)."""
+    return CONFIRM_PREFIX + readings.removeprefix(READINGS_PREFIX)
+
+
+def encode_confirm(boot: int, seq: int) -> bytes:
+    """A ``hazmon.confirm/1`` payload: every message of run ``boot`` [ns UTC] up to
+    ``seq`` is stored."""
+    return json.dumps(
+        {"schema": CONFIRM_SCHEMA, "boot": boot, "seq": seq}, separators=(",", ":")
+    ).encode()
+
+
+def decode_confirm(payload: bytes) -> tuple[int, int]:
+    """(boot, seq) of a ``hazmon.confirm/1`` payload (untrusted input).
+
+    Raises
+    ------
+    PayloadError
+        Naming what is wrong.
+    """
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise PayloadError(f"not JSON: {error}") from error
+    if not isinstance(data, dict) or data.get("schema") != CONFIRM_SCHEMA:
+        raise PayloadError(f"schema is not {CONFIRM_SCHEMA!r}")
+    boot, seq = _number(data, "boot"), _number(data, "seq")
+    if boot is None or seq is None:
+        raise PayloadError("'boot' or 'seq' is missing")
+    return boot, seq
 
 
 def encode_readings(
@@ -75,13 +129,17 @@ def encode_readings(
     *,
     boot: int | None = None,
     seq: int | None = None,
+    held: int | None = None,
 ) -> bytes:
     """One channel's readings as a ``hazmon.readings/1`` payload (numbered when ``boot``
-    [ns UTC] and ``seq`` are given)."""
+    [ns UTC] and ``seq`` are given; ``held`` the lowest ``seq`` of the run the kit still
+    holds unconfirmed, when it waits for confirmations)."""
     values: list[float | None] = value.tolist()
     if np.isnan(value).any():
         values = [None if v != v else v for v in values]  # NaN → null (JSON has no NaN)
-    numbering = {} if boot is None or seq is None else {"boot": boot, "seq": seq}
+    numbering: dict[str, int] = {} if boot is None or seq is None else {"boot": boot, "seq": seq}
+    if numbering and held is not None:
+        numbering["held"] = held
     return json.dumps(
         {
             "schema": READINGS_SCHEMA,
@@ -119,6 +177,8 @@ class DecodedReadings:
     quality: NDArray[np.uint16]
     boot: int | None = None
     seq: int | None = None
+    held: int | None = None
+    """The lowest ``seq`` of the run the kit still held: every one below is confirmed."""
 
 
 def _list(data: dict[str, object], key: str) -> list[object]:
@@ -246,7 +306,13 @@ def decode_readings(payload: bytes, *, arrival_ns: int | None = None) -> Decoded
     quality = quality | np.where(bad_time, np.uint16(Quality.CLOCK_INVALID), np.uint16(0))
     quality = quality | np.where(huge, np.uint16(Quality.SENSOR_FAULT), np.uint16(0))
     return DecodedReadings(
-        channel, ts, value, quality.astype(np.uint16), _number(data, "boot"), _number(data, "seq")
+        channel,
+        ts,
+        value,
+        quality.astype(np.uint16),
+        _number(data, "boot"),
+        _number(data, "seq"),
+        _number(data, "held"),
     )
 
 
@@ -271,6 +337,43 @@ class MessageSpool(Spool):
 UNSPOOLED_MAX = 360_000
 
 
+#: Messages sent and waiting for the centre's confirmation at most (a bound on memory
+#: and on a resend's burst); past it, sending waits for confirmations.
+MAX_UNCONFIRMED = 20_000
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A message published and not yet confirmed end to end."""
+
+    topic: str
+    boot: int
+    seq: int
+    sent_at: float
+    """When it was (last) published [s, monotonic]."""
+
+
+#: How :func:`encode_readings` ends a numbered payload.
+_NUMBERING_TAIL = re.compile(rb'"boot":(\d+),"seq":(\d+)(?:,"held":\d+)?\}$')
+
+
+def _numbering(payload: bytes) -> tuple[int, int] | None:
+    """(boot, seq) of a spooled payload; None for an unnumbered one (an older release's)."""
+    # Our own encoder wrote it: its tail is enough (parsing the whole payload is most of
+    # the cost of confirming).
+    found = _NUMBERING_TAIL.search(payload, max(0, len(payload) - 80))
+    if found is not None:
+        return int(found[1]), int(found[2])
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    boot, seq = data.get("boot"), data.get("seq")
+    return (boot, seq) if isinstance(boot, int) and isinstance(seq, int) else None
+
+
 class ReadingPublisher:
     """Collects readings per channel, spools them as messages, publishes in order.
 
@@ -284,6 +387,12 @@ class ReadingPublisher:
         The channel table readings index.
     window
         Messages published concurrently before waiting for their acknowledgements.
+    confirm
+        Keep a message spooled after its PUBACK until the centre confirms it end to end
+        (:meth:`confirmed`; the caller hands it the messages of the confirm topics).
+        Off for a broker with no ``hazmon central`` behind it: nothing would confirm.
+    confirm_timeout : [s]
+        A message unconfirmed this long is published again.
     """
 
     def __init__(
@@ -293,11 +402,15 @@ class ReadingPublisher:
         channels: ChannelTable,
         *,
         window: int = 200,
+        confirm: bool = False,
+        confirm_timeout: float = 30.0,
     ) -> None:
         self.connection = connection
         self.spool = spool
         self.channels = channels
         self.window = window
+        self.confirm = confirm
+        self.confirm_timeout = confirm_timeout
         self.published_messages = 0
         self.published_readings = 0
         self.boot = time.time_ns()
@@ -309,6 +422,26 @@ class ReadingPublisher:
         spooled, in order, at the next :meth:`spool_pending` that succeeds."""
         self.dropped_messages = 0
         """Messages given up past :data:`UNSPOOLED_MAX` (counted, never silent)."""
+        self.confirmed_messages = 0
+        """Messages the centre confirmed (removed from the spool)."""
+        self.resent_messages = 0
+        """Messages published again because no confirmation came in time (health)."""
+        self.bad_confirmations = 0
+        """Messages on a confirm topic that were not ``hazmon.confirm/1``."""
+        # Confirmation state: what was sent (by spool id, in send order), per publisher
+        # run of a topic its (seq, id) in order, the highest seq confirmed, and the seqs
+        # of this run still held per topic (the ``held`` of the next message).
+        self._sent: dict[int, _Sent] = {}
+        self._runs: dict[tuple[str, int], deque[tuple[int, int]]] = {}
+        self._confirmed: dict[tuple[str, int], int] = {}
+        self._held: dict[str, deque[int]] = {}
+        self._cursor = 0
+        """The highest spool id sent this run: newer items are read past it."""
+        # The second resend after [1, 2] timeouts, then longer, up to [8, 16].
+        self._backoff = Backoff(2 * confirm_timeout, 16 * confirm_timeout)
+        self._resend_after = confirm_timeout
+        self._subscribed: set[str] = set()
+        self._progress = asyncio.Event()
 
     def add(self, readings: Readings, level: NDArray[np.uint8]) -> None:
         """Keep a batch for the next :meth:`spool_pending` (no I/O)."""
@@ -332,9 +465,15 @@ class ReadingPublisher:
             rows = order[start:end]
             number = int(channel[start])
             info = self.channels[number]
+            topic = readings_topic(info)
             # Numbered when spooled, so a message sent again after a restart keeps its
             # number: the centre counts a gap only for a message that never came.
             seq = self._seq[number] = self._seq.get(number, 0) + 1
+            held = None
+            if self.confirm:
+                waiting = self._held.setdefault(topic, deque())
+                waiting.append(seq)
+                held = waiting[0]
             payload = encode_readings(
                 info,
                 readings.ts[rows],
@@ -343,8 +482,9 @@ class ReadingPublisher:
                 level[rows],
                 boot=self.boot,
                 seq=seq,
+                held=held,
             )
-            messages.append((payload, 1, readings_topic(info)))
+            messages.append((payload, 1, topic))
         self.unspooled.extend(messages)
         try:
             self.spool.put_many(list(self.unspooled))
@@ -352,8 +492,9 @@ class ReadingPublisher:
             # A full or read-only disk must not end the service (it polls and stores on):
             # the messages wait in memory, numbered, and are spooled when space returns.
             while len(self.unspooled) > UNSPOOLED_MAX:
-                self.unspooled.popleft()
+                payload, _, topic = self.unspooled.popleft()
                 self.dropped_messages += 1
+                self._forget_held(topic, payload)
             log.warning(
                 "cannot spool MQTT messages in %s: %s; %d wait in memory, %d dropped",
                 self.spool.path,
@@ -365,28 +506,180 @@ class ReadingPublisher:
         self.unspooled.clear()
         return len(messages)
 
+    def _forget_held(self, topic: str, payload: bytes) -> None:
+        """A dropped message is no longer held: the next ``held`` passes it."""
+        numbering = _numbering(payload)
+        waiting = self._held.get(topic)
+        if numbering is not None and waiting is not None:
+            with contextlib.suppress(ValueError):
+                waiting.remove(numbering[1])
+
     async def send_spooled(self, *, timeout: float = 10.0) -> int:
         """Publish spooled messages until the spool is empty; return how many were sent.
+
+        With ``confirm``, until every spooled message was sent (or
+        :data:`MAX_UNCONFIRMED` wait for confirmation), those unconfirmed for longer
+        than the resend wait first, again.
 
         Raises
         ------
         TransportTimeout, TransportConnectionError
             The broker did not acknowledge; the unacknowledged messages stay spooled.
         """
+        if self.confirm:
+            return await self._send_confirmed(timeout)
         sent = 0
         while True:
             batch = self.spool.oldest(self.window)
             if not batch:
                 return sent
-            await asyncio.gather(
-                *(
-                    self.connection.publish(item.label, item.payload, qos=1, timeout=timeout)
-                    for item in batch
-                )
-            )
+            await self._publish(batch, timeout)
             self.spool.remove([item.id for item in batch])
             sent += len(batch)
             self.published_messages += len(batch)
+
+    async def _publish(self, batch: list[SpoolItem], timeout: float) -> None:
+        await asyncio.gather(
+            *(
+                self.connection.publish(item.label, item.payload, qos=1, timeout=timeout)
+                for item in batch
+            )
+        )
+
+    async def _send_confirmed(self, timeout: float) -> int:
+        await self._subscribe_confirms()
+        sent = 0
+        now = time.monotonic()
+        overdue: list[int] = []
+        for number, record in self._sent.items():  # in send order: the oldest first
+            if now - record.sent_at < self._resend_after:
+                break
+            overdue.append(number)
+        for start in range(0, len(overdue), self.window):
+            batch = self.spool.get(overdue[start : start + self.window])
+            for item in batch:
+                # To the end of the send order, with a new time (unless a confirmation
+                # that came while the last batch was sent has removed it).
+                found = self._sent.pop(item.id, None)
+                if found is not None:
+                    found.sent_at = time.monotonic()
+                    self._sent[item.id] = found
+            await self._publish(batch, timeout)
+            self.resent_messages += len(batch)
+            sent += len(batch)
+        if overdue:
+            # Nothing confirmed for a while (the centre is away): wait longer each time.
+            self._resend_after = self._backoff.failure()
+            log.warning(
+                "%d MQTT messages not confirmed by the centre within %g s: sent again",
+                len(overdue),
+                self.confirm_timeout,
+            )
+        while len(self._sent) < MAX_UNCONFIRMED:
+            limit = min(self.window, MAX_UNCONFIRMED - len(self._sent))
+            batch = self.spool.oldest(limit, after=self._cursor)
+            if not batch:
+                break
+            self._cursor = batch[-1].id
+            fresh, unnumbered = self._track(batch)
+            try:
+                await self._publish(fresh + unnumbered, timeout)
+            except BaseException:
+                # Not sent as far as we know: read again at the next attempt, in order.
+                # (A confirmation that came meanwhile has removed its own already.)
+                for item in reversed(fresh):
+                    unsent = self._sent.pop(item.id, None)
+                    waiting = self._runs.get((item.label, unsent.boot)) if unsent else None
+                    if waiting and waiting[-1][1] == item.id:
+                        waiting.pop()
+                self._cursor = batch[0].id - 1
+                raise
+            # An unnumbered message (an older release's) cannot be confirmed: its
+            # PUBACK is all there is.
+            self.spool.remove([item.id for item in unnumbered])
+            sent += len(fresh) + len(unnumbered)
+            self.published_messages += len(fresh) + len(unnumbered)
+        return sent
+
+    def _track(self, batch: list[SpoolItem]) -> tuple[list[SpoolItem], list[SpoolItem]]:
+        """Record items about to be sent; drop those confirmed already (a resend of an
+        earlier run that the centre had). Returns (numbered, unnumbered) to send."""
+        fresh: list[SpoolItem] = []
+        unnumbered: list[SpoolItem] = []
+        done: list[int] = []
+        now = time.monotonic()
+        for item in batch:
+            numbering = _numbering(item.payload)
+            if numbering is None:
+                unnumbered.append(item)
+                continue
+            boot, seq = numbering
+            run = (item.label, boot)
+            if seq <= self._confirmed.get(run, 0):
+                done.append(item.id)
+                continue
+            self._sent[item.id] = _Sent(item.label, boot, seq, now)
+            self._runs.setdefault(run, deque()).append((seq, item.id))
+            fresh.append(item)
+        if done:
+            self.spool.remove(done)
+            self.confirmed_messages += len(done)
+        return fresh, unnumbered
+
+    async def _subscribe_confirms(self) -> None:
+        """Subscribe to the confirmations of every site the channels name.
+
+        QoS 0: the centre publishes them so (core NATS), and on the NATS gateway a QoS 1
+        subscription is a JetStream consumer, which a cluster electing leaders may
+        refuse; a confirmation missed costs a resend, confirmed then.
+        """
+        for site in {channel.site for channel in self.channels.channels} - self._subscribed:
+            await self.connection.subscribe(f"{CONFIRM_PREFIX}/{site}/#", qos=0)
+            self._subscribed.add(site)
+
+    def confirmed(self, topic: str, payload: bytes) -> bool:
+        """Handle a message received on ``topic``; False when it is no confirmation
+        (the caller's to handle).
+
+        The messages of the run it names, up to its ``seq``, leave the spool.
+        """
+        if not topic.startswith(CONFIRM_PREFIX + "/"):
+            return False
+        try:
+            boot, seq = decode_confirm(payload)
+        except PayloadError as error:
+            self.bad_confirmations += 1
+            log.warning("ignored confirmation on %s: %s", topic, error)
+            return True
+        readings = READINGS_PREFIX + topic.removeprefix(CONFIRM_PREFIX)
+        run = (readings, boot)
+        if seq <= self._confirmed.get(run, 0):
+            return True
+        self._confirmed[run] = seq
+        waiting = self._runs.get(run)
+        done: list[int] = []
+        while waiting and waiting[0][0] <= seq:
+            number = waiting.popleft()[1]
+            if self._sent.pop(number, None) is not None:
+                done.append(number)
+        if waiting is not None and not waiting:
+            del self._runs[run]
+        if boot == self.boot:
+            held = self._held.get(readings)
+            while held and held[0] <= seq:
+                held.popleft()
+        if done:
+            self.spool.remove(done)
+            self.confirmed_messages += len(done)
+            self._backoff.success()
+            self._resend_after = self.confirm_timeout
+            self._progress.set()
+        return True
+
+    @property
+    def unconfirmed(self) -> int:
+        """Messages sent and waiting for the centre's confirmation."""
+        return len(self._sent)
 
     async def run(self, interval: float) -> None:
         """Every ``interval`` [s]: spool what was added and publish the spool, until
@@ -403,9 +696,17 @@ class ReadingPublisher:
                 log.warning("publishing readings: %s; %d wait", error, self.spool.pending()[0])
 
     async def flush(self, timeout: float) -> bool:
-        """Spool what was added and try ``timeout`` [s] to publish it; True when empty."""
+        """Spool what was added and try ``timeout`` [s] to publish it (and, with
+        ``confirm``, to have it confirmed); True when the spool is empty."""
         self.spool_pending()
         with contextlib.suppress(TimeoutError, TransportTimeout, TransportConnectionError):
             async with asyncio.timeout(timeout):
-                await self.send_spooled(timeout=timeout)
+                while True:
+                    await self.send_spooled(timeout=timeout)
+                    if not self.confirm or self.spool.pending()[0] == 0:
+                        break
+                    self._progress.clear()
+                    with contextlib.suppress(TimeoutError):
+                        # Confirmations come in batches; a resend falls due meanwhile.
+                        await asyncio.wait_for(self._progress.wait(), 1.0)
         return self.spool.pending()[0] == 0

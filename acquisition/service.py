@@ -156,6 +156,8 @@ class ServiceSummary:
     routes: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     """Route name → (delivered, failed, dropped)."""
     readings_published: int = 0
+    messages_resent: int = 0
+    """MQTT messages sent again for want of the centre's confirmation (``confirm``)."""
     spooled_messages: int = 0
     spooled_store_batches: int = 0
     health_readings: int = 0
@@ -412,7 +414,13 @@ class SiteService:
                 spool.open()
                 stack.callback(self._close_spool, spool)
                 self.message_spool = spool
-                self.publisher = ReadingPublisher(connection, spool, self.channels)
+                self.publisher = ReadingPublisher(
+                    connection,
+                    spool,
+                    self.channels,
+                    confirm=site.mqtt.confirm,
+                    confirm_timeout=site.mqtt.confirm_timeout,
+                )
                 pipeline.observers.append(self.publisher.add)
             await self._connect(connection)
         return pipeline
@@ -494,6 +502,10 @@ class SiteService:
 
     async def _listen(self, connection: MqttConnection) -> None:
         async for message in connection.messages():
+            if self.publisher is not None and self.publisher.confirmed(
+                message.topic, message.payload
+            ):
+                continue
             if not self.manager.handle_ack_message(message.topic, message.payload):
                 log.info("ignored message on %s", message.topic)
 
@@ -590,6 +602,7 @@ class SiteService:
             readings_published=(
                 self.publisher.published_messages if self.publisher is not None else 0
             ),
+            messages_resent=self.publisher.resent_messages if self.publisher is not None else 0,
             spooled_messages=self.spooled_messages,
             spooled_store_batches=spooled_batches,
             health_readings=self.health_readings,
@@ -634,6 +647,7 @@ def summary_document(summary: ServiceSummary) -> dict[str, object]:
         "replayed_events": stats.replayed_events,
         "dropped": stats.dropped,
         "readings_published": summary.readings_published,
+        "messages_resent": summary.messages_resent,
         "spooled": {
             "mqtt_messages": summary.spooled_messages,
             "store_batches": summary.spooled_store_batches,

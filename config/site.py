@@ -435,6 +435,17 @@ class MqttBrokerConfig(MqttCredentials):
         default=1.0, gt=0, le=60, description="[s] readings of a channel are batched this long"
     )
     spool: str = Field(default="hazmon-mqtt-spool.db", description="outbox of unsent readings")
+    confirm: bool = Field(
+        default=False,
+        description=(
+            "keep each message until hazmon central confirms it stored (hazmon-confirm/...), "
+            "not just until the broker's PUBACK; on for a NATS centre, off for a broker "
+            "nothing confirms on"
+        ),
+    )
+    confirm_timeout: float = Field(
+        default=30.0, gt=0, le=3600, description="[s] a message unconfirmed this long is sent again"
+    )
 
 
 class AlertRoute(_Strict):

@@ -20,6 +20,7 @@ order items were put.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -160,18 +161,38 @@ class Spool(Closable):
             ).fetchone()
         return row is not None
 
-    def oldest(self, limit: int = 1) -> list[SpoolItem]:
-        """Up to ``limit`` oldest items, oldest first."""
+    def oldest(self, limit: int = 1, *, after: int = 0) -> list[SpoolItem]:
+        """Up to ``limit`` oldest items with an id above ``after``, oldest first (a
+        sender that keeps sent items until confirmed reads on past them)."""
         with self._lock:
             rows = self.connection.execute(
-                "SELECT id, payload, label, weight FROM spool ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, payload, label, weight FROM spool WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [SpoolItem(int(row[0]), bytes(row[1]), str(row[2]), int(row[3])) for row in rows]
+
+    def get(self, ids: Sequence[int]) -> list[SpoolItem]:
+        """The items of ``ids`` still spooled, oldest first (to send again)."""
+        if not ids:
+            return []
+        with self._lock:
+            rows = self.connection.execute(
+                "SELECT id, payload, label, weight FROM spool WHERE id IN "
+                "(SELECT value FROM json_each(?)) ORDER BY id",
+                (json.dumps(list(ids)),),
             ).fetchall()
         return [SpoolItem(int(row[0]), bytes(row[1]), str(row[2]), int(row[3])) for row in rows]
 
     def remove(self, ids: Sequence[int]) -> None:
         """Delete items the peer confirmed."""
+        if not ids:
+            return
         with self._lock:
-            self.connection.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
+            # One statement, one transaction: one sync to disk, not one per item.
+            self.connection.execute(
+                "DELETE FROM spool WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(ids)),),
+            )
 
     def pending(self) -> tuple[int, int]:
         """(items, total weight) waiting in the spool."""

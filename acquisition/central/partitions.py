@@ -6,12 +6,19 @@ server's subject mapping rewrites it to ``hzp.<partition>.<site>.<device>.<chann
 the partition a hash of the three tokens (``partition(N,1,2,3)``), so one channel is
 always in one partition, whichever node received it. Changing ``N`` moves channels:
 it is fixed when the cluster is set up (docs).
+
+The centre confirms what it stored on the core NATS subject
+``hazmon-confirm.<site>.<device>.<channel>``, which a kit's MQTT subscription to
+``hazmon-confirm/<site>/#`` receives through the gateway (no stream: a confirmation a
+kit missed is made again when its resend arrives).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from hazmon.acquisition.publish import CONFIRM_PREFIX
 
 #: The stream holding every partition, replicated on three nodes.
 STREAM = "HAZMON_READINGS"
@@ -36,6 +43,12 @@ def partition_subject(partition: int) -> str:
 def consumer_name(partition: int) -> str:
     """The durable consumer of one partition."""
     return f"partition-{partition}"
+
+
+def confirm_subject(site: str, device: str, channel: str) -> str:
+    """The core subject a channel's confirmations go to (the MQTT topic
+    ``hazmon-confirm/<site>/<device>/<channel>``)."""
+    return f"{CONFIRM_PREFIX}.{site}.{device}.{channel}"
 
 
 def split_subject(subject: str) -> tuple[int, str, str, str] | None:

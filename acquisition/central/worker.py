@@ -56,13 +56,19 @@ from hazmon.acquisition.central.partitions import (
     REPLAY_S,
     RETENTION_S,
     STREAM,
+    confirm_subject,
     consumer_name,
     partition_subject,
     split_subject,
 )
 from hazmon.acquisition.commands.common import printable
 from hazmon.acquisition.pipeline import Pipeline
-from hazmon.acquisition.publish import DecodedReadings, PayloadError, decode_readings
+from hazmon.acquisition.publish import (
+    DecodedReadings,
+    PayloadError,
+    decode_readings,
+    encode_confirm,
+)
 from hazmon.acquisition.register_writer import RegisterWriter
 from hazmon.analysis.evaluate import EvaluationSettings
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
@@ -79,6 +85,9 @@ CENTRAL_SOURCE = "central"
 #: The alert "site" of the worker's own health (the register, its store): no kit's
 #: name, which must start with a letter or digit.
 CENTRE_SITE = "_central"
+#: How often a partition confirms to the kits what it has stored [s]: one message per
+#: channel and publisher run that moved on, not one per message.
+CONFIRM_INTERVAL_S = 0.5
 
 
 @dataclass(slots=True)
@@ -98,6 +107,8 @@ class CentralStats:
     """Messages missing per kit (site), from the publishers' numbering."""
     duplicates: int = 0
     """Messages seen again (a kit's resend, a redelivery): stored once, not a gap."""
+    confirmations: int = 0
+    """Confirmations published to kits (one per channel and run, per interval)."""
 
     def as_dict(self) -> dict[str, object]:
         """The counters as JSON-ready data."""
@@ -111,6 +122,7 @@ class CentralStats:
             "alerts": self.alerts,
             "gaps": dict(self.gaps),
             "duplicates": self.duplicates,
+            "confirmations": self.confirmations,
         }
 
 
@@ -186,28 +198,78 @@ async def ensure_streams(js: JetStreamContext, replicas: int, lease_ttl: float) 
             await asyncio.sleep(backoff.failure())
 
 
+@dataclass(slots=True)
+class PublisherRun:
+    """What one publisher run (``boot``) of one channel delivered."""
+
+    contiguous: int = 0
+    """Every message up to this ``seq`` was seen (what is confirmed to the kit)."""
+    highest: int = 0
+    above: set[int] = field(default_factory=set)
+    """Seen above ``contiguous``, past a gap (a message lost, and sent again later)."""
+
+
+#: Publisher runs remembered per channel: a kit's restart starts one, and the
+#: messages of the last few may still come (from its spool).
+RUNS_KEPT = 4
+
+
 class SequenceTracker:
-    """The publishers' numbering per channel: gaps and repeats (one partition's)."""
+    """The publishers' numbering per channel (one partition's): gaps, repeats, and per
+    run the highest ``seq`` below which every message was seen, to confirm."""
 
     def __init__(self) -> None:
-        self.last: dict[tuple[str, ...], tuple[int, int]] = {}
+        self.runs: dict[tuple[str, ...], dict[int, PublisherRun]] = {}
+        self.changed: dict[tuple[tuple[str, ...], int], Channel] = {}
+        """Runs seen since the last :meth:`take_changed`: their confirmations are due."""
 
     def see(self, decoded: DecodedReadings) -> tuple[int, bool]:
         """(messages missing before this one, whether it was seen already)."""
         if decoded.boot is None or decoded.seq is None:
             return 0, False
         key = decoded.channel.key
-        previous = self.last.get(key)
-        if previous is None or decoded.boot > previous[0]:
-            self.last[key] = (decoded.boot, decoded.seq)
-            # A new publisher run: what it sent before this one is unknown here only
-            # when this is not its first message.
-            return (0 if previous is None else decoded.seq - 1), False
-        boot, seq = previous
-        if decoded.boot < boot or decoded.seq <= seq:
+        runs = self.runs.setdefault(key, {})
+        seq = decoded.seq
+        run = runs.get(decoded.boot)
+        missing = 0
+        if run is None:
+            newest = max(runs, default=None)
+            run = runs[decoded.boot] = PublisherRun()
+            # A newer publisher run: what it sent before this one is missing when this
+            # is not its first message (and nothing is known of a channel's first run).
+            if newest is not None and decoded.boot > newest:
+                missing = seq - 1 - max(0, (decoded.held or 1) - 1)
+            while len(runs) > RUNS_KEPT:
+                oldest = min(runs)
+                del runs[oldest]
+                self.changed.pop((key, oldest), None)
+            if decoded.boot not in runs:  # older than every run kept: nothing to confirm
+                return 0, False
+        elif seq > run.highest:
+            missing = seq - run.highest - 1
+        self.changed[(key, decoded.boot)] = decoded.channel
+        if decoded.held is not None and decoded.held - 1 > run.contiguous:
+            # The kit holds nothing below ``held``: all of it was confirmed once.
+            run.contiguous = decoded.held - 1
+            run.above = {number for number in run.above if number > run.contiguous}
+        if seq <= run.contiguous or seq in run.above:
             return 0, True
-        self.last[key] = (boot, decoded.seq)
-        return decoded.seq - seq - 1, False
+        run.above.add(seq)
+        run.highest = max(run.highest, seq)
+        while run.contiguous + 1 in run.above:
+            run.contiguous += 1
+            run.above.discard(run.contiguous)
+        return max(0, missing), False
+
+    def take_changed(self) -> list[tuple[Channel, int, int]]:
+        """(channel, boot, contiguous seq) of each run seen since the last call."""
+        changed, self.changed = self.changed, {}
+        due = []
+        for (key, boot), channel in changed.items():
+            run = self.runs.get(key, {}).get(boot)
+            if run is not None and run.contiguous > 0:
+                due.append((channel, boot, run.contiguous))
+        return due
 
 
 class PartitionRunner:
@@ -229,6 +291,28 @@ class PartitionRunner:
             settings=EvaluationSettings(),
         )
         self.task: asyncio.Task[None] | None = None
+        self._confirmed_at = 0.0
+
+    async def confirm(self) -> None:
+        """Tell the kits, at most every :data:`CONFIRM_INTERVAL_S`, up to which message
+        each channel's run is stored; never while readings wait in memory for the
+        store (stored, FIFO, before anything after them)."""
+        now = time.monotonic()
+        if now - self._confirmed_at < CONFIRM_INTERVAL_S or self.pipeline.waiting:
+            return
+        self._confirmed_at = now
+        for channel, boot, seq in self.sequences.take_changed():
+            subject = confirm_subject(
+                channel.site, channel.device, channel.name or channel.quantity
+            )
+            try:
+                await self.worker.nc.publish(subject, encode_confirm(boot, seq))
+            except Exception as error:  # the connection is the one failing
+                # A confirmation lost costs the kit a resend, which is confirmed then:
+                # not worth stopping the partition for.
+                log.warning("partition %d: confirming to %s: %r", self.partition, subject, error)
+                continue
+            self.worker.stats.confirmations += 1
 
     async def run(self) -> None:
         """Restore the evaluator, then judge the partition until cancelled or the
@@ -257,6 +341,7 @@ class PartitionRunner:
         subscription = await js.pull_subscribe(
             partition_subject(self.partition), durable=name, stream=STREAM, config=config
         )
+        unacknowledged: Msg | None = None
         try:
             leases = self.worker.leases
             while partition_held := self.partition in leases.held:
@@ -265,8 +350,16 @@ class PartitionRunner:
                     # it rather than judge on a lease that may have lapsed.
                     await asyncio.sleep(0.05)
                     continue
+                # What the last batch (or a takeover's replay) stored, confirmed here:
+                # also when no batch follows it.
+                await self.confirm()
+                if unacknowledged is not None and not self.pipeline.waiting:
+                    await unacknowledged.ack()
+                    unacknowledged = None
                 try:
-                    messages = await subscription.fetch(self.worker.options.batch, timeout=0.5)
+                    messages = await subscription.fetch(
+                        self.worker.options.batch, timeout=CONFIRM_INTERVAL_S
+                    )
                 except (NatsTimeout, TimeoutError):
                     continue
                 if not messages:
@@ -281,7 +374,14 @@ class PartitionRunner:
                 self.worker.own("judge", self.partition)
                 await self.take(messages, replay=False)
                 self.worker.own("judged", self.partition)
-                await messages[-1].ack()
+                # Acknowledged (ack policy all: with every one before it) only once
+                # stored: readings the pipeline holds in memory for a store refusing
+                # writes die with this process, and the next owner starts after the
+                # acknowledged position (and confirms it to the kits as stored).
+                unacknowledged = messages[-1]
+                if not self.pipeline.waiting:
+                    await unacknowledged.ack()
+                    unacknowledged = None
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()

@@ -1,12 +1,16 @@
-"""A simulated kit: numbered hazmon.readings/1 messages over MQTT (QoS 1) to a node."""
+"""Simulated kits: numbered hazmon.readings/1 messages over MQTT (QoS 1) to a node,
+by a bare MQTT client (:class:`Kit`) or by the kit's own publisher (:class:`PublisherKit`)."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +19,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hazmon.acquisition.publish import encode_readings
-from hazmon.analysis.readings import Channel
+from hazmon.acquisition.publish import MessageSpool, ReadingPublisher, encode_readings
+from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
 
 T0 = 1_790_000_000_000_000_000  # 2026-09-21 [ns UTC]: inside the sane window
 SECOND = 1_000_000_000
@@ -70,6 +75,91 @@ class Kit:
         self.client.disconnect()
 
 
+class PublisherKit:
+    """The field kit's own :class:`ReadingPublisher` (durable spool, numbering, and the
+    centre's end-to-end confirmation) on an event loop in a thread of its own, as
+    ``hazmon run`` drives it: readings added, spooled and published every ``interval``,
+    confirmations handed to it by the listener."""
+
+    def __init__(
+        self,
+        port: int,
+        client_id: str,
+        spool: Path,
+        channels: list[Channel],
+        *,
+        confirm: bool = True,
+        confirm_timeout: float = 2.0,
+        interval: float = 0.1,
+    ) -> None:
+        self.table = ChannelTable(list(channels))
+        self.loop = asyncio.new_event_loop()
+        self.connection = MqttConnection(
+            MqttSettings(host="127.0.0.1", port=port, client_id=client_id, protocol="3.1.1")
+        )
+        self.spool = MessageSpool(spool)
+        self.spool.open()
+        self.publisher = ReadingPublisher(
+            self.connection,
+            self.spool,
+            self.table,
+            confirm=confirm,
+            confirm_timeout=confirm_timeout,
+        )
+        self.added = 0
+        self._tasks: list[concurrent.futures.Future[None]] = []
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._call(self.connection.connect(timeout=30.0)).result(timeout=60)
+        self._tasks = [
+            asyncio.run_coroutine_threadsafe(self.publisher.run(interval), self.loop),
+            asyncio.run_coroutine_threadsafe(self._listen(), self.loop),
+        ]
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    async def _listen(self) -> None:
+        async for message in self.connection.messages():
+            self.publisher.confirmed(message.topic, message.payload)
+
+    def send(self, channel: Channel, ts: list[int], value: list[float]) -> None:
+        """Hand readings of one channel to the publisher (spooled at its next round)."""
+        number = self.table.add(channel)
+        readings = Readings.from_columns(ts, np.full(len(ts), number), value)
+        level = np.zeros(len(ts), dtype=np.uint8)
+        self.loop.call_soon_threadsafe(self.publisher.add, readings, level)
+        self.added += len(ts)
+
+    def waiting(self) -> int:
+        """Messages spooled, unconfirmed (or, without ``confirm``, unacknowledged).
+
+        Raises
+        ------
+        AssertionError
+            The publisher or the listener ended (what ``hazmon run`` would end on).
+        """
+        for task in self._tasks:
+            if task.done():
+                raise AssertionError(f"the kit's publisher ended: {task.exception()!r}")
+
+        async def count() -> int:
+            return self.spool.pending()[0] + len(self.publisher._pending)
+
+        result: int = self._call(count()).result(timeout=30)
+        return result
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            self._call(self.connection.close()).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=30)
+        self.spool.close()
+        self.loop.close()
+
+
 def lel(site: str, device: str) -> Channel:
     return Channel(site=site, device=device, quantity="lel", unit="%LEL", substance="CH4")
 
@@ -81,9 +171,12 @@ def start_worker(
     register: str,
     *,
     partitions: int = 8,
+    database: Path | None = None,
+    lease_ttl: float = 3.0,
     extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """``hazmon central run`` (with ``extra`` arguments) as a process of its own;
+    """``hazmon central run`` (with ``extra`` arguments) as a process of its own (store
+    ``database``, default ``central.db``; ownership log ``<name>.ownership.jsonl``);
     returns it and its status file."""
     status = tmp_path / f"{name}.status.json"
     log = (tmp_path / f"{name}.log").open("ab")
@@ -97,13 +190,13 @@ def start_worker(
             "--worker",
             name,
             "--db",
-            str(tmp_path / "central.db"),
+            str(database or tmp_path / "central.db"),
             "--register-url",
             register,
             "--partitions",
             str(partitions),
             "--lease-ttl",
-            "3",
+            str(lease_ttl),
             "--ownership-log",
             str(tmp_path / f"{name}.ownership.jsonl"),
             "--status-file",

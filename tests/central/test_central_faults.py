@@ -1,8 +1,9 @@
-"""The fault test: a 3-node NATS cluster, two central workers (then a third), kits
-publishing over MQTT at a known rate; mid-run one broker node and one worker are
-killed with SIGKILL and started again. Afterwards every published reading is stored
-exactly once, each of the two leaks is one event and one hazard, and the ownership
-logs show no partition judged by two workers at once.
+"""The fault test: a 3-node NATS cluster, two central workers (then a third), the
+kit's own publisher (spool, numbering, end-to-end confirmation) publishing over MQTT at
+a known rate; mid-run one broker node and one worker are killed with SIGKILL and
+started again. Afterwards every published reading (what the kit was given, not what
+the stream holds) is stored exactly once, each of the two leaks is one event and one
+hazard, and the ownership logs show no partition judged by two workers at once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .cluster import NatsCluster
 from .kit import (
     SECOND,
     T0,
-    Kit,
+    PublisherKit,
     lel,
     start_worker,
     status,
@@ -73,67 +74,60 @@ def test_node_and_worker_killed_mid_run_lose_and_double_nothing(
     workers = {name: start_worker(tmp_path, name, urls, pg_register) for name in ("w1", "w2")}
     killed: dict[str, int] = {}
     try:
+        # Balanced (4 each), not just all held: a worker that started first may hold 6,
+        # and the kill of one holding only partitions no kit channel maps to moves nothing.
         wait_until(
-            "the two workers hold the 8 partitions between them",
-            lambda: sum(len(status(s).get("partitions", [])) for _, s in workers.values()) == 8,
+            "the two workers hold 4 of the 8 partitions each",
+            lambda: [len(status(s).get("partitions", [])) for _, s in workers.values()] == [4, 4],
         )
-        kit = Kit(nats_cluster.nodes[0].mqtt, "kits")
-        for number in range(MESSAGES):
-            if number == 15:
-                nats_cluster.kill(2)
-            if number == 50:
-                process = workers["w1"][0]
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=30)
-                killed["w1"] = time.time_ns()
-            if number == 60:
-                nats_cluster.start(2)
-            if number == 70:
-                workers["w3"] = start_worker(tmp_path, "w3", urls, pg_register)
-            for channel in CHANNELS:
-                first = number * PER_MESSAGE
-                times = [T0 + (first + i) * SECOND for i in range(PER_MESSAGE)]
-                kit.send(channel, times, _values(channel.key, first))
-            time.sleep(INTERVAL_S)  # the kits' publishing rate, not a readiness wait
-        kit.close()
-
-        published = len(CHANNELS) * MESSAGES
-        # What the broker holds: the NATS MQTT gateway acknowledges (PUBACK) a QoS 1
-        # message without waiting for JetStream, so one published while the stream
-        # elects a new leader is lost by the broker (docs). The workers' duty: store
-        # exactly what the broker holds, and count what it lost as gaps.
-        # A message the kit sent again after a lost PUBACK may be in the stream twice;
-        # its readings are stored once.
-        in_stream = stream_distinct_messages(urls)
-        expected = in_stream * PER_MESSAGE
-        database = tmp_path / "central.db"
+        # The kit's own publisher, waiting for the centre's confirmation: the NATS MQTT
+        # gateway acknowledges (PUBACK) a QoS 1 message before JetStream stored it, so
+        # one published while the stream elects a new leader can be acknowledged and
+        # lost; only the confirmation of what a worker stored lets the kit let go.
+        kit = PublisherKit(
+            nats_cluster.nodes[0].mqtt, "kits", tmp_path / "kit.mqtt-spool.db", CHANNELS
+        )
+        published: set[tuple[str, str, int]] = set()
         try:
-            wait_until(
-                f"{expected} readings stored",
-                lambda: len(stored_readings(database)) >= expected,
-                deadline_s=120,
-            )
-        except AssertionError as error:
-            raise AssertionError(
-                f"{error}\n{kit.resent} messages sent again\n{stream_state(urls)}"
-            ) from None
-        rows = stored_readings(database)
-        assert len(rows) == expected
-        assert len({(site, device, ts) for site, device, ts, _ in rows}) == expected
-        lost = published - in_stream
-        if lost:
-            wait_until(
-                "the broker's loss counted as gaps",
-                lambda: (
-                    sum(
-                        sum(status(s).get("gaps", {}).values())
-                        for name, (_, s) in workers.items()
-                        if name != "w1"
-                    )
-                    > 0
-                ),
-            )
-        print(f"published {published} messages, the broker kept {in_stream}")
+            for number in range(MESSAGES):
+                if number == 15:
+                    nats_cluster.kill(2)
+                if number == 50:
+                    process = workers["w1"][0]
+                    process.send_signal(signal.SIGKILL)
+                    process.wait(timeout=30)
+                    killed["w1"] = time.time_ns()
+                if number == 60:
+                    nats_cluster.start(2)
+                if number == 70:
+                    workers["w3"] = start_worker(tmp_path, "w3", urls, pg_register)
+                for channel in CHANNELS:
+                    first = number * PER_MESSAGE
+                    times = [T0 + (first + i) * SECOND for i in range(PER_MESSAGE)]
+                    kit.send(channel, times, _values(channel.key, first))
+                    published.update((channel.site, channel.device, ts) for ts in times)
+                time.sleep(INTERVAL_S)  # the kits' reading rate, not a readiness wait
+            try:
+                wait_until("the centre confirmed every message", lambda: kit.waiting() == 0, 120)
+            except AssertionError as error:
+                raise AssertionError(
+                    f"{error}: {kit.waiting()} wait, {kit.publisher.resent_messages} sent "
+                    f"again\n{stream_state(urls)}"
+                ) from None
+            resent = kit.publisher.resent_messages
+            confirmed = kit.publisher.confirmed_messages
+        finally:
+            kit.close()
+
+        # Confirmed means stored: no waiting for the store now.
+        rows = stored_readings(tmp_path / "central.db")
+        assert len(published) == len(CHANNELS) * MESSAGES * PER_MESSAGE == kit.added
+        assert len(rows) == len(published)  # every published reading once
+        assert {(site, device, ts) for site, device, ts, _ in rows} == published
+        print(
+            f"published {len(published)} readings, {confirmed} messages confirmed, "
+            f"{resent} sent again; the stream held {stream_distinct_messages(urls)} distinct"
+        )
 
         engine = create_engine(pg_register)
         try:

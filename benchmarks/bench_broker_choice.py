@@ -269,7 +269,6 @@ async def measure(
     """Start the consumer, run both phases, stop the consumer."""
     state: dict[str, Received] = {}
     stop = await consume(state)
-    print(f"  {consume}: consuming", file=sys.stderr, flush=True)
     try:
         return [
             await run_phase(args, mqtt_port, broker_pid, state, 0.0),

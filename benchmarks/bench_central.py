@@ -10,8 +10,14 @@ for the 2 cores), then:
   judged to the last (ownership logs), with each worker's CPU (user + system) from
   /proc.
 
-Prints each rate as a ratio to the limit, and CPU seconds per 1,000 readings.
-Run: ``.venv/bin/python benchmarks/bench_central.py [--channels 64 --messages 40 --readings 100]``.
+Prints each rate as a ratio to the limit (also the rate after the last takeover, once
+every worker is in place), CPU seconds per 1,000 readings of the workers (counted from
+each one's first ownership line: its imports and connecting are reported apart) and of
+the three servers, the cores busy, and from the workers' status files the messages
+judged (more than the backlog: redelivered after a handover), replayed and taken over.
+``--separate-stores`` gives each worker its own SQLite file (no shared writer);
+``--profile DIR`` runs each worker under cProfile (``DIR/b<N>-<n>.prof``).
+Run: ``.venv/bin/python benchmarks/bench_central.py [--channels 64 --messages 100 --readings 100]``.
 """
 
 from __future__ import annotations

@@ -10,14 +10,19 @@ for the 2 cores), then:
   judged to the last (ownership logs), with each worker's CPU (user + system) from
   /proc.
 
-Prints each rate as a ratio to the limit, and CPU seconds per 1,000 readings.
-
+Prints each rate as a ratio to the limit (also the rate after the last takeover, once
+every worker is in place), CPU seconds per 1,000 readings of the workers (counted from
+each one's first ownership line: its imports and connecting are reported apart) and of
+the three servers, the cores busy, and from the workers' status files the messages
+judged (more than the backlog: redelivered after a handover), replayed and taken over.
+``--separate-stores`` gives each worker its own SQLite file (no shared writer);
+``--profile DIR`` runs each worker under cProfile (``DIR/b<N>-<n>.prof``).
 Then the kit's end-to-end confirmation (``--kit-messages``, 0 to skip): the kit's own
 :class:`~hazmon.acquisition.publish.ReadingPublisher` publishes a spooled backlog over
 MQTT to node 0 while one worker stores it, once with the PUBACK alone (timed until the
 store holds every reading) and once waiting for the centre's confirmation (timed until
 the spool is empty, which implies stored); the ratio of the two rates is the cost.
-Run: ``.venv/bin/python benchmarks/bench_central.py [--channels 64 --messages 40 --readings 100]``.
+Run: ``.venv/bin/python benchmarks/bench_central.py [--channels 64 --messages 100 --readings 100]``.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nats
@@ -115,6 +122,144 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass
+class Drain:
+    """What N workers did with the backlog."""
+
+    rate: float
+    """Readings/s from the first batch judged to the last."""
+    steady: float | None
+    """Readings/s after the last partition was taken (all workers in place); None when
+    that came after half the backlog."""
+    worker_cpu: float
+    """Workers' CPU per 1,000 readings [s], from each one's first ownership line (after
+    its imports and connecting) to the end."""
+    start_cpu: float
+    """One worker's CPU before its first ownership line [s] (imports, connect), mean."""
+    server_cpu: float
+    """The three servers' CPU per 1,000 readings [s] over the same span."""
+    cores: float
+    """Workers' and servers' CPU over the same span's wall time: the cores in use (of 2)."""
+    judged: int
+    """Messages judged by all workers (more than the backlog: redelivered after a handover)."""
+    replayed: int
+    """Messages replayed to restore evaluators on takeovers."""
+    takeovers: int
+
+
+def run_workers(
+    urls: list[str],
+    directory: Path,
+    workers: int,
+    expected: int,
+    register: str,
+    servers: list[int],
+    profile: Path | None = None,
+    separate: bool = False,
+) -> Drain:
+    """Drain the backlog with ``workers`` processes (each under cProfile, its stats in
+    ``profile``, if given; each with its own SQLite file if ``separate``)."""
+    databases = [
+        directory / f"central-{workers}{f'-{n}' if separate else ''}.db" for n in range(workers)
+    ]
+    processes = []
+    logs = [directory / f"b{workers}-{n}.jsonl" for n in range(workers)]
+    for n in range(workers):
+        name = f"b{workers}-{n}"
+        command = [str(Path(sys.executable).parent / "hazmon")]
+        if profile is not None:
+            command = [sys.executable, "-m", "cProfile", "-o", str(profile / f"{name}.prof")]
+            command += ["-m", "hazmon.acquisition.cli"]
+        processes.append(
+            subprocess.Popen(
+                [
+                    *command,
+                    "central",
+                    "run",
+                    "--nats",
+                    ",".join(urls),
+                    "--worker",
+                    name,
+                    "--db",
+                    str(databases[n]),
+                    "--register-url",
+                    register,
+                    "--lease-ttl",
+                    "6",
+                    "--ownership-log",
+                    str(logs[n]),
+                    "--status-file",
+                    str(directory / f"{name}.json"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(directory / f"{name}.log").open("wb"),
+            )
+        )
+    ready: dict[int, float] = {}
+    server0 = 0.0
+    ready_ns = time.time_ns()
+    samples: list[tuple[int, int]] = []  # (wall time [ns], readings stored)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        for n, process in enumerate(processes):
+            if n not in ready and logs[n].exists() and logs[n].stat().st_size:
+                ready[n] = cpu_seconds(process.pid)
+                if len(ready) == 1:
+                    server0 = sum(cpu_seconds(pid) for pid in servers)
+                    ready_ns = time.time_ns()
+        count = 0
+        for database in set(databases):
+            if database.exists():
+                # The file appears before its schema: "no such table" means not yet.
+                with (
+                    contextlib.suppress(sqlite3.OperationalError),
+                    sqlite3.connect(database, timeout=30) as connection,
+                ):
+                    count += connection.execute("SELECT count(*) FROM readings").fetchone()[0]
+        samples.append((time.time_ns(), count))
+        if count >= expected:
+            break
+        time.sleep(0.05)
+    cpu = sum(cpu_seconds(p.pid) - ready.get(n, 0.0) for n, p in enumerate(processes))
+    server = sum(cpu_seconds(pid) for pid in servers) - server0
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for n, process in enumerate(processes):
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Worth seeing (a worker must stop on SIGTERM), not worth losing the run over.
+            print(f"  b{workers}-{n} did not stop within 60 s of SIGTERM: killed")
+            process.kill()
+            process.wait(timeout=10)
+    stamps, takes = [], []
+    for log in logs:
+        for line in log.read_text().splitlines():
+            entry = json.loads(line)
+            if entry["what"] in ("judge", "judged"):
+                stamps.append(entry["ts"])
+            elif entry["what"] == "take":
+                takes.append(entry["ts"])
+    elapsed = (max(stamps) - min(stamps)) / 1e9
+    after = [(t, c) for t, c in samples if t >= max(takes)]
+    steady = None
+    if after and after[0][1] < expected / 2:
+        steady = (after[-1][1] - after[0][1]) / ((after[-1][0] - after[0][0]) / 1e9)
+    start_cpu = sum(ready.values()) / max(1, len(ready))
+    status = [json.loads((directory / f"b{workers}-{n}.json").read_text()) for n in range(workers)]
+    return Drain(
+        expected / elapsed,
+        steady,
+        cpu / expected * 1000,
+        start_cpu,
+        server / expected * 1000,
+        (cpu + server) / ((samples[-1][0] - ready_ns) / 1e9),
+        sum(entry["messages"] for entry in status),
+        sum(entry["replayed"] for entry in status),
+        sum(entry["takeovers"] for entry in status),
+    )
+
+
 def stored(database: Path, site_prefix: str = "") -> int:
     """Readings in the store (of the sites starting with ``site_prefix``)."""
     if not database.exists():
@@ -138,33 +283,6 @@ def wait_stored(database: Path, expected: int, site_prefix: str = "") -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"{database}: not {expected} readings within 600 s")
         time.sleep(0.05)
-
-
-def run_workers(
-    urls: list[str], directory: Path, workers: int, expected: int, register: str
-) -> tuple[float, float]:
-    """(readings/s, CPU s per 1,000 readings) of ``workers`` processes."""
-    database = directory / f"central-{workers}.db"
-    processes = [
-        start_worker(
-            directory, f"b{workers}-{n}", urls, register, database=database, lease_ttl=6.0
-        )[0]
-        for n in range(workers)
-    ]
-    wait_stored(database, expected)
-    cpu = sum(cpu_seconds(p.pid) for p in processes)
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        process.wait(timeout=60)
-    stamps = []
-    for n in range(workers):
-        for line in (directory / f"b{workers}-{n}.ownership.jsonl").read_text().splitlines():
-            entry = json.loads(line)
-            if entry["what"] in ("judge", "judged"):
-                stamps.append(entry["ts"])
-    elapsed = (max(stamps) - min(stamps)) / 1e9
-    return expected / elapsed, cpu / expected * 1000
 
 
 async def kit_publish(
@@ -266,6 +384,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100, help="per channel")
     parser.add_argument("--readings", type=int, default=100, help="per message")
     parser.add_argument(
+        "--profile", type=Path, help="run each worker under cProfile, its stats in this folder"
+    )
+    parser.add_argument(
+        "--separate-stores",
+        action="store_true",
+        help="each worker its own SQLite file (no shared writer lock)",
+    )
+    parser.add_argument(
         "--kit-messages", type=int, default=50, help="per channel, by the kit (0: skip)"
     )
     parser.add_argument("--skip-workers", action="store_true", help="only the kit part")
@@ -289,10 +415,25 @@ def main() -> None:
             print(f"limit (plain pull consumer): {broker:,.0f} readings/s")
             for workers in () if args.skip_workers else (1, 2, 3):
                 asyncio.run(reset(urls))
-                rate, cpu = run_workers(urls, directory, workers, expected, register)
+                servers = [process.pid for process in cluster.processes.values()]
+                drain = run_workers(
+                    urls,
+                    directory,
+                    workers,
+                    expected,
+                    register,
+                    servers,
+                    args.profile,
+                    args.separate_stores,
+                )
+                steady = "n/a" if drain.steady is None else f"{drain.steady / broker:.3f}"
                 print(
-                    f"{workers} worker(s): {rate:,.0f} readings/s ({rate / broker:.3f} of the "
-                    f"limit), {cpu:.4f} CPU s per 1,000 readings"
+                    f"{workers} worker(s): {drain.rate:,.0f} readings/s ({drain.rate / broker:.3f}"
+                    f" of the limit; after the last takeover {steady}), CPU s per 1,000 "
+                    f"readings: workers {drain.worker_cpu:.4f}, servers {drain.server_cpu:.4f};"
+                    f" {drain.cores:.2f} cores busy; a worker's start {drain.start_cpu:.2f} CPU s;"
+                    f" messages judged {drain.judged} of {total}, replayed {drain.replayed},"
+                    f" takeovers {drain.takeovers}"
                 )
             if args.kit_messages:
                 print(

@@ -272,6 +272,19 @@ class SequenceTracker:
         return due
 
 
+def _cancelled() -> bool:
+    """Whether the running task was cancelled, even if the CancelledError never reached it.
+
+    Python 3.11's :func:`asyncio.wait_for` returns the inner result instead of raising
+    when a cancellation races a message that has just arrived (and nats-py's fetch waits
+    with it, and turns other cancellations into a timeout): a runner that then fetches
+    again would hold its partition for ever and its worker would not stop on SIGTERM.
+    The task still counts the request (:meth:`asyncio.Task.cancelling`).
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class PartitionRunner:
     """One owned partition: its consumer, its pipeline, its numbering."""
 
@@ -345,6 +358,8 @@ class PartitionRunner:
         try:
             leases = self.worker.leases
             while partition_held := self.partition in leases.held:
+                if _cancelled():
+                    raise asyncio.CancelledError
                 if not leases.valid(self.partition):
                     # A renewal late (a loaded machine, a node failing over): wait for
                     # it rather than judge on a lease that may have lapsed.
@@ -404,6 +419,8 @@ class PartitionRunner:
         )
         try:
             while True:
+                if _cancelled():
+                    raise asyncio.CancelledError
                 try:
                     messages = await subscription.fetch(self.worker.options.batch, timeout=1.0)
                 except (NatsTimeout, TimeoutError):

@@ -41,6 +41,11 @@ def _payload(**fields: object) -> bytes:
         ({"value": [[1.0, 2.0]]}, "'value' holds"),
         ({"quality": [[0]]}, "'quality' holds"),
         ({"quality": [70000]}, "'quality' holds"),
+        ({"quality": [-1]}, "'quality' holds"),
+        ({"quality": [2**70]}, "'quality' holds"),
+        ({"quality": [True]}, "'quality' holds"),  # JSON true is no flag word
+        ({"ts": [True]}, "'ts' holds"),
+        ({"value": [False]}, "'value' holds"),
         ({"ts": [[ARRIVAL]]}, "'ts' holds"),
         ({"ts": [1.5e18]}, "'ts' holds"),
         ({"value": ["1"]}, "'value' holds"),

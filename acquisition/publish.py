@@ -233,7 +233,7 @@ def _values(column: list[object]) -> tuple[NDArray[np.float64], NDArray[np.bool_
     if not set(map(type, column)) <= _NUMBER_OR_NULL:
         raise PayloadError("'value' holds something other than numbers or null")
     # A null is absent; anything else that is not a finite float is out of range.
-    present = np.not_equal(np.array(column, dtype=object), None).astype(bool)
+    present = np.array([item is not None for item in column], dtype=bool)
     try:
         # One numpy call (None becomes NaN); an integer beyond the float range raises
         # and takes the careful path below.

@@ -414,7 +414,11 @@ class SqliteTimeSeries(Closable):
             np.column_stack([channel_ids, minute]), readings.value, readings.quality, level
         )
         connection = self.connection
-        connection.execute("BEGIN")
+        # IMMEDIATE: the write lock first (waiting busy_timeout for it). A deferred
+        # transaction that reads (which minutes are replaced) and then writes fails at
+        # once with "database is locked" when another connection to the file (the
+        # register's, the spool's) committed in between: a store_down for nothing.
+        connection.execute("BEGIN IMMEDIATE")
         try:
             replacing = self._replacing(channel_ids, readings.ts)
             connection.executemany(

@@ -442,6 +442,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.delenv("HAZMON_DB", raising=False)
     monkeypatch.setenv("HAZMON_REGISTER_URL", f"sqlite:///{tmp_path / 'register.db'}")
     monkeypatch.setenv("COLUMNS", "200")
+    # The cases quote the English wording; the Chinese of the same output is tested
+    # where the catalog is (tests/config/test_i18n.py, the analyze and hazards tests).
+    monkeypatch.setenv("HAZMON_LANG", "en")
     with contextlib.ExitStack() as stack:
         yield Env(tmp_path, monkeypatch, stack)
 

@@ -35,7 +35,7 @@ from typing import Literal, Protocol
 from rich.console import Console
 from rich.text import Text
 
-from hazmon.acquisition.alerts import Alert, format_alert
+from hazmon.acquisition.alerts import Alert, AlertWords, format_alert, head_word
 from hazmon.config.errors import ConfigError
 from hazmon.config.secrets import secret_from_env
 from hazmon.config.site import AlertsConfig
@@ -209,9 +209,12 @@ class QueuedRoute:
 class ConsoleRoute(QueuedRoute):
     """Coloured lines on the terminal (above the live table)."""
 
-    def __init__(self, console: Console, min_level: int = 0) -> None:
+    def __init__(
+        self, console: Console, min_level: int = 0, words: AlertWords | None = None
+    ) -> None:
         super().__init__("console", min_level)
         self.console = console
+        self.words = words or AlertWords()
         self.alerts: list[Alert] = []
 
     def offer(self, notice: Notice) -> None:
@@ -219,18 +222,21 @@ class ConsoleRoute(QueuedRoute):
         if not self.wants(notice):
             return
         self.alerts.append(notice.alert)
+        _ = self.words.gettext
         if notice.event == "ack":
             self.console.print(
                 Text(
-                    f"{notice.alert.time_text} ACK         {notice.key} by "
-                    f"{notice.acknowledged_by}",
+                    f"{notice.alert.time_text(self.words.zone)} {head_word('ACK', _)}"
+                    + _("{key} by {who}").format(key=notice.key, who=notice.acknowledged_by),
                     style="cyan",
                 )
             )
         else:
-            line = format_alert(notice.alert)
+            line = format_alert(notice.alert, self.words)
             if notice.suppressed:
-                line.append(f" (+{notice.suppressed} suppressed)", style="dim")
+                line.append(
+                    _(" (+{count} suppressed)").format(count=notice.suppressed), style="dim"
+                )
             self.console.print(line)
         self.delivered += 1
 
@@ -598,7 +604,11 @@ class AlertManager:
 
 
 def build_routes(
-    alerts: AlertsConfig, console: Console, connection: MqttConnection | None, source: str
+    alerts: AlertsConfig,
+    console: Console,
+    connection: MqttConnection | None,
+    source: str,
+    words: AlertWords | None = None,
 ) -> list[QueuedRoute]:
     """The alert routes of an ``[alerts]`` table (a kit's site file, the centre's
     ``--alerts`` file).
@@ -613,6 +623,8 @@ def build_routes(
         The broker ``mqtt`` routes publish to; None where there is none (the centre).
     source
         The table's file, for messages.
+    words
+        How ``console`` routes speak (language, the site's zone, meters' steps).
 
     Raises
     ------
@@ -623,7 +635,7 @@ def build_routes(
     routes: list[QueuedRoute] = []
     for number, route in enumerate(alerts.routes):
         if route.kind == "console":
-            routes.append(ConsoleRoute(console, route.min_level))
+            routes.append(ConsoleRoute(console, route.min_level, words))
         elif route.kind == "mqtt":
             if connection is None:
                 raise ConfigError(

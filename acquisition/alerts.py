@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from hazmon.analysis.limits import LEVEL_NAMES
+from hazmon.config.i18n import N_, Gettext, cli_locale, context_translator, local_time, translator
 from hazmon.config.numbers import format_number
+from hazmon.config.site import DEFAULT_TIME_ZONE
 
 AlertKind = Literal[
     "raise",
@@ -121,10 +124,10 @@ class Alert:
             "message": self.message,
         }
 
-    @property
-    def time_text(self) -> str:
-        """Local wall-clock time of the alert, ``HH:MM:SS``."""
-        return dt.datetime.fromtimestamp(self.ts / 1e9).strftime("%H:%M:%S")
+    def time_text(self, zone: str = DEFAULT_TIME_ZONE) -> str:
+        """The alert's wall-clock time in the site's zone ``zone``, ``HH:MM:SS``: the
+        machine's own zone may be anything (a container's is UTC)."""
+        return local_time(self.ts, zone)[-8:]
 
 
 AlertSink = Callable[[Alert], None]
@@ -139,46 +142,102 @@ def level_transition_kind(previous: int, level: int) -> AlertKind:
     return "escalate" if level > previous else "de-escalate"
 
 
-def format_alert(alert: Alert) -> Text:
-    """One line for an alert, coloured by level."""
+@dataclass(frozen=True, slots=True)
+class AlertWords:
+    """How alert lines speak to the person at the terminal.
+
+    Attributes
+    ----------
+    locale
+        The catalog's locale (the command line's language by default: zh_CN unless the
+        environment asks for English).
+    zone
+        The site's IANA time zone the times are shown in.
+    resolutions : [unit]
+        Alert key (``device/channel``) → the meter's step from its profile: a value is
+        shown to it (``7.5 ppm``, not ``7.467 ppm``).
+    """
+
+    locale: str = field(default_factory=cli_locale)
+    zone: str = DEFAULT_TIME_ZONE
+    resolutions: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def gettext(self) -> Gettext:
+        """The ``_`` of :attr:`locale`."""
+        return translator(self.locale)
+
+    def level(self, level: int) -> str:
+        """A level as GB/T 50493 names it (一级报警 / 二级报警; the papers' words)."""
+        return context_translator(self.locale)("paper", LEVEL_NAMES[min(level, 3)])
+
+
+#: The word at the head of an alert line, per kind (the English is the msgid).
+ALERT_WORDS: dict[AlertKind, str] = {
+    "raise": N_("ALARM"),
+    "escalate": N_("ESCALATE"),
+    "de-escalate": N_("EASING"),
+    "clear": N_("CLEAR"),
+    "comm_fault": N_("COMM FAULT"),
+    "comm_restored": N_("COMM OK"),
+    "sensor_fault": N_("SENSOR"),
+    "sensor_restored": N_("SENSOR OK"),
+    "register_down": N_("REGISTER DOWN"),
+    "register_slow": N_("REGISTER SLOW"),
+    "register_restored": N_("REGISTER OK"),
+    "store_down": N_("STORE DOWN"),
+    "store_restored": N_("STORE OK"),
+    "message_gap": N_("GAP"),
+    "dead_letter": N_("DEAD LETTER"),
+}
+
+#: Cells the head word takes (a Chinese character is two cells wide).
+WORD_CELLS = 11
+
+
+def head_word(word: str, gettext: Gettext) -> str:
+    """``word`` translated and padded to :data:`WORD_CELLS` terminal cells."""
+    text = gettext(word)
+    return text + " " * max(1, WORD_CELLS + 1 - cell_len(text))
+
+
+def format_alert(alert: Alert, words: AlertWords | None = None) -> Text:
+    """One line for an alert, coloured by level, in the reader's words (``words``: the
+    command line's language and the Asia/Shanghai zone by default)."""
+    words = words or AlertWords()
+    _ = words.gettext
+    time_text = alert.time_text(words.zone)
+    word = head_word(ALERT_WORDS[alert.kind], _)
     if alert.kind in ("sensor_fault", "sensor_restored"):
         style = "magenta" if alert.kind == "sensor_fault" else "cyan"
-        word = "SENSOR" if alert.kind == "sensor_fault" else "SENSOR OK"
         return Text(
-            f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity}: {alert.message}",
+            f"{time_text} {word}{alert.device}/{alert.quantity}: {alert.message}",
             style=style,
         )
     if alert.kind in REGISTER_KINDS | STORE_KINDS:
         style = "cyan" if alert.kind in ENDING_KINDS else "magenta"
-        word = {
-            "register_down": "REGISTER DOWN",
-            "register_slow": "REGISTER SLOW",
-            "register_restored": "REGISTER OK",
-            "store_down": "STORE DOWN",
-            "store_restored": "STORE OK",
-        }[alert.kind]
-        return Text(f"{alert.time_text} {word:<11} {alert.message}", style=style)
+        return Text(f"{time_text} {word}{alert.message}", style=style)
     if alert.kind in INTAKE_KINDS:
-        word = "GAP" if alert.kind == "message_gap" else "DEAD LETTER"
         return Text(
-            f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity}: {alert.message}",
+            f"{time_text} {word}{alert.device}/{alert.quantity}: {alert.message}",
             style="magenta",
         )
     if alert.kind in ("comm_fault", "comm_restored"):
         style = "magenta" if alert.kind == "comm_fault" else "cyan"
-        word = "COMM FAULT" if alert.kind == "comm_fault" else "COMM OK"
-        return Text(f"{alert.time_text} {word:<11} {alert.device}: {alert.message}", style=style)
-    value = "—" if alert.value is None else f"{format_number(alert.value)} {alert.unit}"
-    level_name = LEVEL_NAMES[min(alert.level, 3)]
-    previous_name = LEVEL_NAMES[min(alert.previous_level, 3)]
-    word = {
-        "raise": "ALARM",
-        "escalate": "ESCALATE",
-        "de-escalate": "EASING",
-        "clear": "CLEAR",
-    }[alert.kind]
-    text = (
-        f"{alert.time_text} {word:<11} {alert.device}/{alert.quantity} "
-        f"{previous_name} → {level_name} at {value} ({alert.citation})"
+        return Text(f"{time_text} {word}{alert.device}: {alert.message}", style=style)
+    value = (
+        "—"
+        if alert.value is None
+        else f"{format_number(alert.value, words.resolutions.get(alert.key))} {alert.unit}"
+    )
+    citation = _("no rule") if alert.citation == "no rule" else alert.citation
+    text = _("{time} {word}{channel} {previous} → {level} at {value} ({citation})").format(
+        time=time_text,
+        word=word,
+        channel=f"{alert.device}/{alert.quantity}",
+        previous=words.level(alert.previous_level),
+        level=words.level(alert.level),
+        value=value,
+        citation=citation,
     )
     return Text(text, style=LEVEL_STYLES[min(alert.level, 3)] if alert.level else "green")

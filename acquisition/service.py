@@ -39,9 +39,10 @@ from rich.console import Console
 from rich.live import Live
 
 from hazmon.acquisition.alert_routes import AlertManager, alert_topic, build_routes
+from hazmon.acquisition.alerts import AlertWords
 from hazmon.acquisition.commands.common import wait_for_stop
 from hazmon.acquisition.health import HealthRecorder
-from hazmon.acquisition.live import LiveState, render_view
+from hazmon.acquisition.live import LiveState, channel_resolutions, render_view
 from hazmon.acquisition.pipeline import Pipeline, PipelineStats, replay_start
 from hazmon.acquisition.poller import DeviceState, ResultQueue, build_devices, run_pollers
 from hazmon.acquisition.publish import MessageSpool, ReadingPublisher
@@ -253,7 +254,14 @@ class SiteService:
         self.connection: MqttConnection | None = None
         if site.mqtt is not None:
             self.connection = MqttConnection(mqtt_settings(site.mqtt))
-        self.routes = build_routes(site.alerts, console, self.connection, f"site {site.name}")
+        resolutions = channel_resolutions(self.states, self.channels)
+        words = AlertWords(
+            zone=site.time_zone,
+            resolutions={self.channels[number].label: step for number, step in resolutions.items()},
+        )
+        self.routes = build_routes(
+            site.alerts, console, self.connection, f"site {site.name}", words
+        )
         self.manager = AlertManager(site.name, site.alerts, self.routes)
         self.register_url = site_register_url(site, self.database)
         self.stop = options.stop or asyncio.Event()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,7 @@ from hazmon.analysis.sampling import (
 )
 from hazmon.analysis.units import REFERENCE_20C, ReferenceState, mg_m3_to_ppm
 from hazmon.config.catalogue import UnknownUnitError, load_catalogue
+from hazmon.config.i18n import N_
 from hazmon.config.standards import LimitRow, LimitRule, SetPoint, SiteLimits
 
 #: "No minute yet": far enough below any minute that differences do not overflow.
@@ -97,6 +98,38 @@ UPPER_KINDS = frozenset(
 LOWER_KINDS = frozenset({"lower", "required_thickness"})
 #: Kinds at or above which a reading fails (a leak "is" at the screening value).
 AT_OR_ABOVE_FAILS = frozenset({"leak_definition", "repair_threshold"})
+
+
+class Reason(str):
+    """Why something is not judged: the English text (what JSON and logs carry), with
+    the catalog's msgid and its fields so a command can say it in its reader's words.
+
+    ``Reason(N_("no limit applies to quantity {quantity}"), quantity="'co'")`` is the
+    string ``no limit applies to quantity 'co'``; ``reason.translated(_)`` is the same
+    in ``_``'s language.
+    """
+
+    message: str
+    params: dict[str, str]
+
+    def __new__(cls, message: str, **params: str) -> Reason:
+        self = super().__new__(cls, message.format(**params))
+        self.message = message
+        self.params = params
+        return self
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        """The reason in ``gettext``'s language (a field that is itself a msgid, a
+        clause described in words, is translated too)."""
+        return gettext(self.message).format(
+            **{key: gettext(value) for key, value in self.params.items()}
+        )
+
+
+def say(reason: str, gettext: Callable[[str], str]) -> str:
+    """``reason`` in ``gettext``'s language when it is a :class:`Reason`; as is when it
+    is plain text."""
+    return reason.translated(gettext) if isinstance(reason, Reason) else reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +329,8 @@ class ChannelPlan:
     lower_event_threshold: NDArray[np.float64]
     excursion_threshold: NDArray[np.float64]
     impulse_rows: tuple[LimitRow, ...]
-    #: Per channel, why (part of) it cannot be judged ("" when nothing is missing).
-    not_judged: tuple[str, ...] = ()
+    #: Per channel, why (part of) it cannot be judged (empty when nothing is missing).
+    not_judged: tuple[tuple[str, ...], ...] = ()
     #: Per channel, the level whose upward crossings are impulses (NaN: not noise_peak).
     impulse_threshold: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     #: Per channel, the A2 set points a verdict compares the extremes with.
@@ -363,7 +396,7 @@ class ChannelPlan:
         excursion = np.full(count, np.nan)
         per_channel_rules: dict[str, LimitRule] = {}
         keys: list[str] = []
-        reasons: list[str] = []
+        reasons: list[tuple[str, ...]] = []
         impulse_threshold = np.full(count, np.nan)
         for number, channel in enumerate(table):
             matching = [row for row in rows if _matches(row, channel)]
@@ -372,7 +405,10 @@ class ChannelPlan:
             if any(row.kind == "pc_twa" and not row.default for row in matching):
                 matching = [row for row in matching if row.kind != "pc_twa" or not row.default]
             missing: list[str] = [
-                f"{row.id} has no value (unconfirmed): set it in the site's [limits] rows"
+                Reason(
+                    N_("{row} has no value (unconfirmed): set it in the site's [limits] rows"),
+                    row=row.id,
+                )
                 for row in matching
                 if row.value is None
             ]
@@ -420,14 +456,20 @@ class ChannelPlan:
                     applied.append(AppliedLimit(cell, "mean", cell.value + extra))
             if channel.quantity == "surface_temperature" and settings.temperature_class is None:
                 missing.append(
-                    "no temperature_class: set [limits] temperature_class (T1–T6) "
-                    "in the site config"
+                    Reason(
+                        N_(
+                            "no temperature_class: set [limits] temperature_class (T1–T6) "
+                            "in the site config"
+                        )
+                    )
                 )
             if channel.quantity == "wbgt" and not (
                 settings.labour_intensity and settings.exposure_rate
             ):
                 missing.append(
-                    "no labour_intensity / exposure_rate: set them in the site's [limits]"
+                    Reason(
+                        N_("no labour_intensity / exposure_rate: set them in the site's [limits]")
+                    )
                 )
             twa_rows = [a for a in applied if a.metric == "twa_8h"]
             if twa_rows and "pc_stel" not in kinds and factor_row and factor_row.value:
@@ -454,10 +496,18 @@ class ChannelPlan:
                 per_channel_rules[key] = rule
             if not applied and rule is None and not missing:
                 missing.append(
-                    f"no limit applies to quantity {channel.quantity!r}"
-                    + (f" (substance {channel.substance!r})" if channel.substance else "")
+                    Reason(
+                        N_("no limit applies to quantity {quantity} (substance {substance})"),
+                        quantity=repr(channel.quantity),
+                        substance=repr(channel.substance),
+                    )
+                    if channel.substance
+                    else Reason(
+                        N_("no limit applies to quantity {quantity}"),
+                        quantity=repr(channel.quantity),
+                    )
                 )
-            reasons.append("; ".join(missing))
+            reasons.append(tuple(missing))
         limits = LimitTable.build(keys, per_channel_rules)
         upper_threshold, lower_threshold = _event_thresholds(limits, settings.event_level)
         alarm_upper, alarm_lower = _event_thresholds(limits, ALARM)
@@ -1226,7 +1276,7 @@ def _coverage(acc: _Accumulator, number: int) -> float:
 #: Metrics that are shift figures (their verdicts carry the shift's coverage).
 SHIFT_METRICS = frozenset({"twa_8h", "lex_8h"})
 #: Where no figure was named, the sampling rule coverage is checked against.
-COVERAGE_CLAUSE = "GBZ 159-2004 (full-shift sampling for C_TWA; clause unconfirmed)"
+COVERAGE_CLAUSE = N_("GBZ 159-2004 (full-shift sampling for C_TWA; clause unconfirmed)")
 
 
 def _verdicts(acc: _Accumulator, number: int, metrics: dict[str, float]) -> list[Verdict]:
@@ -1264,9 +1314,11 @@ def _verdicts(acc: _Accumulator, number: int, metrics: dict[str, float]) -> list
             if passed and round(coverage, 2) < settings.min_coverage:
                 # Unsampled time counts as zero: a low figure proves nothing.
                 passed, judged_flag = False, False
-                note = (
-                    f"sampled {coverage:.0%} of the shift, below {settings.min_coverage:.0%}"
-                    f" ({COVERAGE_CLAUSE}): not judged"
+                note = Reason(
+                    N_("sampled {coverage} of the shift, below {minimum} ({clause}): not judged"),
+                    coverage=f"{coverage:.0%}",
+                    minimum=f"{settings.min_coverage:.0%}",
+                    clause=COVERAGE_CLAUSE,
                 )
         verdicts.append(
             Verdict(
@@ -1387,10 +1439,9 @@ def _numbered_results(
             continue
         metrics = _metrics(acc, number)
         verdicts = tuple(_verdicts(acc, number, metrics))
-        reason = plan.not_judged[number] if plan.not_judged else ""
-        not_judged = tuple(part for part in reason.split("; ") if part)
+        not_judged = plan.not_judged[number] if plan.not_judged else ()
         if not verdicts and not not_judged:
-            not_judged = ("no rule gives a verdict on this channel's figures",)
+            not_judged = (Reason(N_("no rule gives a verdict on this channel's figures")),)
         shift = None
         if not math.isnan(float(acc.max_day_integral[number])):
             first, last, _covered = (int(part) for part in acc.worst_shift[number])

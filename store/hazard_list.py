@@ -16,8 +16,9 @@ from sqlalchemy import Index, and_, case, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
+from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.config.i18n import Gettext
-from hazmon.config.numbers import format_number
+from hazmon.config.numbers import DIGITS, format_number
 from hazmon.store.audit import utc
 from hazmon.store.hazards import (
     OPEN_FOR_RECTIFICATION,
@@ -241,26 +242,123 @@ def enterprises(engine: Engine) -> list[str]:
         ]
 
 
-def event_in_words(event: Any, gettext: Gettext, local: Callable[[int], str]) -> str:
-    """An event (an ``events`` row) as a person says it, in the reader's language: plain
-    numbers, the quantity's name, the peak's local time (``local``: ns since the epoch →
-    wall time)."""
-    above = event.side > 0
-    text = gettext(
-        "{quantity} on {device} reached level A{level}: {relation} {limit} {unit} for "
-        "{duration} s, {extreme} {peak} {unit} at {time}"
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What a finding sentence says about one alarm event, whichever store holds it.
+
+    Attributes
+    ----------
+    limit : [unit]
+        The set point broken; None when not known.
+    side
+        +1 for an upper limit, -1 for a lower one (oxygen deficiency).
+    peak : [unit]
+        The most extreme value on the broken side; None for an empty window.
+    peak_ts : [ns UTC]
+        When the peak was read; None when not known.
+    duration_s : [s]
+        Time at or past the event's level.
+    """
+
+    quantity: str
+    substance: str
+    device: str
+    level: int | None
+    side: int
+    limit: float | None
+    unit: str
+    duration_s: float
+    peak: float | None
+    peak_ts: int | None = None
+
+
+def event_in_words(
+    event: Any,
+    gettext: Gettext,
+    local: Callable[[int], str] | None = None,
+    *,
+    paper: Callable[[str, str], str] | None = None,
+) -> str:
+    """An event as a person says it, in the reader's language: plain numbers, the
+    quantity's name, the peak's local time (``local``: ns since the epoch → wall time).
+
+    ``event`` is an ``events`` row or an :class:`EventFacts`. With ``paper`` (the
+    reader's ``pgettext``) the sentence takes the papers' formal wording (msgctxt
+    "paper": 可燃气体浓度, 二级报警, 报警设定值) and leaves out the peak's time, which the
+    paper's chart shows; a part not known (no set point, an empty window) is left out
+    rather than shown as a dash.
+    """
+    facts = event if isinstance(event, EventFacts) else _facts(event)
+    above = facts.side > 0
+    # The papers have always shown 3 significant digits (55.9 %LEL), as their charts do.
+    digits = 3 if paper is not None else DIGITS
+    limit = format_number(facts.limit, digits=digits)
+    peak = format_number(facts.peak, digits=digits)
+    if paper is None:
+        text = gettext(
+            "{quantity} on {device} reached level A{level}: {relation} {limit} {unit} for "
+            "{duration} s, {extreme} {peak} {unit} at {time}"
+        )
+        return text.format(
+            quantity=gettext(facts.quantity),
+            device=facts.device,
+            level=facts.level,
+            relation=gettext("at or above the set point")
+            if above
+            else gettext("below the set point"),
+            limit=limit,
+            unit=facts.unit,
+            duration=format_number(facts.duration_s, digits=3),
+            extreme=gettext("peak") if above else gettext("lowest"),
+            peak=peak,
+            time=local(int(facts.peak_ts)) if local and facts.peak_ts is not None else "—",
+        )
+    quantity = paper("paper", facts.quantity)
+    if facts.substance:
+        quantity = paper("paper", "{quantity} ({substance})").format(
+            quantity=quantity, substance=gettext(facts.substance)
+        )
+    if facts.level:
+        text = paper("paper", "{quantity} measured by {device} reached alarm level {level}")
+    else:
+        text = paper("paper", "{quantity} measured by {device} reached an alarm")
+    text = text.format(
+        quantity=quantity,
+        device=facts.device,
+        level=paper("paper", LEVEL_NAMES[facts.level]) if facts.level else "",
     )
-    return text.format(
-        quantity=gettext(event.quantity),
-        device=event.device,
+    if facts.limit is not None:
+        relation = (
+            paper("paper", ", above the set point {limit} {unit}")
+            if above
+            else paper("paper", ", below the set point {limit} {unit}")
+        )
+        text += relation.format(limit=limit, unit=facts.unit)
+    text += paper("paper", " for about {duration} s").format(
+        duration=format_number(facts.duration_s, digits=3)
+    )
+    if facts.peak is not None:
+        extreme = (
+            paper("paper", ", peak {peak} {unit}")
+            if above
+            else paper("paper", ", lowest {peak} {unit}")
+        )
+        text += extreme.format(peak=peak, unit=facts.unit)
+    return text
+
+
+def _facts(event: Any) -> EventFacts:
+    return EventFacts(
+        quantity=str(event.quantity),
+        substance=str(getattr(event, "substance", "") or ""),
+        device=str(event.device),
         level=event.level,
-        relation=gettext("at or above the set point") if above else gettext("below the set point"),
-        limit=format_number(event.limit_value),
-        unit=event.unit,
-        duration=format_number(event.duration_s, digits=3),
-        extreme=gettext("peak") if above else gettext("lowest"),
-        peak=format_number(event.peak),
-        time=local(int(event.peak_ts)),
+        side=int(event.side),
+        limit=event.limit_value,
+        unit=str(event.unit),
+        duration_s=float(event.duration_s),
+        peak=event.peak,
+        peak_ts=event.peak_ts,
     )
 
 

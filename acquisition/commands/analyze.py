@@ -37,6 +37,7 @@ from hazmon.analysis.evaluate import (
     EvaluationSettings,
     Verdict,
     evaluate,
+    say,
 )
 from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.analysis.readings import Readings
@@ -237,7 +238,11 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
             summary += " [yellow]" + _("{n} not judged").format(n=unjudged) + "[/]"
         if result.not_judged:
             summary += (
-                " [yellow]" + _("not judged") + _(": ") + _("; ").join(result.not_judged) + "[/]"
+                " [yellow]"
+                + _("not judged")
+                + _(": ")
+                + _("; ").join(say(reason, _) for reason in result.not_judged)
+                + "[/]"
             )
         table.add_row(
             result.channel.device,
@@ -268,7 +273,7 @@ def _print_tables(results: list[ChannelResult], console: Console, title: str) ->
                 if verdict.passed
                 else "[red]" + _("FAIL") + "[/]"
                 if verdict.judged
-                else "[yellow]" + _("not judged") + f"[/] ({verdict.note})",
+                else "[yellow]" + _("not judged") + f"[/] ({say(verdict.note, _)})",
                 _(verdict.clause),
             )
     if verdict_table.row_count:

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -142,6 +143,27 @@ def _deadline(text: str) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
+def zone_option(sub: argparse.ArgumentParser) -> None:
+    """``--tz``: the zone a person reads the times in (JSON keeps UTC)."""
+    sub.add_argument(
+        "--tz",
+        default=DEFAULT_TIME_ZONE,
+        type=_zone,
+        metavar="ZONE",
+        help=f"time zone of the times shown (default: {DEFAULT_TIME_ZONE})",
+    )
+
+
+def _zone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IANA time zone (e.g. Asia/Shanghai)"
+        ) from error
+    return text
+
+
 def register(commands: Subcommands) -> None:
     """Add the ``hazards`` parser and its subcommands."""
     parser = commands.add_parser(
@@ -186,6 +208,7 @@ def register(commands: Subcommands) -> None:
     form = sub.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print a JSON list")
     form.add_argument("--csv", action="store_true", help="print CSV with a header row")
+    zone_option(sub)
 
     sub = action(
         "export", "write the hazard list as a workbook (--xlsx) or CSV file (--csv)", _export
@@ -201,13 +224,12 @@ def register(commands: Subcommands) -> None:
         choices=("utf-8-sig", "gbk", "gb18030", "utf-8"),
         help="of the CSV file (default: utf-8-sig, UTF-8 with the BOM Excel looks for)",
     )
-    sub.add_argument(
-        "--tz", default="Asia/Shanghai", metavar="ZONE", help="time zone of the times shown"
-    )
+    zone_option(sub)
 
     sub = action("show", "print a record with its evidence summary from the readings", _show)
     sub.add_argument("id", type=int, help="hazard id")
     sub.add_argument("--json", action="store_true", help=JSON_HELP)
+    zone_option(sub)
     add_readings_options(sub)
 
     sub = action("confirm", "confirm a pending hazard as general or major", _confirm)
@@ -263,6 +285,7 @@ def register(commands: Subcommands) -> None:
     sub = action("history", "print a hazard's audit history", _history)
     sub.add_argument("id", type=int, help="hazard id")
     sub.add_argument("--json", action="store_true", help=JSON_HELP)
+    zone_option(sub)
 
     sub = action(
         "verify-audit",
@@ -331,7 +354,7 @@ def _list(args: argparse.Namespace, console: Console, register: HazardRegister) 
         )
     else:
         _ = cli_translator()
-        findings_in_words(register.engine, rows, _, _local)
+        findings_in_words(register.engine, rows, _, lambda ns: local_time(ns, args.tz))
         table = Table(title=_("{n} hazards").format(n=len(rows)))
         for heading in (
             _("No."),
@@ -482,11 +505,11 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         ("penalty_basis", _("Yes") if record["penalty_basis"] else _("No")),
         ("enterprise", record["enterprise"]),
         ("location", record["location"]),
-        ("finding", _finding_in_words(register, record, _)),
+        ("finding", _finding_in_words(register, record, _, args.tz)),
         ("violates", f"{basis(record['standard'], record['clause'], _)} ({record['rule_id']})"),
         ("excursions", _excursions_text(record["excursions"], _)),
-        ("created_at", _plain(record["created_at"])),
-        ("deadline", _plain(record["deadline"])),
+        ("created_at", local_time(record["created_at"], args.tz)),
+        ("deadline", local_time(record["deadline"], args.tz, seconds=False)),
         (
             "responsible",
             " / ".join(
@@ -499,7 +522,7 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         ("dismissed_reason", record["dismissed_reason"]),
         ("rectification_note", record["rectification_note"]),
         ("verified_by", record["verified_by"]),
-        ("closed_at", _plain(record["closed_at"])),
+        ("closed_at", local_time(record["closed_at"], args.tz)),
     ]
     if record["inspection_id"] is not None:
         inspection = register.inspection(record["inspection_id"])
@@ -559,7 +582,7 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         for link in record["evidence"]:
             out(
                 f"    {_safe(link['device'])}/{_safe(link['quantity'])} "
-                f"{_time(link['start_ts'])} → {_time(link['end_ts'])}",
+                f"{local_time(link['start_ts'], args.tz)} → {local_time(link['end_ts'], args.tz)}",
                 highlight=False,
             )
         return EXIT_OK
@@ -569,22 +592,19 @@ def _show(args: argparse.Namespace, console: Console, register: HazardRegister) 
         store.close()
     out("  " + labels["evidence"] + _(":"), highlight=False)
     for summary in summaries:
-        out(f"    {_safe(_summary_text(summary, _))}", highlight=False)
+        out(f"    {_safe(_summary_text(summary, _, args.tz))}", highlight=False)
     return EXIT_OK
 
 
-def _local(ns: int) -> str:
-    """The peak time of a finding in words: wall time in the register's zone (China)."""
-    return local_time(ns, DEFAULT_TIME_ZONE)
-
-
-def _finding_in_words(register: HazardRegister, record: dict[str, Any], _: Gettext) -> str:
+def _finding_in_words(
+    register: HazardRegister, record: dict[str, Any], _: Gettext, zone: str
+) -> str:
     rows = [{"id": record["id"], "finding": record["finding"]}]
-    findings_in_words(register.engine, rows, _, _local)
+    findings_in_words(register.engine, rows, _, lambda ns: local_time(ns, zone))
     return str(rows[0]["finding_in_words"])
 
 
-def _summary_text(summary: EvidenceSummary, _: Gettext) -> str:
+def _summary_text(summary: EvidenceSummary, _: Gettext, zone: str) -> str:
     """One evidence window of ``hazards show`` in words: readings, peak, time past A2."""
     unit = summary.channel.unit
     substance = f" ({summary.channel.substance})" if summary.channel.substance else ""
@@ -600,7 +620,7 @@ def _summary_text(summary: EvidenceSummary, _: Gettext) -> str:
     else:
         parts.append(
             _("peak {peak} at {time}").format(
-                peak=f"{format_number(summary.peak)} {unit}", time=_time(summary.peak_ts)
+                peak=f"{format_number(summary.peak)} {unit}", time=local_time(summary.peak_ts, zone)
             )
         )
     parts.append(
@@ -615,7 +635,9 @@ def _summary_text(summary: EvidenceSummary, _: Gettext) -> str:
         parts.append(_("event {id}").format(id=summary.event_id))
     return (
         f"{summary.channel.device}/{summary.channel.quantity}{substance} "
-        f"{_time(summary.start_ts)} → {_time(summary.end_ts)}" + _(": ") + _(", ").join(parts)
+        f"{local_time(summary.start_ts, zone)} → {local_time(summary.end_ts, zone)}"
+        + _(": ")
+        + _(", ").join(parts)
     )
 
 
@@ -752,7 +774,8 @@ def _history(args: argparse.Namespace, console: Console, register: HazardRegiste
             for key, value in sorted(entry.detail.items())
         )
         console.print(
-            f"{entry.seq:>5} {entry.at} {_safe(entry.actor)}"
+            f"{entry.seq:>5} {local_time(dt.datetime.fromisoformat(entry.at), args.tz)} "
+            f"{_safe(entry.actor)}"
             + _(": ")
             + _safe(_(entry.action))
             + (f" ({_safe(detail)})" if detail else "")

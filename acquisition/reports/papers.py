@@ -22,6 +22,8 @@ from sqlalchemy import select
 
 from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.config.i18n import context_translator, translator
+from hazmon.config.numbers import format_number
+from hazmon.store.hazard_list import EventFacts, event_in_words
 from hazmon.store.hazards import (
     HazardRegister,
     Inspection,
@@ -232,40 +234,36 @@ def _number(prefix: str, year: int, ids: Sequence[int]) -> str:
 
 def plain_number(value: float) -> str:
     """``value`` to 3 significant digits without an exponent: 5000, 55.9, 0.0123."""
-    return str(np.format_float_positional(value, precision=3, fractional=False, trim="-"))
+    return format_number(value, digits=3)
 
 
 def _words(record: Mapping[str, Any], series: Sequence[EvidenceSeries], lang: str) -> str:
-    """The finding in words from its evidence; the stored text when there is none."""
+    """The finding in words from its evidence (the desk's sentence in the papers' formal
+    wording); the stored text when there is none."""
     if not series:
         return str(record["finding"])
-    parts = []
-    for item in series:
-        device = item.label.split("/")[0]
-        if lang == "zh":
-            name = quantity_name_zh(item.quantity)
-            if item.substance:
-                name = f"{name}（{translator('zh_CN')(item.substance)}）"
-            text = f"{device} 监测的{name}达到{level_name_zh(item.level, '报警')}"
-            if item.limit is not None:
-                relation = "高于" if item.side > 0 else "低于"
-                text += f"，{relation}报警设定值 {plain_number(item.limit)} {item.unit}"
-            text += f"，持续约 {item.duration_s:.0f} 秒"
-            if item.peak is not None:
-                extreme = "峰值" if item.side > 0 else "最低值"
-                text += f"，{extreme} {plain_number(item.peak)} {item.unit}"
-        else:
-            name = item.quantity + (f" ({item.substance})" if item.substance else "")
-            text = f"{name} measured by {device} reached alarm level A{item.level or '?'}"
-            if item.limit is not None:
-                relation = "above" if item.side > 0 else "below"
-                text += f", {relation} the set point {plain_number(item.limit)} {item.unit}"
-            text += f" for about {item.duration_s:.0f} s"
-            if item.peak is not None:
-                extreme = "peak" if item.side > 0 else "lowest"
-                text += f", {extreme} {plain_number(item.peak)} {item.unit}"
-        parts.append(text)
-    return ("；" if lang == "zh" else "; ").join(parts) + ("。" if lang == "zh" else ".")
+    locale = "zh_CN" if lang == "zh" else "en"
+    paper = context_translator(locale)
+    sentences = [
+        event_in_words(
+            EventFacts(
+                quantity=item.quantity,
+                substance=item.substance,
+                device=item.label.split("/")[0],
+                level=item.level,
+                side=item.side,
+                limit=item.limit,
+                unit=item.unit,
+                duration_s=item.duration_s,
+                peak=item.peak,
+                peak_ts=item.peak_ts,
+            ),
+            translator(locale),
+            paper=paper,
+        )
+        for item in series
+    ]
+    return paper("paper", "; ").join(sentences) + paper("paper", ".")
 
 
 def _advice(record: Mapping[str, Any], lang: str) -> str:

@@ -239,7 +239,7 @@ def _outages(service: Service) -> list[tuple[Any, ...]]:
 
 
 def test_sigkill_mid_event_and_restart_during_it_files_the_whole_event(
-    service: Service, meter: Meter
+    english: None, service: Service, meter: Meter
 ) -> None:
     _leak_begins(service, meter)
     service.kill()

@@ -82,7 +82,9 @@ def _run(database: Path, console: Console) -> ServiceSummary:
     return asyncio.run(main())
 
 
-def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path: Path) -> None:
+def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(
+    chinese: None, tmp_path: Path
+) -> None:
     database = tmp_path / "demo.db"
     console = Console(record=True, width=200)
     summary = _run(database, console)
@@ -91,9 +93,10 @@ def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path
     # Every meter was polled (3 meters × 4 channels × a few polls): the count of polls
     # depends on the machine's load, so no more is asked of it.
     assert summary.stats.readings >= 3 * 4 * 3
-    assert "ALARM" in output
-    assert "gd-tank-farm/lel normal → A" in output
-    assert "gd-pump-house/o2 normal → A2" in output
+    # The alert lines in the command line's Chinese: GB/T 50493's 一级/二级报警.
+    assert " 报警 " in output
+    assert "gd-tank-farm/lel 正常 → " in output
+    assert "gd-pump-house/o2 正常 → 二级报警" in output
 
     with HazardRegister(f"sqlite:///{database}") as register:
         hazards = register.hazards()
@@ -154,7 +157,7 @@ def test_leak_becomes_an_a2_event_and_a_hazard_whose_evidence_is_stored(tmp_path
     assert "below the set point 19.5 %vol" in str(oxygen[0]["finding"])
 
 
-def test_a_silent_meter_is_flagged_not_dropped(tmp_path: Path) -> None:
+def test_a_silent_meter_is_flagged_not_dropped(chinese: None, tmp_path: Path) -> None:
     """A device whose address answers nothing keeps its rows, flagged COMM_ERROR."""
     _source, site = load_site("demo")
     device = site.devices[0].model_copy(
@@ -172,7 +175,7 @@ def test_a_silent_meter_is_flagged_not_dropped(tmp_path: Path) -> None:
     options = ServiceOptions(duration=1.0, live=False, database=database)
     summary = asyncio.run(run_service(site, console, options))
     assert summary.devices_in_fault == ("gd-unplugged",)
-    assert "COMM FAULT" in console.export_text()
+    assert "通信故障" in console.export_text()
     with sqlite3.connect(database) as connection:
         rows = connection.execute(
             "SELECT value, quality FROM readings JOIN channels ON channels.id = channel_id "

@@ -180,7 +180,7 @@ def _stored(database: Path) -> int:
 
 
 def test_a_full_disk_holds_readings_in_memory_and_stores_them_when_space_returns(
-    tmp_path: Path, disk: Path
+    english: None, tmp_path: Path, disk: Path
 ) -> None:
     summary, _service, output = _run_through_a_full_disk(tmp_path, disk, wait_held=100)
     assert "STORE DOWN" in output
@@ -354,7 +354,7 @@ def _repair(target: Path, image: Path) -> None:
 
 
 def test_a_disk_turned_read_only_under_a_running_service_holds_counts_and_resumes(
-    tmp_path: Path, ext4_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    english: None, tmp_path: Path, ext4_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The store's disk turns read-only while ``hazmon run`` runs; then it is repaired
     and mounted read-write again; the service carries on throughout.

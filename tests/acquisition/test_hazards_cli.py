@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -135,7 +137,9 @@ def test_show_prints_the_evidence_summary_from_the_readings(
     assert "GB/T 50493-2019 clause 5.5.2(2)" in out
     evidence = next(line for line in out.splitlines() if "gd-tank-farm/lel" in line)
     assert "8 readings (0 flagged)" in evidence
-    assert "peak 62.5 %LEL at 2023-11-14T22:13:23.000+00:00" in evidence
+    # 2023-11-14 22:13:23 UTC is 06:13:23 the next day in the register's zone (UTC+8).
+    assert "peak 62.5 %LEL at 2023-11-15 06:13:23" in evidence
+    assert "2023-11-15 06:13:20 → 2023-11-15 06:13:27" in evidence
     assert "3 s at or past A2" in evidence
     assert "limit 50 %LEL" in evidence
     status, _, err = run(capsys, "show", "99", "--db", str(database))
@@ -422,7 +426,7 @@ def test_chinese_list_show_and_history(
     assert "峰值 62.5 %LEL（2023-11-15 06:13:23）" in finding
     evidence = next(line for line in lines if "gd-tank-farm/lel" in line)
     assert "8 个读数（0 个带质量标记）" in evidence
-    assert "峰值 62.5 %LEL（2023-11-14T22:13:23.000+00:00）" in evidence
+    assert "峰值 62.5 %LEL（2023-11-15 06:13:23）" in evidence
     assert "达到或超过 A2 共 3 s" in evidence
     assert "限值 50 %LEL" in evidence
     # The labels line up by display width: each value starts in the same terminal column.
@@ -443,3 +447,24 @@ def test_chinese_list_show_and_history(
 
     status, out, _ = run(capsys, "show", "1", *db, "--json")
     assert (json.loads(out)["status"], json.loads(out)["grade"]) == ("confirmed", "major")
+
+
+def test_show_and_history_read_in_the_zone_asked_for(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "show", "1", "--db", str(database), "--tz", "UTC")
+    assert status == 0
+    evidence = next(line for line in out.splitlines() if "gd-tank-farm/lel" in line)
+    assert "peak 62.5 %LEL at 2023-11-14 22:13:23" in evidence
+    status, out, _ = run(capsys, "history", "1", "--db", str(database))
+    assert status == 0
+    # The audit's UTC stamp, shown in Shanghai's and UTC's wall time: 8 hours apart.
+    (shanghai,) = re.findall(r"^\s*1 (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ", out, re.M)
+    status, out, _ = run(capsys, "history", "1", "--db", str(database), "--tz", "UTC")
+    (utc,) = re.findall(r"^\s*1 (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ", out, re.M)
+    later = dt.datetime.fromisoformat(shanghai) - dt.datetime.fromisoformat(utc)
+    assert later == dt.timedelta(hours=8)
+    status, _, err = run(capsys, "history", "1", "--db", str(database), "--tz", "Mars/Base")
+    assert status == 2
+    assert "Mars/Base" in err
+    assert "Traceback" not in err

@@ -252,6 +252,7 @@ async def _run(
 
 @pytest.mark.slow
 def test_cut_slow_and_restored_register_never_stalls_polling_and_loses_nothing(
+    english: None,
     kit: tuple[SiteConfig, Path],
     proxy: LinkProxy,
     probe: RegisterProbe,
@@ -321,6 +322,7 @@ def test_cut_slow_and_restored_register_never_stalls_polling_and_loses_nothing(
 
 @pytest.mark.slow
 def test_unreachable_at_start_then_stopped_then_restarted_with_it_up(
+    english: None,
     kit: tuple[SiteConfig, Path],
     proxy: LinkProxy,
     probe: RegisterProbe,

@@ -193,6 +193,7 @@ async def _until(condition: Callable[[], bool], what: str, limit: float = 60.0) 
 
 
 def test_service_through_broker_restart_store_outage_and_silent_meter(
+    chinese: None,
     tmp_path: Path,
     mqtt_broker: Any,
     own_vm: VictoriaMetrics,
@@ -306,7 +307,7 @@ def test_service_through_broker_restart_store_outage_and_silent_meter(
     assert any(b["event"] == "ack" and b["acknowledged_by"] == "tester" for b in bodies)
     assert summary.routes[f"webhook {webhook.url}"][1] == 0  # retried, never given up
     output = console.export_text()
-    assert "ALARM" in output
-    assert "CLEAR" in output
-    assert "COMM FAULT" in output
+    assert " 报警 " in output
+    assert " 解除 " in output
+    assert "通信故障" in output
     assert SECRET not in output

@@ -369,3 +369,16 @@ def test_earthing_rows_say_their_attribution_is_unconfirmed() -> None:
         assert row.confirmed == "unconfirmed"
         assert "JGJ 46" in row.standard
         assert "SH/T 3097" in row.standard
+
+
+def test_the_reasons_read_in_chinese_in_the_table_and_stay_english_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], chinese: None
+) -> None:
+    stamps = _minutes(0, 9, 10)
+    path = _csv(tmp_path, [f"{t},ir,surface_temperature,500,°C" for t in stamps])
+    main(["analyze", str(path)])
+    table = " ".join(capsys.readouterr().out.split())  # Rich wraps the long cell
+    assert "未设温度组别" in table
+    assert "no temperature_class" not in table
+    _status, channels = _analyze(path, capsys)
+    assert channels["surface_temperature"]["not_judged"][0].startswith("no temperature_class:")

@@ -67,6 +67,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_a_central_leak_raise_and_clear_reach_the_webhook_once(
+    english: None,
     nats_cluster: NatsCluster,
     pg_register: str,
     tmp_path: Path,

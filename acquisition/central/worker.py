@@ -48,6 +48,12 @@ from nats.js.errors import NotFoundError
 
 from hazmon.acquisition.alert_routes import AlertManager, QueuedRoute
 from hazmon.acquisition.alerts import Alert
+from hazmon.acquisition.central.acks import (
+    ACK_POLL_S,
+    Acknowledgement,
+    RegisterAcknowledgements,
+    latched_alarms,
+)
 from hazmon.acquisition.central.leases import LeaseTable
 from hazmon.acquisition.central.partitions import (
     DEAD_PREFIX,
@@ -98,6 +104,8 @@ class CentralStats:
     """Messages missing per kit (site), from the publishers' numbering."""
     duplicates: int = 0
     """Messages seen again (a kit's resend, a redelivery): stored once, not a gap."""
+    acknowledged: int = 0
+    """Latched alarms released by an acknowledgement the desk wrote to the register."""
 
     def as_dict(self) -> dict[str, object]:
         """The counters as JSON-ready data."""
@@ -111,6 +119,7 @@ class CentralStats:
             "alerts": self.alerts,
             "gaps": dict(self.gaps),
             "duplicates": self.duplicates,
+            "acknowledged": self.acknowledged,
         }
 
 
@@ -378,6 +387,31 @@ class PartitionRunner:
         context = self.pipeline.contexts.get(alert.device) if alert.device else None
         self.worker.alert(alert, context.enterprise if context else CENTRE_SITE)
 
+    def acknowledge(self, number: int, since_ns: int, ack: Acknowledgement) -> None:
+        """The desk acknowledged the event of channel ``number``'s latched alarm: the
+        evaluator releases the latch at the channel's next reading (the clear then goes
+        out as any clear does); the site's routes get the acknowledgement."""
+        # Judged since the register was asked: a new run of the alarm needs its own.
+        still = {item.number: item.since_ns for item in latched_alarms(self.pipeline)}
+        if still.get(number) != since_ns:
+            return
+        channel = self.channels[number]
+        self.pipeline.acknowledge(number)
+        self.worker.stats.acknowledged += 1
+        log.info(
+            "partition %d: %s/%s/%s acknowledged by %s (event %d)",
+            self.partition,
+            channel.site,
+            channel.device,
+            channel.name or channel.quantity,
+            ack.by,
+            ack.event_id,
+        )
+        # No state when this worker has not raised it (a takeover): nothing to send.
+        self.worker.manager(channel.site).acknowledge(
+            f"{channel.device}/{channel.name or channel.quantity}", ack.by, ack.reason
+        )
+
     def _judge(self, good: list[DecodedReadings], replay: bool) -> None:
         ts, number, value, quality = [], [], [], []
         for decoded in good:
@@ -417,6 +451,7 @@ class CentralWorker:
         self.stats = CentralStats()
         self.rules: Mapping[str, LimitRule] = rules_by_quantity(options.standards)
         self.writer = RegisterWriter(options.register_url, options.register_spool, self.alert)
+        self.acks = RegisterAcknowledgements(options.register_url)
         self.runners: dict[int, PartitionRunner] = {}
         self.managers: dict[str, AlertManager] = {}
         """One per site (its own alert ids, states, dedupe), all on the same routes."""
@@ -551,6 +586,28 @@ class CentralWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.options.lease_ttl / 6)
 
+    async def _watch_acknowledgements(self, stop: asyncio.Event) -> None:
+        """Every :data:`ACK_POLL_S`, while some owned channel's alarm is latched, look
+        for its acknowledgement in the register (:mod:`.acks`) and apply it."""
+        while not stop.is_set():
+            waiting = [
+                (runner, item)
+                for runner in list(self.runners.values())
+                for item in latched_alarms(runner.pipeline)
+            ]
+            try:
+                for runner in {id(runner): runner for runner, _ in waiting}.values():
+                    mine = [item for owner, item in waiting if owner is runner]
+                    found = await self.acks.find(mine)
+                    since = {item.number: item.since_ns for item in mine}
+                    for number, ack in found.items():
+                        if self.runners.get(runner.partition) is runner:
+                            runner.acknowledge(number, since[number], ack)
+            except Exception as error:  # the register away: asked again, a second later
+                log.warning("acknowledgements: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ACK_POLL_S)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Hold leases and run partitions until ``stop``."""
         kv = await ensure_streams(self.js, self.options.replicas, self.options.lease_ttl)
@@ -560,6 +617,7 @@ class CentralWorker:
         self.writer.start()
         period = self.options.lease_ttl / 3
         renewing = asyncio.create_task(self._renew(stop), name="lease-renewal")
+        watching = asyncio.create_task(self._watch_acknowledgements(stop), name="acknowledgements")
         try:
             while not stop.is_set():
                 try:
@@ -586,9 +644,11 @@ class CentralWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), period)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            for task in (renewing, watching):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.acks.close()
             for partition in list(self.runners):
                 await self._stop_runner(partition)
             with contextlib.suppress(Exception):

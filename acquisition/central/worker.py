@@ -106,6 +106,9 @@ class CentralStats:
     """Messages seen again (a kit's resend, a redelivery): stored once, not a gap."""
     acknowledged: int = 0
     """Latched alarms released by an acknowledgement the desk wrote to the register."""
+    acknowledgement_checks: int = 0
+    """Looks for acknowledgements (one a second; the register is asked only while an
+    alarm is latched): a test's signal that a new acknowledgement was judged."""
 
     def as_dict(self) -> dict[str, object]:
         """The counters as JSON-ready data."""
@@ -120,6 +123,7 @@ class CentralStats:
             "gaps": dict(self.gaps),
             "duplicates": self.duplicates,
             "acknowledged": self.acknowledged,
+            "acknowledgement_checks": self.acknowledgement_checks,
         }
 
 
@@ -603,6 +607,7 @@ class CentralWorker:
                     for number, ack in found.items():
                         if self.runners.get(runner.partition) is runner:
                             runner.acknowledge(number, since[number], ack)
+                self.stats.acknowledgement_checks += 1
             except Exception as error:  # the register away: asked again, a second later
                 log.warning("acknowledgements: %s", error)
             with contextlib.suppress(TimeoutError):

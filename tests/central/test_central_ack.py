@@ -50,6 +50,34 @@ def _times(first: int, count: int) -> list[int]:
     return [T0 + (first + i) * SECOND for i in range(count)]
 
 
+class Desk:
+    """The real desk app on the test register, an officer signed in through its API."""
+
+    def __init__(self, url: str) -> None:
+        # The register first, and the officer's account in it: desk and workers share it.
+        with HazardRegister(url) as register:
+            Accounts(register.engine).add(
+                "officer", PASSWORD, role="officer", display_name="王科长"
+            )
+        self.app = create_app(DeskSettings(url, None))
+        self.officer = TestClient(self.app)
+        signed_in = self.officer.post(
+            "/api/login", json={"username": "officer", "password": PASSWORD}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        self.csrf = {"X-CSRF-Token": signed_in.json()["csrf_token"]}
+
+    def acknowledge(self, event_id: int, reason: str) -> None:
+        """As the live page does: the officer's acknowledgement, with a reason."""
+        response = self.officer.post(
+            f"/api/alerts/{event_id}/ack", json={"reason": reason}, headers=self.csrf
+        )
+        assert response.status_code == 200, response.text
+
+    def close(self) -> None:
+        self.app.state.desk.close()
+
+
 def test_a_central_a2_stays_raised_until_the_desk_acknowledges_it_then_clears_once(
     nats_cluster: NatsCluster,
     pg_register: str,
@@ -58,21 +86,8 @@ def test_a_central_a2_stays_raised_until_the_desk_acknowledges_it_then_clears_on
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(SECRET_VARIABLE, SECRET)
-    # The register first, and the officer's account in it: the desk and the worker share it.
-    with HazardRegister(pg_register) as register:
-        Accounts(register.engine).add("officer", PASSWORD, role="officer", display_name="王科长")
-    desk = create_app(DeskSettings(pg_register, None))
-    officer = TestClient(desk)
-    signed_in = officer.post("/api/login", json={"username": "officer", "password": PASSWORD})
-    assert signed_in.status_code == 200, signed_in.text
-    csrf = {"X-CSRF-Token": signed_in.json()["csrf_token"]}
-
-    def acknowledge(event_id: int, reason: str) -> None:
-        """As the live page does: the officer's acknowledgement, with a reason."""
-        response = officer.post(
-            f"/api/alerts/{event_id}/ack", json={"reason": reason}, headers=csrf
-        )
-        assert response.status_code == 200, response.text
+    desk = Desk(pg_register)
+    acknowledge = desk.acknowledge
 
     worker, status_file = start_worker(
         tmp_path,
@@ -139,7 +154,7 @@ def test_a_central_a2_stays_raised_until_the_desk_acknowledges_it_then_clears_on
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=60)
-        desk.state.desk.close()
+        desk.close()
     log = (tmp_path / "w1.log").read_text(encoding="utf-8", errors="replace")
     assert code == 0, log
     assert all(signed for signed, _ in receiver.posts), receiver.posts
@@ -155,3 +170,56 @@ def test_a_central_a2_stays_raised_until_the_desk_acknowledges_it_then_clears_on
         assert (cleared["level"], cleared["ts"]) == (0, T0 + cleared_at * SECOND)
         assert cleared["id"] == raised["id"]  # the same condition, ended
     assert status(status_file)["acknowledged"] == 2
+
+
+def test_an_acknowledgement_survives_the_partition_moving_to_another_worker(
+    nats_cluster: NatsCluster,
+    pg_register: str,
+    tmp_path: Path,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    desk = Desk(pg_register)
+    alerts = ("--alerts", str(alerts_file(tmp_path, receiver.url)))
+    kit = Kit(nats_cluster.nodes[0].mqtt, "fixed-meters")
+    m7 = lel("city", "meter-7")
+    w1, status_1 = start_worker(tmp_path, "w1", nats_cluster.urls, pg_register, extra=alerts)
+    try:
+        wait_until(
+            "w1 holds all 8 partitions", lambda: len(status(status_1).get("partitions", [])) == 8
+        )
+        # As above: A2 raised at 10 s, latched once the gas is gone at 20 s.
+        kit.send(m7, _times(0, 10), [5.0] * 10)
+        kit.send(m7, _times(10, 10), [60.0] * 10)
+        kit.send(m7, _times(20, 10), [5.0] * 10)
+        wait_until("meter-7's event filed", lambda: len(_event_ids(pg_register, "meter-7")) == 1)
+        wait_until("w1 posted the raise", lambda: receiver.events("raise"))
+    finally:
+        w1.send_signal(signal.SIGTERM)
+        code = w1.wait(timeout=60)
+    assert code == 0, (tmp_path / "w1.log").read_text(encoding="utf-8", errors="replace")
+    # Acknowledged while no worker runs: it lives in the register only.
+    ((event_7, _),) = _event_ids(pg_register, "meter-7")
+    desk.acknowledge(event_7, "现场确认：7号表泄漏点已关阀")
+    w2, status_2 = start_worker(tmp_path, "w2", nats_cluster.urls, pg_register, extra=alerts)
+    try:
+        # w2 replays the partition (the latch is back), then finds the acknowledgement.
+        wait_until(
+            "w2 applied the stored acknowledgement",
+            lambda: status(status_2).get("acknowledged") == 1,
+        )
+        kit.send(m7, _times(30, 10), [5.0] * 10)
+        wait_until("w2 judged the new readings", lambda: status(status_2).get("readings") == 10)
+        kit.close()
+    finally:
+        w2.send_signal(signal.SIGTERM)
+        code = w2.wait(timeout=60)
+        desk.close()
+    assert code == 0, (tmp_path / "w2.log").read_text(encoding="utf-8", errors="replace")
+    # Without the stored acknowledgement w2's first reading would raise the latched A2
+    # again (w2 never raised it): the alarm, acknowledged, did not come back.
+    raises = [b for b in receiver.events("raise") if b["event"] == "alert"]
+    assert [(b["key"], b["level"], b["ts"]) for b in raises] == [
+        ("meter-7/lel", 2, T0 + 10 * SECOND)
+    ]

@@ -258,6 +258,12 @@ class PartitionRunner:
         self.worker.own("take", self.partition)
         if floor:
             await self._replay(floor)
+            # Before the first live reading: a latch the replay brought back whose
+            # acknowledgement the register holds is released now, not raised again first.
+            try:
+                await self.worker.apply_acknowledgements(self)
+            except Exception as error:  # the register away: the watcher asks again
+                log.warning("partition %d: acknowledgements: %s", self.partition, error)
         config = ConsumerConfig(
             durable_name=name,
             filter_subject=partition_subject(self.partition),
@@ -590,23 +596,23 @@ class CentralWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.options.lease_ttl / 6)
 
+    async def apply_acknowledgements(self, runner: PartitionRunner) -> None:
+        """Look up the acknowledgements of ``runner``'s latched alarms and apply them
+        (nothing asked when none is latched)."""
+        latched = latched_alarms(runner.pipeline)
+        found = await self.acks.find(latched)
+        since = {item.number: item.since_ns for item in latched}
+        for number, ack in found.items():
+            runner.acknowledge(number, since[number], ack)
+
     async def _watch_acknowledgements(self, stop: asyncio.Event) -> None:
         """Every :data:`ACK_POLL_S`, while some owned channel's alarm is latched, look
         for its acknowledgement in the register (:mod:`.acks`) and apply it."""
         while not stop.is_set():
-            waiting = [
-                (runner, item)
-                for runner in list(self.runners.values())
-                for item in latched_alarms(runner.pipeline)
-            ]
             try:
-                for runner in {id(runner): runner for runner, _ in waiting}.values():
-                    mine = [item for owner, item in waiting if owner is runner]
-                    found = await self.acks.find(mine)
-                    since = {item.number: item.since_ns for item in mine}
-                    for number, ack in found.items():
-                        if self.runners.get(runner.partition) is runner:
-                            runner.acknowledge(number, since[number], ack)
+                for runner in list(self.runners.values()):
+                    if self.runners.get(runner.partition) is runner:  # not given up since
+                        await self.apply_acknowledgements(runner)
                 self.stats.acknowledgement_checks += 1
             except Exception as error:  # the register away: asked again, a second later
                 log.warning("acknowledgements: %s", error)

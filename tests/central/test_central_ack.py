@@ -204,11 +204,8 @@ def test_an_acknowledgement_survives_the_partition_moving_to_another_worker(
     desk.acknowledge(event_7, "现场确认：7号表泄漏点已关阀")
     w2, status_2 = start_worker(tmp_path, "w2", nats_cluster.urls, pg_register, extra=alerts)
     try:
-        # w2 replays the partition (the latch is back), then finds the acknowledgement.
-        wait_until(
-            "w2 applied the stored acknowledgement",
-            lambda: status(status_2).get("acknowledged") == 1,
-        )
+        # Sent at once, before w2 holds anything: w2 replays the partition (the latch is
+        # back), applies the stored acknowledgement, and only then judges these.
         kit.send(m7, _times(30, 10), [5.0] * 10)
         wait_until("w2 judged the new readings", lambda: status(status_2).get("readings") == 10)
         kit.close()
@@ -217,6 +214,7 @@ def test_an_acknowledgement_survives_the_partition_moving_to_another_worker(
         code = w2.wait(timeout=60)
         desk.close()
     assert code == 0, (tmp_path / "w2.log").read_text(encoding="utf-8", errors="replace")
+    assert status(status_2)["acknowledged"] == 1
     # Without the stored acknowledgement w2's first reading would raise the latched A2
     # again (w2 never raised it): the alarm, acknowledged, did not come back.
     raises = [b for b in receiver.events("raise") if b["event"] == "alert"]

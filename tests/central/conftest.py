@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import MetaData, create_engine
 
 from .cluster import NatsCluster
+from .webhook import Receiver
 
 PG_URL_VARIABLE = "HAZMON_TEST_PG_URL"
 
@@ -45,3 +46,13 @@ def pg_register() -> str:
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a free port (closed after the test)."""
+    server = Receiver()
+    try:
+        yield server
+    finally:
+        server.close()

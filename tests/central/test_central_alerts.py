@@ -6,64 +6,15 @@ worker's health alerts (a message gap, a dead letter) for the site they concern.
 
 from __future__ import annotations
 
-import json
 import signal
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from hazmon.acquisition.alert_routes import SIGNATURE_HEADER, verify
 
 from .cluster import NatsCluster
 from .kit import SECOND, T0, Kit, lel, start_worker, status, wait_until
 from .test_central_worker import _payload
-
-SECRET = "centre-webhook-secret"
-
-
-class Receiver:
-    """A webhook receiver on a free port: keeps each POST's body and whether its
-    signature verified with :data:`SECRET`."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[bool, dict[str, Any]]] = []
-        received = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                signed = verify(SECRET.encode(), self.headers.get(SIGNATURE_HEADER, ""), body)
-                received.append((signed, json.loads(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def events(self, kind: str) -> list[dict[str, Any]]:
-        return [body for _, body in self.posts if body["kind"] == kind]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    try:
-        yield server
-    finally:
-        server.close()
+from .webhook import SECRET, SECRET_VARIABLE, Receiver, alerts_file
 
 
 def test_a_central_leak_raise_and_clear_reach_the_webhook_once(
@@ -74,18 +25,8 @@ def test_a_central_leak_raise_and_clear_reach_the_webhook_once(
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("HAZMON_TEST_CENTRE_SECRET", SECRET)
-    alerts = tmp_path / "alerts.toml"
-    alerts.write_text(
-        "[alerts]\n"
-        "[[alerts.routes]]\n"
-        'kind = "console"\n'
-        "[[alerts.routes]]\n"
-        'kind = "webhook"\n'
-        f'url = "{receiver.url}"\n'
-        'secret_env = "HAZMON_TEST_CENTRE_SECRET"\n',
-        encoding="utf-8",
-    )
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    alerts = alerts_file(tmp_path, receiver.url)
     worker, status_file = start_worker(
         tmp_path, "w1", nats_cluster.urls, pg_register, extra=("--alerts", str(alerts))
     )

@@ -1,10 +1,10 @@
-"""Sensor checks: stuck lines, spikes, out of range, negative drift, calibration, warm-up.
+"""Sensor checks: stuck lines, spikes, out of range, negative drift.
 
 Each check takes readings sorted by channel, then time (many channels at once) and
 returns :class:`~hazmon.config.quality.Quality` bits to OR into the readings'
-quality. A check never changes or drops a value: it says what is wrong with it
-(DESIGN.md: instruments must make findings accurate; readings from an instrument past
-its calibration date are flagged, never silently trusted).
+quality. A check never changes or drops a value: it says what is wrong with it.
+Calibration and warm-up are flagged where the reading is taken (the one mapper,
+``drivers/channel_values.py``): they depend on the meter and its link, not on the values.
 """
 
 from __future__ import annotations
@@ -130,31 +130,3 @@ def negative_drift(
     """
     with np.errstate(invalid="ignore"):
         return _flag(value < -np.asarray(tolerance), Quality.SENSOR_FAULT)
-
-
-def calibration_due(ts: NDArray[np.int64], due_ns: NDArray[np.int64] | int) -> NDArray[np.uint16]:
-    """Flag ``CALIBRATION_DUE`` on readings taken after the instrument's due date.
-
-    Parameters
-    ----------
-    ts : [ns]
-    due_ns : [ns]
-        End of the calibration's validity, per reading or one for all.
-    """
-    return _flag(ts > np.asarray(due_ns), Quality.CALIBRATION_DUE)
-
-
-def warmup(
-    ts: NDArray[np.int64], power_on_ns: NDArray[np.int64] | int, warmup_ns: int
-) -> NDArray[np.uint16]:
-    """Flag ``WARMUP`` on readings within ``warmup_ns`` after power-on.
-
-    Parameters
-    ----------
-    ts : [ns]
-    power_on_ns : [ns]
-        When each reading's instrument was switched on.
-    warmup_ns : [ns]
-        The sensor's warm-up time.
-    """
-    return _flag(ts < np.asarray(power_on_ns) + warmup_ns, Quality.WARMUP)

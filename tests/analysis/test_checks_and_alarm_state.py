@@ -10,12 +10,10 @@ from hypothesis import strategies as st
 
 from hazmon.analysis.alarms import AlarmPolicy, alarm_levels
 from hazmon.analysis.checks import (
-    calibration_due,
     negative_drift,
     out_of_range,
     spikes,
     stuck,
-    warmup,
 )
 from hazmon.analysis.limits import LimitTable
 from hazmon.config.quality import Quality
@@ -46,16 +44,11 @@ def test_spike_found_by_median_filter_residual_per_channel() -> None:
     assert flags[25] == Quality.SENSOR_FAULT
 
 
-def test_range_negative_drift_calibration_and_warmup() -> None:
+def test_range_and_negative_drift() -> None:
     value = np.array([-1.0, 50.0, 1200.0, -0.2])
     range_flags = out_of_range(value, np.array(0.0), np.array(1000.0))
     assert range_flags.tolist() == [Quality.UNDER_RANGE, 0, Quality.OVER_RANGE, Quality.UNDER_RANGE]
     assert negative_drift(value, 0.5).tolist() == [Quality.SENSOR_FAULT, 0, 0, 0]
-    ts = np.array([0, 100, 200, 300], np.int64) * S
-    assert calibration_due(ts, 150 * S).tolist() == [0, 0, Quality.CALIBRATION_DUE] * 1 + [
-        Quality.CALIBRATION_DUE
-    ]
-    assert warmup(ts, 0, 120 * S).tolist() == [Quality.WARMUP, Quality.WARMUP, 0, 0]
 
 
 def _policy(quantity: str, **kw: object) -> AlarmPolicy:

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 
+from hazmon.config.quality import FLAG_NAMES, Quality
+
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 _FOLDER = Path(__file__).parent / "locale"
@@ -98,6 +100,30 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention for a deferr
     The extractors (and the catalog's completeness test) see it like ``_()``.
     """
     return message
+
+
+#: A reading's quality flags in words (the msgids; ``Quality``'s names stay the keys).
+FLAG_WORDS: dict[str, str] = {
+    "COMM_TIMEOUT": N_("no answer (timeout)"),
+    "COMM_ERROR": N_("link error"),
+    "DEVICE_EXCEPTION": N_("meter refused the request"),
+    "CRC_ERROR": N_("checksum error"),
+    "OVER_RANGE": N_("above the measuring range"),
+    "UNDER_RANGE": N_("below the measuring range"),
+    "SENSOR_FAULT": N_("sensor fault"),
+    "STALE": N_("stale value"),
+    "CALIBRATION_DUE": N_("past its calibration date"),
+    "WARMUP": N_("warming up"),
+    "OUT_OF_ORDER": N_("time out of order"),
+    "CLOCK_INVALID": N_("meter clock invalid"),
+}
+
+
+def quality_words(quality: int, gettext: Gettext) -> str:
+    """The flags set in ``quality`` in the reader's words, joined; ``""`` for none."""
+    words = [gettext(FLAG_WORDS[name]) for name in FLAG_NAMES if quality & Quality[name]]
+    # The separator is a message too: Chinese takes the full-width comma.
+    return gettext(N_(", ")).join(words)
 
 
 def cli_locale(environ: Mapping[str, str] | None = None) -> str:

@@ -30,7 +30,14 @@ from sqlalchemy.engine import make_url
 from starlette.datastructures import FormData
 
 from hazmon.analysis.readings import Channel
-from hazmon.config.i18n import DEFAULT_LOCALE, LOCALES, local_time, translator
+from hazmon.config.i18n import (
+    DEFAULT_LOCALE,
+    LOCALES,
+    context_translator,
+    local_time,
+    quality_words,
+    translator,
+)
 from hazmon.config.numbers import format_number
 from hazmon.store.accounts import Accounts, User
 from hazmon.store.attachments import PURPOSES, Annotations
@@ -94,6 +101,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "attach": EVERYONE,
     "record": frozenset({"expert", "officer", "admin"}),
     "acknowledge": frozenset({"expert", "officer", "admin"}),
+    # Live readings are of every site the store holds, not of one enterprise.
+    "live": frozenset({"expert", "officer", "admin"}),
 }
 PER_PAGE = 50
 EXPORT_LIMIT = 100_000
@@ -619,8 +628,24 @@ def _export_rows(
     return headers, body
 
 
+#: The health channels (``health.*``, see the service) the live page shows per device.
+HEALTH_COLUMNS = (
+    "health.online",
+    "health.age",
+    "health.polls",
+    "health.errors",
+    "health.store_up",
+    "health.register_up",
+    "health.dropped",
+)
+
+
 def _live(desk: Desk, user: User) -> dict[str, Any]:
+    """The newest reading of each measuring channel, each device's health (its
+    ``health.*`` channels as one row) and the newest alerts."""
+    _allow(user, "live")
     channels: list[dict[str, Any]] = []
+    devices: dict[str, dict[str, Any]] = {}
     if desk.store is not None:
         with desk.store_lock:
             rows = desk.store.connection.execute(
@@ -641,9 +666,25 @@ def _live(desk: Desk, user: User) -> dict[str, Any]:
             "quality",
             "level",
         )
-        channels = [dict(zip(keys, row, strict=True)) for row in rows]
-    alerts = desk.annotations.recent_alerts() if user.role != "enterprise" else []
-    return {"channels": channels, "alerts": alerts}
+        for row in rows:
+            channel = dict(zip(keys, row, strict=True))
+            if str(channel["quantity"]).startswith("health."):
+                device = devices.setdefault(
+                    f"{channel['site']}/{channel['device']}",
+                    {"site": channel["site"], "device": channel["device"], "ts": channel["ts"]},
+                )
+                device[channel["quantity"]] = channel["value"]
+                device["ts"] = max(device["ts"], channel["ts"])
+            else:
+                channels.append(channel)
+    alerts = desk.annotations.recent_alerts()
+    columns = [name for name in HEALTH_COLUMNS if any(name in d for d in devices.values())]
+    return {
+        "channels": channels,
+        "devices": list(devices.values()),
+        "health_columns": columns,
+        "alerts": alerts,
+    }
 
 
 # ---------------------------------------------------------------- the app
@@ -680,11 +721,14 @@ def create_app(settings: DeskSettings) -> FastAPI:
     ) -> HTMLResponse:
         user: User | None = context.get("user")
         gettext = gettext_for(request, user)
+        locale = request.cookies.get("hazmon_lang") or (user.locale if user else DEFAULT_LOCALE)
         return desk.templates.TemplateResponse(
             request,
             name,
             {
                 "_": gettext,
+                "pgettext": context_translator(locale if locale in LOCALES else DEFAULT_LOCALE),
+                "flags": lambda quality: quality_words(int(quality or 0), gettext),
                 "local": desk.local,
                 "time_zone": settings.time_zone,
                 "statuses": STATUSES,

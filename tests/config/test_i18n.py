@@ -11,7 +11,16 @@ from babel.messages.extract import extract
 from babel.messages.pofile import read_po
 
 from hazmon.config.catalogue import load_catalogue
-from hazmon.config.i18n import basis, catalog, cli_locale, context_translator, translator
+from hazmon.config.i18n import (
+    FLAG_WORDS,
+    basis,
+    catalog,
+    cli_locale,
+    context_translator,
+    quality_words,
+    translator,
+)
+from hazmon.config.quality import FLAG_NAMES, Quality
 
 ROOT = Path(__file__).parents[2]
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "pgettext": ((1, "c"), 2)}
@@ -27,6 +36,7 @@ SOURCES = [
     *(ROOT / "acquisition" / "commands").glob("*.py"),
     ROOT / "acquisition" / "service.py",
     ROOT / "acquisition" / "inspection.py",
+    ROOT / "config" / "i18n.py",
     *(ROOT / "acquisition" / "reports").glob("*.py"),
 ]
 # A translation is Chinese, or a name kept as it is (PM2.5, WBGT), or CJK punctuation.
@@ -205,3 +215,12 @@ def test_every_quantity_has_a_name_on_the_desk_and_on_the_papers() -> None:
     assert sorted(name for name in quantities if f"paper\x04{name}" not in chinese) == []
     assert context_translator("zh_CN")("paper", "lel") == "可燃气体浓度"
     assert context_translator("zh_CN")("paper", "A2") == "二级报警"
+
+
+def test_quality_flags_in_words() -> None:
+    chinese, english = translator("zh_CN"), translator("en")
+    flags = int(Quality.CALIBRATION_DUE | Quality.WARMUP)
+    assert quality_words(flags, chinese) == "超过检定有效期，预热中"
+    assert quality_words(flags, english) == "past its calibration date, warming up"
+    assert quality_words(0, chinese) == ""
+    assert set(FLAG_WORDS) == set(FLAG_NAMES)  # a flag added later needs its words

@@ -126,6 +126,10 @@ def test_live_readings_and_acknowledged_alerts(seeded: Seeded, login: Login) -> 
     assert "可燃气体 (甲烷)" in table
     assert "methane" not in table
     assert login("ours").post(f"/alerts/{event['id']}/ack", {"reason": "x"}).status_code == 403
+    # The store holds every site's readings: an enterprise account sees none of them.
+    enterprise = login("ours")
+    for path in ("/api/live", "/live", "/live/table"):
+        assert enterprise.http.get(path).status_code == 403, path
 
 
 def test_every_register_refusal_has_a_chinese_translation() -> None:

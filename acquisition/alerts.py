@@ -13,7 +13,15 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from hazmon.analysis.limits import LEVEL_NAMES
-from hazmon.config.i18n import N_, Gettext, cli_locale, context_translator, local_time, translator
+from hazmon.config.i18n import (
+    N_,
+    Gettext,
+    basis,
+    cli_locale,
+    context_translator,
+    local_time,
+    translator,
+)
 from hazmon.config.numbers import format_number
 from hazmon.config.site import DEFAULT_TIME_ZONE
 
@@ -230,7 +238,12 @@ def format_alert(alert: Alert, words: AlertWords | None = None) -> Text:
         if alert.value is None
         else f"{format_number(alert.value, words.resolutions.get(alert.key))} {alert.unit}"
     )
-    citation = _("no rule") if alert.citation == "no rule" else alert.citation
+    if alert.citation == "no rule":
+        citation = _("no rule")
+    else:
+        # "standard §clause" (LimitRule.citation) read as the papers and the desk write it.
+        standard, _mark, clause = alert.citation.partition(" §")
+        citation = basis(standard, clause, _) if clause else alert.citation
     text = _("{time} {word}{channel} {previous} → {level} at {value} ({citation})").format(
         time=time_text,
         word=word,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -23,8 +23,16 @@ from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.evaluate import ChannelResult
 from hazmon.analysis.limits import LEVEL_NAMES
 from hazmon.analysis.readings import ChannelTable
+from hazmon.config.i18n import (
+    N_,
+    Gettext,
+    cli_locale,
+    context_translator,
+    quality_words,
+    translator,
+)
 from hazmon.config.numbers import format_number, format_seconds
-from hazmon.config.quality import describe
+from hazmon.config.quality import Quality, describe
 
 if TYPE_CHECKING:
     from hazmon.acquisition.alert_routes import AlertManager
@@ -54,10 +62,10 @@ def channel_resolutions(devices: Sequence[DeviceState], channels: ChannelTable) 
 
 #: The figures of the live view, as ``hazmon analyze`` names them: (metric, heading).
 FIGURES = (
-    ("max", "peak"),
-    ("twa_8h", "TWA 8h so far"),
-    ("stel_max", "STEL max"),
-    ("lex_8h", "L_EX,8h so far"),
+    ("max", N_("peak")),
+    ("twa_8h", N_("TWA 8h so far")),
+    ("stel_max", N_("STEL max")),
+    ("lex_8h", N_("L_EX,8h so far")),
 )
 
 
@@ -69,6 +77,30 @@ class LiveState:
     alerts: AlertManager
     devices: list[DeviceState]
     title: str = "hazmon live"
+    locale: str = field(default_factory=cli_locale)
+    """The reader's language (the command line's, :func:`~hazmon.config.i18n.cli_locale`)."""
+
+    @property
+    def gettext(self) -> Gettext:
+        """The ``_`` of :attr:`locale`."""
+        return translator(self.locale)
+
+    def level_name(self, level: int) -> str:
+        """``normal``, or the level as GB/T 50493 names it (一级报警 / 二级报警)."""
+        if level <= 0:
+            return self.gettext("normal")
+        return context_translator(self.locale)("paper", LEVEL_NAMES[min(level, 3)])
+
+    def quality_text(self, quality: int, full: bool) -> str:
+        """The flags of ``quality``: spelt out when ``full`` (in words, in Chinese),
+        else the narrow view's codes; ``OK`` for none."""
+        if quality == 0:
+            return self.gettext("OK")
+        if full:
+            return (
+                describe(quality) if self.locale == "en" else quality_words(quality, self.gettext)
+            )
+        return short_quality(quality)
 
 
 def _figure(result: ChannelResult | None, metric: str, resolution: float | None = None) -> Text:
@@ -123,16 +155,21 @@ def short_quality(quality: int) -> str:
 
 def _banner(state: LiveState, lines: int = 6) -> Panel | Text:
     """The alert pane: the active alerts, most severe first, in at most ``lines`` lines."""
+    _ = state.gettext
     active = state.alerts.active()
     if not active:
-        return Text(" no active alerts ", style="bold black on green")
+        return Text(" " + _("no active alerts") + " ", style="bold black on green")
     shown = active if len(active) <= lines else active[: max(lines - 1, 1)]
     text = Text(no_wrap=True, overflow="ellipsis")
     for alert_state in shown:
         alert = alert_state.last
         level = min(alert.level, 3)
         style = LEVEL_STYLES[level] if level else "magenta"
-        acked = f" (ack {alert_state.acknowledged_by})" if alert_state.acknowledged_by else ""
+        acked = (
+            " (" + _("acknowledged by %(who)s") % {"who": alert_state.acknowledged_by} + ")"
+            if alert_state.acknowledged_by
+            else ""
+        )
         value = (
             ""
             if alert.value is None or math.isnan(alert.value)
@@ -140,13 +177,14 @@ def _banner(state: LiveState, lines: int = 6) -> Panel | Text:
         )
         text.append(
             f"#{alert_state.alert_id} {alert_state.key} {alert.kind.upper()} "
-            f"{LEVEL_NAMES[level] if level else alert.message}{value} {alert.unit}{acked}\n",
+            f"{state.level_name(level) if level else alert.message}{value} {alert.unit}{acked}\n",
             style=style,
         )
     if len(active) > len(shown):
-        text.append(f"… and {len(active) - len(shown)} more", style="bold")
+        text.append(_("… and %(count)s more") % {"count": len(active) - len(shown)}, style="bold")
     text.rstrip()
-    return Panel(text, title=f"{len(active)} active alert(s)", border_style="red")
+    title = _("%(count)s active alert(s)") % {"count": len(active)}
+    return Panel(text, title=title, border_style="red")
 
 
 @dataclass(slots=True)
@@ -170,19 +208,19 @@ def _rows(state: LiveState, figures: bool, full_quality: bool) -> list[_Row]:
         shown_figures = FIGURES if figures else FIGURES[:1]
         if latest is None:
             cells: list[str | Text] = [channel.device, channel.name or channel.quantity, "—"]
-            cells += [channel.unit, "", *[""] * len(shown_figures), "waiting"]
+            cells += [channel.unit, "", *[""] * len(shown_figures), state.gettext("waiting")]
             cells += [""] if figures else []
             rows.append(_Row(-1, cells))
             continue
         level = min(latest.level, 3)
         result = snapshot.results.get(number)
-        quality = describe(latest.quality) if full_quality else short_quality(latest.quality)
+        quality = state.quality_text(latest.quality, full_quality)
         cells = [
             channel.device,
             channel.name or channel.quantity,
             format_value(latest.value, resolutions.get(number)),
             channel.unit,
-            Text(LEVEL_NAMES[level], style=LEVEL_STYLES[level]),
+            Text(state.level_name(level), style=LEVEL_STYLES[level]),
             # The peak is a reading: the meter's resolution; the averages keep digits.
             *(
                 _figure(result, metric, resolutions.get(number) if metric == "max" else None)
@@ -197,28 +235,35 @@ def _rows(state: LiveState, figures: bool, full_quality: bool) -> list[_Row]:
 
 
 def _table(state: LiveState, rows: list[_Row], figures: bool, hidden: int) -> Table:
+    _ = state.gettext
     shown_figures = FIGURES if figures else FIGURES[:1]
+    caption = _("… %(count)s more channels: a larger window shows them") % {"count": hidden}
     table = Table(
         title=state.title,
         expand=False,
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
-        caption=f"… {hidden} more channels: a larger window shows them" if hidden else None,
+        caption=caption if hidden else None,
     )
     # Device, channel, value+unit and level are never cut: names fold onto a second
     # line, numbers, units and levels keep their width.
     names = [str(row.cells[0]) for row in rows] or ["device"]
     channel_names = [str(row.cells[1]) for row in rows] or ["channel"]
-    table.add_column("device", overflow="fold", min_width=min(24, max(map(len, names))))
-    table.add_column("channel", overflow="fold", min_width=min(16, max(map(len, channel_names))))
-    table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("unit", no_wrap=True)
-    table.add_column("level", justify="center", no_wrap=True)
+    table.add_column(_("Device").lower(), overflow="fold", min_width=min(24, max(map(len, names))))
+    table.add_column(
+        _("Channel").lower(), overflow="fold", min_width=min(16, max(map(len, channel_names)))
+    )
+    table.add_column(_("Value").lower(), justify="right", no_wrap=True)
+    table.add_column(_("Unit").lower(), no_wrap=True)
+    table.add_column(_("Level").lower(), justify="center", no_wrap=True)
     for _metric, heading in shown_figures:
-        table.add_column(heading, justify="right", overflow="fold")
-    table.add_column("quality", overflow="fold")
+        # The "live" context: the headings as ``hazmon analyze`` names its metrics.
+        table.add_column(
+            context_translator(state.locale)("live", heading), justify="right", overflow="fold"
+        )
+    table.add_column(_("Quality").lower(), overflow="fold")
     if figures:
-        table.add_column("age", justify="right", no_wrap=True)
+        table.add_column(_("age"), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*row.cells)
     return table
@@ -251,7 +296,7 @@ class LiveView:
             key=lambda index: (-rows[index].level, rows[index].quality in ("OK", "")),
         )
         health = _health(self.state)
-        legend = None if full_quality else _legend(rows)
+        legend = None if full_quality else _legend(self.state, rows)
         fitted = len(rows)
         while True:
             keep = sorted(order[:fitted]) if fitted < len(rows) else list(range(len(rows)))
@@ -270,22 +315,37 @@ class LiveView:
 def _health(state: LiveState) -> Text:
     online = sum(1 for device in state.devices if not device.in_fault and device.last_ok_ns)
     faults = [device.config.id for device in state.devices if device.in_fault]
+    _ = state.gettext
     health = Text(
-        f"{online}/{len(state.devices)} devices online; "
-        f"{sum(device.failed_polls for device in state.devices)} failed polls; "
-        f"{state.pipeline.stats.readings} readings stored",
+        _(
+            "%(online)s/%(devices)s devices online; %(failed)s failed polls; "
+            "%(stored)s readings stored"
+        )
+        % {
+            "online": online,
+            "devices": len(state.devices),
+            "failed": sum(device.failed_polls for device in state.devices),
+            "stored": state.pipeline.stats.readings,
+        },
         style="bold",
     )
     if faults:
-        health.append(f"; no answer: {', '.join(faults[:10])}", style="magenta")
+        health.append(
+            _("; no answer: %(devices)s") % {"devices": ", ".join(faults[:10])}, style="magenta"
+        )
     return health
 
 
-def _legend(rows: list[_Row]) -> Text | None:
+def _legend(state: LiveState, rows: list[_Row]) -> Text | None:
     """The quality codes on screen, spelt out; None when every reading is OK."""
+    _ = state.gettext
     on_screen = {part for row in rows for part in row.quality.split("|") if part not in ("OK", "")}
-    names = [f"{code}={name}" for name, code in QUALITY_CODES.items() if code in on_screen]
-    return Text("quality: " + ", ".join(names), style="dim") if names else None
+    names = [
+        f"{code}={name if state.locale == 'en' else quality_words(Quality[name], _)}"
+        for name, code in QUALITY_CODES.items()
+        if code in on_screen
+    ]
+    return Text(_("quality: ") + ", ".join(names), style="dim") if names else None
 
 
 def render_view(state: LiveState) -> LiveView:

@@ -22,14 +22,34 @@ STEP = {"gd-1/co": 0.1}
 def test_a_chinese_line_names_the_levels_as_gbt_50493_does() -> None:
     line = format_alert(CO, AlertWords(locale="zh_CN", resolutions=STEP)).plain
     assert (
-        line == "08:00:05 报警        gd-1/co 正常 → 二级报警：7.5 ppm（GB/T 50493-2019 §5.5.2(2)）"
+        line
+        == "08:00:05 报警        gd-1/co 正常 → 二级报警：7.5 ppm（GB/T 50493-2019 第 5.5.2(2) 条）"
     )
 
 
 def test_the_english_line_and_the_sites_zone() -> None:
     words = AlertWords(locale="en", zone="Europe/Berlin", resolutions=STEP)
     line = format_alert(CO, words).plain
-    assert line == "01:00:05 ALARM       gd-1/co normal → A2 at 7.5 ppm (GB/T 50493-2019 §5.5.2(2))"
+    assert (
+        line
+        == "01:00:05 ALARM       gd-1/co normal → A2 at 7.5 ppm (GB/T 50493-2019 clause 5.5.2(2))"
+    )
+
+
+def test_a_clause_the_tables_give_in_words_reads_as_the_papers_write_it() -> None:
+    leak = Alert(
+        TS,
+        "raise",
+        "pid-1",
+        "voc",
+        2,
+        0,
+        6141.0,
+        "ppm",
+        "GB 37822 §equipment and piping leaks (clause unconfirmed)",
+    )
+    line = format_alert(leak, AlertWords(locale="zh_CN")).plain
+    assert line.endswith("（GB 37822 设备与管线组件泄漏（条款未核实））"), line
 
 
 def test_without_a_step_the_value_keeps_four_significant_digits() -> None:

@@ -72,6 +72,7 @@ def _live(tmp_path: Path) -> tuple[Pipeline, AlertManager, Path, HazardRegister]
     return pipeline, manager, database, register
 
 
+@pytest.mark.usefixtures("english")
 def test_live_view_and_analyze_agree_to_the_last_digit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

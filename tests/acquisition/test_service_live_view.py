@@ -47,7 +47,8 @@ def test_growing_channel_table_keeps_the_figures_so_far(tmp_path: Path) -> None:
     assert "twa_8h" not in snapshot.results[lel].metrics  # not an exposure quantity
 
 
-def test_view_shows_rows_banner_and_health(tmp_path: Path) -> None:
+def _banner_view(tmp_path: Path) -> str:
+    """The view of one LEL channel that went from 1 to 60 %LEL (A2), width 160."""
     channels = ChannelTable()
     lel = channels.add(Channel("s", "gd-1", "lel", "%LEL"))
     channels.add(Channel("s", "gd-1", "health.online", "1"))
@@ -62,13 +63,28 @@ def test_view_shows_rows_banner_and_health(tmp_path: Path) -> None:
         console = Console(record=True, width=160)
         console.print(render_view(LiveState(pipeline, manager, [], title="t")))
         register.close()
-    text = console.export_text()
+    return console.export_text()
+
+
+@pytest.mark.usefixtures("english")
+def test_view_shows_rows_banner_and_health(tmp_path: Path) -> None:
+    text = _banner_view(tmp_path)
     assert "active alert" in text
     assert "gd-1/lel" in text
     assert "60" in text
     assert "%LEL" in text
     assert "health.online" not in text  # health is summarised, not listed as a row
     assert "devices online" in text
+
+
+@pytest.mark.usefixtures("chinese")
+def test_view_speaks_chinese_by_default(tmp_path: Path) -> None:
+    text = _banner_view(tmp_path)
+    assert "1 条活动报警" in text
+    assert "二级报警" in text  # the level as GB/T 50493 names it, not "A2"
+    assert "设备" in text and "通道" in text and "质量" in text  # noqa: PT018 - headings
+    assert "0/0 台设备在线；0 次轮询失败；已存储 2 个读数" in text
+    assert "devices online" not in text
 
 
 def _site_pipeline(tmp_path: Path) -> tuple[Pipeline, AlertManager, HazardRegister]:
@@ -102,6 +118,7 @@ def _site_pipeline(tmp_path: Path) -> tuple[Pipeline, AlertManager, HazardRegist
     return pipeline, manager, register
 
 
+@pytest.mark.usefixtures("english")
 @pytest.mark.parametrize(("width", "height"), [(80, 24), (120, 40), (200, 50)])
 def test_view_fits_the_terminal_and_never_cuts_what_matters(
     tmp_path: Path, width: int, height: int

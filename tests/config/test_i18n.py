@@ -37,6 +37,7 @@ SOURCES = [
     ROOT / "acquisition" / "service.py",
     ROOT / "acquisition" / "inspection.py",
     ROOT / "config" / "i18n.py",
+    ROOT / "acquisition" / "live.py",
     *(ROOT / "acquisition" / "reports").glob("*.py"),
 ]
 # A translation is Chinese, or a name kept as it is (PM2.5, WBGT), or CJK punctuation.

@@ -594,8 +594,17 @@ class Profile(_Strict):
 
 
 def looks_like_path(name_or_path: str) -> bool:
-    """Whether ``name_or_path`` names a file rather than a bundled profile."""
-    return name_or_path.endswith(".toml") or "/" in name_or_path or Path(name_or_path).exists()
+    """Whether ``name_or_path`` names a file rather than a bundled profile.
+
+    A name the file system cannot even look up (longer than a file name may be, a NUL
+    byte) names no file: it is taken as a bundled name and refused as unknown.
+    """
+    if name_or_path.endswith(".toml") or "/" in name_or_path:
+        return True
+    try:
+        return Path(name_or_path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _resolve(name_or_path: str) -> tuple[str, dict[str, object]]:

@@ -138,6 +138,18 @@ def test_site_time_zone_must_be_a_known_zone_and_ends_a_due_date_locally(tmp_pat
         assert site.calibration_expires_ns(site.devices[0]) == expires_s * 1_000_000_000
 
 
+def test_a_profile_name_no_file_system_can_look_up_is_an_unknown_profile(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(
+        'schema = "hazmon.site/1"\nname = "s"\nenterprise = "E"\n'
+        f'[[devices]]\nid = "d1"\nprofile = "{"x" * 300}"\naddress = "10.0.0.5:502"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:  # not OSError: File name too long
+        load_site(str(path))
+    assert "devices[0].profile" in str(caught.value)
+
+
 def test_unknown_key_names_the_valid_keys_at_that_place(tmp_path: Path) -> None:
     path = tmp_path / "site.toml"
     path.write_text(

@@ -72,6 +72,14 @@ def test_only_the_documented_error_escapes(target: str) -> None:
     run()
 
 
+@pytest.mark.parametrize("target", FAST + FILES)
+def test_every_corpus_input_as_it_is(target: str) -> None:
+    # The corpus holds what the fuzzer once found (fuzz/corpus/site_files/
+    # long-profile-name: a profile name longer than a file name may be, an OSError).
+    for seed in _seeds(target):
+        TARGETS[target](seed)
+
+
 def _readings(**fields: Any) -> bytes:
     document = {
         "schema": "hazmon.readings/1",

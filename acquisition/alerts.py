@@ -20,9 +20,11 @@ from hazmon.config.i18n import (
     cli_locale,
     context_translator,
     local_time,
+    quality_words,
     translator,
 )
 from hazmon.config.numbers import format_number
+from hazmon.config.quality import FLAG_NAMES, Quality
 from hazmon.config.site import DEFAULT_TIME_ZONE
 
 AlertKind = Literal[
@@ -209,6 +211,20 @@ def head_word(word: str, gettext: Gettext) -> str:
     return text + " " * max(1, WORD_CELLS + 1 - cell_len(text))
 
 
+def _sensor_words(message: str, locale: str, gettext: Gettext) -> str:
+    """The pipeline's sensor message (``CALIBRATION_DUE|WARMUP``, ``clear of SENSOR_FAULT``)
+    in the reader's words; English keeps the flag names, and any other text stays."""
+    cleared = message.startswith("clear of ")
+    names = message.removeprefix("clear of ").split("|")
+    if locale == "en" or not all(name in FLAG_NAMES for name in names):
+        return message
+    flags = 0
+    for name in names:
+        flags |= Quality[name]
+    text = quality_words(flags, gettext)
+    return gettext("clear of %(flags)s") % {"flags": text} if cleared else text
+
+
 def format_alert(alert: Alert, words: AlertWords | None = None) -> Text:
     """One line for an alert, coloured by level, in the reader's words (``words``: the
     command line's language and the Asia/Shanghai zone by default)."""
@@ -218,10 +234,8 @@ def format_alert(alert: Alert, words: AlertWords | None = None) -> Text:
     word = head_word(ALERT_WORDS[alert.kind], _)
     if alert.kind in ("sensor_fault", "sensor_restored"):
         style = "magenta" if alert.kind == "sensor_fault" else "cyan"
-        return Text(
-            f"{time_text} {word}{alert.device}/{alert.quantity}: {alert.message}",
-            style=style,
-        )
+        message = _sensor_words(alert.message, words.locale, _)
+        return Text(f"{time_text} {word}{alert.device}/{alert.quantity}: {message}", style=style)
     if alert.kind in REGISTER_KINDS | STORE_KINDS:
         style = "cyan" if alert.kind in ENDING_KINDS else "magenta"
         return Text(f"{time_text} {word}{alert.message}", style=style)

@@ -86,3 +86,14 @@ def test_the_console_route_prints_in_the_given_words() -> None:
     assert "二级报警：7.5 ppm" in text
     assert "（另有 2 条已合并）" in text
     assert "08:00:05 确认        gd-1/co，确认人 张伟" in text
+
+
+def test_a_sensor_line_says_the_flags_in_words() -> None:
+    due = Alert(TS, "sensor_fault", "gd-1", "co", 0, 0, 3.0, "ppm", "", "CALIBRATION_DUE|WARMUP")
+    chinese = AlertWords(locale="zh_CN")
+    assert format_alert(due, chinese).plain.endswith("gd-1/co: 超过检定有效期，预热中")
+    back = Alert(TS, "sensor_restored", "gd-1", "co", 0, 0, 3.0, "ppm", "", "clear of WARMUP")
+    assert format_alert(back, chinese).plain.endswith("gd-1/co: 预热中 已消除")
+    assert format_alert(due, AlertWords(locale="en")).plain.endswith(": CALIBRATION_DUE|WARMUP")
+    odd = Alert(TS, "sensor_fault", "gd-1", "co", 0, 0, 3.0, "ppm", "", "status bit 3")
+    assert format_alert(odd, chinese).plain.endswith(": status bit 3")  # other text stays

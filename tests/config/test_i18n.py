@@ -38,6 +38,7 @@ SOURCES = [
     ROOT / "acquisition" / "inspection.py",
     ROOT / "config" / "i18n.py",
     ROOT / "acquisition" / "live.py",
+    ROOT / "acquisition" / "alerts.py",
     *(ROOT / "acquisition" / "reports").glob("*.py"),
 ]
 # A translation is Chinese, or a name kept as it is (PM2.5, WBGT), or CJK punctuation.

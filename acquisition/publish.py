@@ -41,12 +41,14 @@ message stays spooled after its PUBACK until the centre confirms it: a central w
 once it has stored a channel's messages, publishes on
 ``hazmon-confirm/<site>/<device>/<channel>`` the highest ``seq`` of each publisher run
 (``boot``) below which it has every message (``hazmon.confirm/1``:
-``{"schema": ..., "boot": B, "seq": S}``). A message unconfirmed after
-``confirm_timeout`` is sent again (the one :class:`~hazmon.retry.Backoff` stretches the
-wait while nothing is confirmed). Numbered messages then also carry ``held``: the lowest
-``seq`` of the run the kit still holds, so the centre needs no memory older than that
-(a takeover replays hours, a kit's run may last months) and a message the kit had to
-drop (a disk full for hours) does not hold back the confirmation of those after it.
+``{"schema": ..., "boot": B, "seq": S}``, and ``"missing"``: the numbers above ``S`` it
+lacks although later ones came, which the kit sends again at once). A message
+unconfirmed after ``confirm_timeout`` is sent again (the one
+:class:`~hazmon.retry.Backoff` stretches the wait while nothing is confirmed).
+Numbered messages then also carry ``held``: the lowest ``seq`` of the run the kit
+still holds, so the centre needs no memory older than that (a takeover replays hours,
+a kit's run may last months) and a message the kit had to drop (a disk full for
+hours) does not hold back the confirmation of those after it.
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ import re
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,16 +96,33 @@ def confirm_topic(readings: str) -> str:
     return CONFIRM_PREFIX + readings.removeprefix(READINGS_PREFIX)
 
 
-def encode_confirm(boot: int, seq: int) -> bytes:
+#: Missing numbers a confirmation may name at most (more is not a confirmation of ours).
+MISSING_MAX = 1000
+
+
+class Confirmed(NamedTuple):
+    """A ``hazmon.confirm/1`` message: what the centre has of one publisher run."""
+
+    boot: int
+    """The run [ns UTC]."""
+    seq: int
+    """Every message of the run up to this one is stored."""
+    missing: tuple[int, ...] = ()
+    """Numbers above ``seq`` the centre has not seen although it has later ones (lost on
+    the way): the kit sends them again at once instead of after ``confirm_timeout``."""
+
+
+def encode_confirm(boot: int, seq: int, missing: Sequence[int] = ()) -> bytes:
     """A ``hazmon.confirm/1`` payload: every message of run ``boot`` [ns UTC] up to
-    ``seq`` is stored."""
-    return json.dumps(
-        {"schema": CONFIRM_SCHEMA, "boot": boot, "seq": seq}, separators=(",", ":")
-    ).encode()
+    ``seq`` is stored, and (``missing``, when any) these later ones never came."""
+    document: dict[str, object] = {"schema": CONFIRM_SCHEMA, "boot": boot, "seq": seq}
+    if missing:
+        document["missing"] = list(missing)
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
-def decode_confirm(payload: bytes) -> tuple[int, int]:
-    """(boot, seq) of a ``hazmon.confirm/1`` payload (untrusted input).
+def decode_confirm(payload: bytes) -> Confirmed:
+    """The content of a ``hazmon.confirm/1`` payload (untrusted input).
 
     Raises
     ------
@@ -117,7 +138,14 @@ def decode_confirm(payload: bytes) -> tuple[int, int]:
     boot, seq = _number(data, "boot"), _number(data, "seq")
     if boot is None or seq is None:
         raise PayloadError("'boot' or 'seq' is missing")
-    return boot, seq
+    missing = data.get("missing", [])
+    if (
+        not isinstance(missing, list)
+        or len(missing) > MISSING_MAX
+        or not all(type(number) is int and number > seq for number in missing)
+    ):
+        raise PayloadError(f"'missing' is not a list of at most {MISSING_MAX} numbers above 'seq'")
+    return Confirmed(boot, seq, tuple(missing))
 
 
 def encode_readings(
@@ -353,6 +381,10 @@ class MessageSpool(Spool):
 UNSPOOLED_MAX = 360_000
 
 
+#: A message the centre names missing is sent again at once, but not again within this
+#: [s] (its resend is on the way: confirmations come every 0.5 s).
+ASKED_RESEND_S = 1.0
+
 #: Messages sent and waiting for the centre's confirmation at most (a bound on memory
 #: and on a resend's burst); past it, sending waits for confirmations.
 MAX_UNCONFIRMED = 20_000
@@ -441,7 +473,10 @@ class ReadingPublisher:
         self.confirmed_messages = 0
         """Messages the centre confirmed (removed from the spool)."""
         self.resent_messages = 0
-        """Messages published again because no confirmation came in time (health)."""
+        """Messages published again: no confirmation came in time, or the centre named
+        them missing (health)."""
+        self.asked_messages = 0
+        """Of those, sent again because the centre named them missing."""
         self.bad_confirmations = 0
         """Messages on a confirm topic that were not ``hazmon.confirm/1``."""
         # Confirmation state: what was sent (by spool id, in send order), per publisher
@@ -451,6 +486,8 @@ class ReadingPublisher:
         self._runs: dict[tuple[str, int], deque[tuple[int, int]]] = {}
         self._confirmed: dict[tuple[str, int], int] = {}
         self._held: dict[str, deque[int]] = {}
+        self._asked: set[int] = set()
+        """Spool ids the centre named missing: sent again at the next round."""
         self._cursor = 0
         """The highest spool id sent this run: newer items are read past it."""
         # The second resend after [1, 2] timeouts, then longer, up to [8, 16].
@@ -564,25 +601,19 @@ class ReadingPublisher:
 
     async def _send_confirmed(self, timeout: float) -> int:
         await self._subscribe_confirms()
-        sent = 0
+        # Named missing by the centre (it has later ones): again now, not after the
+        # timeout, so the messages after them are judged in their place without waiting.
+        asked = [number for number in self._asked if number in self._sent]
+        self._asked.clear()
+        sent = await self._resend(asked, timeout)
+        self.asked_messages += sent
         now = time.monotonic()
         overdue: list[int] = []
         for number, record in self._sent.items():  # in send order: the oldest first
             if now - record.sent_at < self._resend_after:
                 break
             overdue.append(number)
-        for start in range(0, len(overdue), self.window):
-            batch = self.spool.get(overdue[start : start + self.window])
-            for item in batch:
-                # To the end of the send order, with a new time (unless a confirmation
-                # that came while the last batch was sent has removed it).
-                found = self._sent.pop(item.id, None)
-                if found is not None:
-                    found.sent_at = time.monotonic()
-                    self._sent[item.id] = found
-            await self._publish(batch, timeout)
-            self.resent_messages += len(batch)
-            sent += len(batch)
+        sent += await self._resend(overdue, timeout)
         if overdue:
             # Nothing confirmed for a while (the centre is away): wait longer each time.
             self._resend_after = self._backoff.failure()
@@ -615,6 +646,23 @@ class ReadingPublisher:
             self.spool.remove([item.id for item in unnumbered])
             sent += len(fresh) + len(unnumbered)
             self.published_messages += len(fresh) + len(unnumbered)
+        return sent
+
+    async def _resend(self, numbers: list[int], timeout: float) -> int:
+        """Publish the spooled messages ``numbers`` (sent before) again; how many."""
+        sent = 0
+        for start in range(0, len(numbers), self.window):
+            batch = self.spool.get(numbers[start : start + self.window])
+            for item in batch:
+                # To the end of the send order, with a new time (unless a confirmation
+                # that came while the last batch was sent has removed it).
+                found = self._sent.pop(item.id, None)
+                if found is not None:
+                    found.sent_at = time.monotonic()
+                    self._sent[item.id] = found
+            await self._publish(batch, timeout)
+            self.resent_messages += len(batch)
+            sent += len(batch)
         return sent
 
     def _track(self, batch: list[SpoolItem]) -> tuple[list[SpoolItem], list[SpoolItem]]:
@@ -662,13 +710,15 @@ class ReadingPublisher:
         if not topic.startswith(CONFIRM_PREFIX + "/"):
             return False
         try:
-            boot, seq = decode_confirm(payload)
+            boot, seq, missing = decode_confirm(payload)
         except PayloadError as error:
             self.bad_confirmations += 1
             log.warning("ignored confirmation on %s: %s", topic, error)
             return True
         readings = READINGS_PREFIX + topic.removeprefix(CONFIRM_PREFIX)
         run = (readings, boot)
+        if missing:
+            self._ask_again(run, missing)
         if seq <= self._confirmed.get(run, 0):
             return True
         self._confirmed[run] = seq
@@ -691,6 +741,21 @@ class ReadingPublisher:
             self._resend_after = self.confirm_timeout
             self._progress.set()
         return True
+
+    def _ask_again(self, run: tuple[str, int], missing: tuple[int, ...]) -> None:
+        """Mark the messages of ``run`` the centre named missing for a resend at the
+        next round (each at most once per :data:`ASKED_RESEND_S`)."""
+        waiting = self._runs.get(run)
+        if not waiting:
+            return
+        wanted, last = set(missing), max(missing)
+        since = time.monotonic() - min(ASKED_RESEND_S, self.confirm_timeout)
+        for seq, number in waiting:  # in seq order
+            if seq > last:
+                break
+            record = self._sent.get(number)
+            if seq in wanted and record is not None and record.sent_at <= since:
+                self._asked.add(number)
 
     @property
     def unconfirmed(self) -> int:

@@ -7,7 +7,8 @@ partition's last :data:`~.partitions.REPLAY_S` of messages up to the consumer's
 acknowledged position (alerts off, nothing stored again), then consumes from the next
 message on. Events are keyed by channel and start (:func:`~hazmon.acquisition.pipeline.event_key`),
 so an event the previous owner already filed is not filed twice, and one it had not
-is filed now.
+is filed now. Each kit's messages are judged in their numbering's order, a message
+past a gap waiting (``reorder_wait``) for the missing one (:mod:`.sequences`).
 
 Untrusted input: the subject (from the MQTT topic, which the broker's ACLs tie to a
 kit) is the authority for site, device and channel; a payload naming others is
@@ -67,6 +68,7 @@ from hazmon.acquisition.central.partitions import (
     partition_subject,
     split_subject,
 )
+from hazmon.acquisition.central.sequences import Released, SequenceTracker
 from hazmon.acquisition.commands.common import printable
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.acquisition.publish import (
@@ -94,6 +96,9 @@ CENTRE_SITE = "_central"
 #: How often a partition confirms to the kits what it has stored [s]: one message per
 #: channel and publisher run that moved on, not one per message.
 CONFIRM_INTERVAL_S = 0.5
+#: How long the broker waits for a fetched message's acknowledgement before it delivers
+#: it again [s], beyond the reorder wait (a message waiting for a gap is not acknowledged).
+ACK_WAIT_S = 30.0
 
 
 @dataclass(slots=True)
@@ -113,6 +118,11 @@ class CentralStats:
     """Messages missing per kit (site), from the publishers' numbering."""
     duplicates: int = 0
     """Messages seen again (a kit's resend, a redelivery): stored once, not a gap."""
+    waited: int = 0
+    """Messages that came past a gap and waited for the missing one (judged in order)."""
+    late: int = 0
+    """Messages that came after the ones behind them were judged without them (their
+    wait passed): stored, but not judged in their place."""
     confirmations: int = 0
     """Confirmations published to kits (one per channel and run, per interval)."""
     acknowledged: int = 0
@@ -133,6 +143,8 @@ class CentralStats:
             "alerts": self.alerts,
             "gaps": dict(self.gaps),
             "duplicates": self.duplicates,
+            "waited": self.waited,
+            "late": self.late,
             "confirmations": self.confirmations,
             "acknowledged": self.acknowledged,
             "acknowledgement_checks": self.acknowledgement_checks,
@@ -153,6 +165,9 @@ class CentralOptions:
     standards: tuple[str, ...] = ("gbt50493-2019",)
     lease_ttl: float = 6.0
     batch: int = 500
+    reorder_wait: float = 10.0
+    """[s] how long a message past a gap in its kit's numbering waits for the missing
+    one before it is judged without it (:mod:`.sequences`)."""
     duration: float | None = None
     stop: asyncio.Event | None = None
     ownership_log: Path | None = None
@@ -211,80 +226,6 @@ async def ensure_streams(js: JetStreamContext, replicas: int, lease_ttl: float) 
             await asyncio.sleep(backoff.failure())
 
 
-@dataclass(slots=True)
-class PublisherRun:
-    """What one publisher run (``boot``) of one channel delivered."""
-
-    contiguous: int = 0
-    """Every message up to this ``seq`` was seen (what is confirmed to the kit)."""
-    highest: int = 0
-    above: set[int] = field(default_factory=set)
-    """Seen above ``contiguous``, past a gap (a message lost, and sent again later)."""
-
-
-#: Publisher runs remembered per channel: a kit's restart starts one, and the
-#: messages of the last few may still come (from its spool).
-RUNS_KEPT = 4
-
-
-class SequenceTracker:
-    """The publishers' numbering per channel (one partition's): gaps, repeats, and per
-    run the highest ``seq`` below which every message was seen, to confirm."""
-
-    def __init__(self) -> None:
-        self.runs: dict[tuple[str, ...], dict[int, PublisherRun]] = {}
-        self.changed: dict[tuple[tuple[str, ...], int], Channel] = {}
-        """Runs seen since the last :meth:`take_changed`: their confirmations are due."""
-
-    def see(self, decoded: DecodedReadings) -> tuple[int, bool]:
-        """(messages missing before this one, whether it was seen already)."""
-        if decoded.boot is None or decoded.seq is None:
-            return 0, False
-        key = decoded.channel.key
-        runs = self.runs.setdefault(key, {})
-        seq = decoded.seq
-        run = runs.get(decoded.boot)
-        missing = 0
-        if run is None:
-            newest = max(runs, default=None)
-            run = runs[decoded.boot] = PublisherRun()
-            # A newer publisher run: what it sent before this one is missing when this
-            # is not its first message (and nothing is known of a channel's first run).
-            if newest is not None and decoded.boot > newest:
-                missing = seq - 1 - max(0, (decoded.held or 1) - 1)
-            while len(runs) > RUNS_KEPT:
-                oldest = min(runs)
-                del runs[oldest]
-                self.changed.pop((key, oldest), None)
-            if decoded.boot not in runs:  # older than every run kept: nothing to confirm
-                return 0, False
-        elif seq > run.highest:
-            missing = seq - run.highest - 1
-        self.changed[(key, decoded.boot)] = decoded.channel
-        if decoded.held is not None and decoded.held - 1 > run.contiguous:
-            # The kit holds nothing below ``held``: all of it was confirmed once.
-            run.contiguous = decoded.held - 1
-            run.above = {number for number in run.above if number > run.contiguous}
-        if seq <= run.contiguous or seq in run.above:
-            return 0, True
-        run.above.add(seq)
-        run.highest = max(run.highest, seq)
-        while run.contiguous + 1 in run.above:
-            run.contiguous += 1
-            run.above.discard(run.contiguous)
-        return max(0, missing), False
-
-    def take_changed(self) -> list[tuple[Channel, int, int]]:
-        """(channel, boot, contiguous seq) of each run seen since the last call."""
-        changed, self.changed = self.changed, {}
-        due = []
-        for (key, boot), channel in changed.items():
-            run = self.runs.get(key, {}).get(boot)
-            if run is not None and run.contiguous > 0:
-                due.append((channel, boot, run.contiguous))
-        return due
-
-
 def _cancelled() -> bool:
     """Whether the running task was cancelled, even if the CancelledError never reached it.
 
@@ -305,7 +246,9 @@ class PartitionRunner:
         self.worker = worker
         self.partition = partition
         self.channels = ChannelTable()
-        self.sequences = SequenceTracker()
+        self.sequences: SequenceTracker[tuple[Msg, DecodedReadings]] = SequenceTracker(
+            worker.options.reorder_wait
+        )
         self.pipeline = Pipeline(
             self.channels,
             worker.rules,
@@ -318,6 +261,9 @@ class PartitionRunner:
         )
         self.task: asyncio.Task[None] | None = None
         self._confirmed_at = 0.0
+        self._unacknowledged: list[Msg] = []
+        """Messages fetched and not yet acknowledged (ack policy all: one ack covers
+        every message up to it)."""
 
     async def confirm(self) -> None:
         """Tell the kits, at most every :data:`CONFIRM_INTERVAL_S`, up to which message
@@ -327,12 +273,15 @@ class PartitionRunner:
         if now - self._confirmed_at < CONFIRM_INTERVAL_S or self.pipeline.waiting:
             return
         self._confirmed_at = now
-        for channel, boot, seq in self.sequences.take_changed():
+        for due in self.sequences.take_changed():
+            channel = due.channel
             subject = confirm_subject(
                 channel.site, channel.device, channel.name or channel.quantity
             )
             try:
-                await self.worker.nc.publish(subject, encode_confirm(boot, seq))
+                await self.worker.nc.publish(
+                    subject, encode_confirm(due.boot, due.seq, due.missing)
+                )
             except Exception as error:  # the connection is the one failing
                 # A confirmation lost costs the kit a resend, which is confirmed then:
                 # not worth stopping the partition for.
@@ -365,7 +314,8 @@ class PartitionRunner:
             durable_name=name,
             filter_subject=partition_subject(self.partition),
             ack_policy=AckPolicy.ALL,
-            ack_wait=30.0,
+            # A message waiting for a gap is not acknowledged: not redelivered meanwhile.
+            ack_wait=ACK_WAIT_S + self.worker.options.reorder_wait,
             max_ack_pending=self.worker.options.batch * 4,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if floor else DeliverPolicy.ALL,
             opt_start_seq=floor + 1 if floor else None,
@@ -373,7 +323,6 @@ class PartitionRunner:
         subscription = await js.pull_subscribe(
             partition_subject(self.partition), durable=name, stream=STREAM, config=config
         )
-        unacknowledged: Msg | None = None
         try:
             leases = self.worker.leases
             while partition_held := self.partition in leases.held:
@@ -384,12 +333,13 @@ class PartitionRunner:
                     # it rather than judge on a lease that may have lapsed.
                     await asyncio.sleep(0.05)
                     continue
+                # Messages whose wait for a missing one has passed are judged without it.
+                for released in self.sequences.release_due(time.monotonic()):
+                    await self._release(released)
                 # What the last batch (or a takeover's replay) stored, confirmed here:
                 # also when no batch follows it.
                 await self.confirm()
-                if unacknowledged is not None and not self.pipeline.waiting:
-                    await unacknowledged.ack()
-                    unacknowledged = None
+                await self._acknowledge()
                 try:
                     messages = await subscription.fetch(
                         self.worker.options.batch, timeout=CONFIRM_INTERVAL_S
@@ -408,17 +358,57 @@ class PartitionRunner:
                 self.worker.own("judge", self.partition)
                 await self.take(messages, replay=False)
                 self.worker.own("judged", self.partition)
-                # Acknowledged (ack policy all: with every one before it) only once
-                # stored: readings the pipeline holds in memory for a store refusing
-                # writes die with this process, and the next owner starts after the
-                # acknowledged position (and confirms it to the kits as stored).
-                unacknowledged = messages[-1]
-                if not self.pipeline.waiting:
-                    await unacknowledged.ack()
-                    unacknowledged = None
+                self._unacknowledged.extend(messages)
+                await self._acknowledge()
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _acknowledge(self) -> None:
+        """Acknowledge what is stored: (ack policy all) the newest message below every
+        one still waiting for a gap, and only once the store has taken it.
+
+        Readings the pipeline holds in memory for a store refusing writes die with this
+        process, and so would a message waiting for a missing one: the next owner
+        starts after the acknowledged position (and confirms it to the kits as stored).
+        """
+        if not self._unacknowledged or self.pipeline.waiting:
+            return
+        bound = min(
+            (message.metadata.sequence.stream for message, _ in self.sequences.waiting_items()),
+            default=None,
+        )
+        below = [
+            message
+            for message in self._unacknowledged
+            if bound is None or message.metadata.sequence.stream < bound
+        ]
+        if not below:
+            return
+        newest = max(below, key=lambda message: message.metadata.sequence.stream)
+        await newest.ack()
+        acknowledged = newest.metadata.sequence.stream
+        self._unacknowledged = [
+            message
+            for message in self._unacknowledged
+            if message.metadata.sequence.stream > acknowledged
+        ]
+
+    async def _release(self, released: Released[tuple[Msg, DecodedReadings]]) -> None:
+        """Judge messages whose wait for a missing one passed; count the gap."""
+        if released.missing > 0:
+            self.worker.gap(released.channel, released.missing)
+        log.warning(
+            "partition %d: %s/%s/%s: %d message(s) never came; the %d after them judged "
+            "without them",
+            self.partition,
+            printable(released.channel.site),
+            printable(released.channel.device),
+            printable(released.channel.name or released.channel.quantity),
+            released.missing,
+            len(released.items),
+        )
+        await self._judge_messages(released.items, replay=False)
 
     async def _replay(self, floor: int) -> None:
         """Feed the partition's last hours up to ``floor`` (acknowledged by the last
@@ -451,14 +441,20 @@ class PartitionRunner:
                 self.worker.stats.replayed += len(old)
                 if len(old) < len(messages) or messages[-1].metadata.num_pending == 0:
                     break
+            # Acknowledged, so judged by the last owner: one still waiting here for a
+            # gap waited there in vain, and was judged without it.
+            for released in self.sequences.release_all():
+                await self._judge_messages(released.items, replay=True)
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
     async def take(self, messages: list[Msg], *, replay: bool) -> None:
-        """Decode, check and judge a batch of messages; the bad ones become dead letters."""
+        """Decode and check a batch of messages (the bad ones become dead letters), and
+        judge those their kits' numbering lets be judged now (:mod:`.sequences`)."""
         stats = self.worker.stats
-        good: list[DecodedReadings] = []
+        ready: list[tuple[Msg, DecodedReadings]] = []
+        now = time.monotonic()
         for message in messages:
             if not replay:
                 stats.messages += 1
@@ -469,16 +465,23 @@ class PartitionRunner:
                     stats.rejected += isinstance(error, TopicMismatch)
                     await self.worker.dead_letter(message, str(error))
                 continue
-            missing, repeated = self.sequences.see(decoded)
+            arrival = self.sequences.see(decoded, (message, decoded), now)
+            ready.extend(arrival.ready)
             if not replay:
-                if missing > 0:
-                    self.worker.gap(decoded.channel, missing)
-                stats.duplicates += int(repeated)
-            good.append(decoded)
-        if not good:
+                stats.duplicates += int(arrival.repeated)
+                stats.late += int(arrival.late)
+                stats.waited += int(arrival.waits)
+        await self._judge_messages(ready, replay=replay)
+
+    async def _judge_messages(
+        self, ready: list[tuple[Msg, DecodedReadings]], *, replay: bool
+    ) -> None:
+        """Judge decoded messages as one chunk; on a failure not the store's, they
+        become dead letters."""
+        if not ready:
             return
         try:
-            self._judge(good, replay)
+            self._judge([decoded for _, decoded in ready], replay)
         except (sqlite3.OperationalError, OSError):
             # The store failing is not the message's fault: nothing is acknowledged; the
             # runner starts again from the acknowledged position (replayed, in order).
@@ -486,7 +489,7 @@ class PartitionRunner:
         except Exception as error:  # one bad message must not stop the partition
             log.exception("partition %d: judging a batch failed", self.partition)
             if not replay:
-                for message in messages:
+                for message, _ in ready:
                     await self.worker.dead_letter(message, f"processing failed: {error!r}")
 
     def _decode(self, message: Msg) -> DecodedReadings:

@@ -82,6 +82,15 @@ def register(commands: Subcommands) -> None:
     run_parser.add_argument("--partitions", type=int, default=8, help="as the cluster maps them")
     run_parser.add_argument("--replicas", type=int, default=3, help="stream replicas")
     run_parser.add_argument("--lease-ttl", type=positive_seconds, default=6.0, metavar="SECONDS")
+    run_parser.add_argument(
+        "--reorder-wait",
+        type=positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a kit's message that came past a gap in its numbering waits for "
+        "the missing one, so that readings are judged in order (default 10; a kit with "
+        "confirm sends a missing message again within about a second)",
+    )
     run_parser.add_argument("--standards", nargs="+", default=["gbt50493-2019"])
     run_parser.add_argument("--ownership-log", type=Path, metavar="PATH")
     run_parser.add_argument("--status-file", type=Path, metavar="PATH", help="health as JSON")
@@ -169,6 +178,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         replicas=args.replicas,
         standards=tuple(args.standards),
         lease_ttl=args.lease_ttl,
+        reorder_wait=args.reorder_wait,
         duration=args.duration,
         ownership_log=args.ownership_log,
         status_file=args.status_file,
@@ -189,7 +199,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         store.close()
     console.print(
         f"{stats.readings} readings from {stats.messages} messages; {stats.rejected} rejected, "
-        f"{stats.dead_letters} dead letters, gaps {stats.gaps or 'none'}"
+        f"{stats.dead_letters} dead letters, gaps {stats.gaps or 'none'}, "
+        f"{stats.waited} waited for a missing one, {stats.late} late"
     )
     return EXIT_OK
 

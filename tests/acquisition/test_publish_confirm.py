@@ -13,9 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import Broker
-from hazmon.acquisition.central.worker import SequenceTracker
 from hazmon.acquisition.publish import (
-    DecodedReadings,
     MessageSpool,
     ReadingPublisher,
     confirm_topic,
@@ -173,51 +171,81 @@ def test_without_confirm_the_puback_empties_the_spool(mqtt_broker: Broker, tmp_p
     asyncio.run(scenario())
 
 
-def _message(boot: int, seq: int, held: int | None = None) -> DecodedReadings:
-    empty = np.zeros(0)
-    return DecodedReadings(
-        CHANNEL,
-        empty.astype(np.int64),
-        empty,
-        empty.astype(np.uint16),
-        boot=boot,
-        seq=seq,
-        held=held,
-    )
-
-
-def test_the_centre_confirms_the_highest_seq_below_which_it_has_every_message() -> None:
-    tracker = SequenceTracker()
-    # 1, 2, then 4 and 5 (3 lost by the broker): confirmed up to 2, 3 missing.
-    assert tracker.see(_message(10, 1)) == (0, False)
-    assert tracker.see(_message(10, 2)) == (0, False)
-    assert tracker.see(_message(10, 4)) == (1, False)
-    assert tracker.see(_message(10, 5)) == (0, False)
-    assert tracker.take_changed() == [(CHANNEL, 10, 2)]
-    assert tracker.take_changed() == []  # nothing new: nothing to publish
-    # 3 sent again by the kit: new (stored), and now 1..5 are all there.
-    assert tracker.see(_message(10, 3)) == (0, False)
-    assert tracker.take_changed() == [(CHANNEL, 10, 5)]
-    # 4 again (its confirmation lost): a repeat, confirmed again.
-    assert tracker.see(_message(10, 4)) == (0, True)
-    assert tracker.take_changed() == [(CHANNEL, 10, 5)]
-    # A takeover that never saw 1..99 of a long run: the kit's ``held`` = 100 says
-    # all below was confirmed, so 100 and 101 confirm 101.
-    fresh = SequenceTracker()
-    fresh.see(_message(20, 100, held=100))
-    fresh.see(_message(20, 101, held=100))
-    assert fresh.take_changed() == [(CHANNEL, 20, 101)]
-    # A newer run (the kit restarted) whose first message here is 3, held 2: message 2
-    # never arrived (1 was confirmed before), one missing.
-    assert fresh.see(_message(30, 3, held=2)) == (1, False)
-    assert fresh.take_changed() == [(CHANNEL, 30, 1)]
-
-
 def test_a_confirmation_payload_is_checked() -> None:
-    assert decode_confirm(encode_confirm(7, 9)) == (7, 9)
-    for bad in (b"[]", b'{"schema": "hazmon.confirm/1", "boot": 1}', b'{"boot": 1, "seq": 2}'):
+    assert decode_confirm(encode_confirm(7, 9)) == (7, 9, ())
+    assert decode_confirm(encode_confirm(7, 9, [11, 12])) == (7, 9, (11, 12))
+    for bad in (
+        b"[]",
+        b'{"schema": "hazmon.confirm/1", "boot": 1}',
+        b'{"boot": 1, "seq": 2}',
+        b'{"schema": "hazmon.confirm/1", "boot": 1, "seq": 2, "missing": 3}',
+        b'{"schema": "hazmon.confirm/1", "boot": 1, "seq": 2, "missing": [2]}',
+        b'{"schema": "hazmon.confirm/1", "boot": 1, "seq": 2, "missing": [true]}',
+        b'{"schema": "hazmon.confirm/1", "boot": 1, "seq": 2, "missing": [3.5]}',
+    ):
         try:
             decode_confirm(bad)
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} accepted")
+
+
+def test_a_message_the_centre_names_missing_is_sent_again_at_once(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """The centre has 1 and 3, not 2 (lost on the way): its confirmation says so, and
+    the kit sends 2 again at its next round, long before the 60 s timeout; 3 is not
+    sent again. A second request within a second of the resend is not followed."""
+
+    async def scenario() -> None:
+        centre = MqttConnection(
+            MqttSettings(host="127.0.0.1", port=mqtt_broker.port, client_id="centre")
+        )
+        await centre.connect()
+        await centre.subscribe("hazmon/#")
+        connection = MqttConnection(
+            MqttSettings(host="127.0.0.1", port=mqtt_broker.port, client_id="kit")
+        )
+        await connection.connect()
+        with MessageSpool(tmp_path / "kit.db") as spool:
+            publisher = ReadingPublisher(
+                connection, spool, ChannelTable([CHANNEL]), confirm=True, confirm_timeout=60.0
+            )
+            for k in (1, 2, 3):
+                publisher.add(*_one(k))
+                publisher.spool_pending()
+            assert await publisher.send_spooled() == 3
+            assert [m["seq"] for m in await _received(centre, 3)] == [1, 2, 3]
+            # Sent under a second ago: a request now is not followed (its resend would
+            # cross the original on the way).
+            for record in publisher._sent.values():
+                record.sent_at = time.monotonic()
+            publisher.confirmed(confirm_topic(TOPIC), encode_confirm(publisher.boot, 1, [2]))
+            assert await publisher.send_spooled() == 0
+            for record in publisher._sent.values():  # as if sent 2 s ago
+                record.sent_at -= 2.0
+            await _confirm_missing(centre, publisher, 1, [2])
+            assert await publisher.send_spooled() == 1
+            assert [m["seq"] for m in await _received(centre, 1)] == [2]
+            assert (publisher.asked_messages, publisher.resent_messages) == (1, 1)
+            assert spool.pending()[0] == 2  # 2 and 3 wait for their confirmation
+            await _confirm(centre, publisher, publisher.boot, 3)
+            assert spool.pending()[0] == 0
+        await connection.close()
+        await centre.close()
+
+    asyncio.run(scenario())
+
+
+async def _confirm_missing(
+    centre: MqttConnection, publisher: ReadingPublisher, seq: int, missing: list[int]
+) -> None:
+    """Publish a confirmation naming ``missing`` and hand it to the kit's publisher."""
+    payload = encode_confirm(publisher.boot, seq, missing)
+    await centre.publish(confirm_topic(TOPIC), payload, qos=1)
+    async with asyncio.timeout(30):
+        while True:
+            message = await publisher.connection.receive(30)
+            if message is not None and message.payload == payload:
+                assert publisher.confirmed(message.topic, message.payload)
+                return

@@ -40,9 +40,22 @@ class Kit:
         self.seq: dict[str, int] = {}
         self.resent = 0
 
-    def send(self, channel: Channel, ts: list[int], value: list[float], *, skip: int = 0) -> None:
+    def send(
+        self,
+        channel: Channel,
+        ts: list[int],
+        value: list[float],
+        *,
+        skip: int = 0,
+        seq: int | None = None,
+    ) -> None:
+        """Publish one numbered message: the next ``seq`` after skipping ``skip`` (lost
+        ones), or the ``seq`` given (one sent again, out of order)."""
         topic = f"hazmon/{channel.site}/{channel.device}/{channel.name or channel.quantity}"
-        seq = self.seq[topic] = self.seq.get(topic, 0) + 1 + skip
+        if seq is None:
+            seq = self.seq[topic] = self.seq.get(topic, 0) + 1 + skip
+        else:
+            self.seq[topic] = max(self.seq.get(topic, 0), seq)
         count = len(ts)
         payload = encode_readings(
             channel,
@@ -226,6 +239,14 @@ def stored_readings(path: Path) -> list[tuple[str, str, int, float]]:
             "SELECT c.site, c.device, r.ts, r.value FROM readings r "
             "JOIN channels c ON c.id = r.channel_id WHERE c.quantity = 'lel'"
         ).fetchall()
+
+
+def wait_until_holding(status_file: Path, partitions: int = 8, who: str = "the worker") -> None:
+    """Wait until the worker whose status file this is holds ``partitions`` partitions."""
+    wait_until(
+        f"{who} holds all {partitions} partitions",
+        lambda: len(status(status_file).get("partitions", [])) == partitions,
+    )
 
 
 def wait_until(what: str, condition: Any, deadline_s: float = 90.0) -> None:

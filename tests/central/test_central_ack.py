@@ -24,7 +24,7 @@ from hazmon.store.hazards import HazardRegister, events_table
 from hazmon.web.app import DeskSettings, create_app
 
 from .cluster import NatsCluster
-from .kit import SECOND, T0, Kit, lel, start_worker, status, wait_until
+from .kit import SECOND, T0, Kit, lel, start_worker, status, wait_until, wait_until_holding
 from .webhook import SECRET, SECRET_VARIABLE, Receiver, alerts_file
 
 OFFICER = "王科长 (officer)"
@@ -97,10 +97,7 @@ def test_a_central_a2_stays_raised_until_the_desk_acknowledges_it_then_clears_on
         extra=("--alerts", str(alerts_file(tmp_path, receiver.url))),
     )
     try:
-        wait_until(
-            "the worker holds all 8 partitions",
-            lambda: len(status(status_file).get("partitions", [])) == 8,
-        )
+        wait_until_holding(status_file)
         kit = Kit(nats_cluster.nodes[0].mqtt, "fixed-meters")
         m7, m8 = lel("city", "meter-7"), lel("city", "meter-8")
         # GB/T 50493-2019 §5.5.2: A1 at 25 %LEL, A2 at 50 %LEL; A2 latches until
@@ -186,9 +183,7 @@ def test_an_acknowledgement_survives_the_partition_moving_to_another_worker(
     m7 = lel("city", "meter-7")
     w1, status_1 = start_worker(tmp_path, "w1", nats_cluster.urls, pg_register, extra=alerts)
     try:
-        wait_until(
-            "w1 holds all 8 partitions", lambda: len(status(status_1).get("partitions", [])) == 8
-        )
+        wait_until_holding(status_1, who="w1")
         # As above: A2 raised at 10 s, latched once the gas is gone at 20 s.
         kit.send(m7, _times(0, 10), [5.0] * 10)
         kit.send(m7, _times(10, 10), [60.0] * 10)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .cluster import NatsCluster
-from .kit import SECOND, T0, Kit, lel, start_worker, status, wait_until
+from .kit import SECOND, T0, Kit, lel, start_worker, status, wait_until, wait_until_holding
 from .test_central_worker import _payload
 from .webhook import SECRET, SECRET_VARIABLE, Receiver, alerts_file
 
@@ -31,10 +31,7 @@ def test_a_central_leak_raise_and_clear_reach_the_webhook_once(
         tmp_path, "w1", nats_cluster.urls, pg_register, extra=("--alerts", str(alerts))
     )
     try:
-        wait_until(
-            "the worker holds all 8 partitions",
-            lambda: len(status(status_file).get("partitions", [])) == 8,
-        )
+        wait_until_holding(status_file)
         kit = Kit(nats_cluster.nodes[0].mqtt, "meter-9")
         meter = lel("city", "meter-9")
         # GB/T 50493-2019 §5.5.2: a combustible gas's first set point (A1) is 25 %LEL,

@@ -115,6 +115,7 @@ def test_node_and_worker_killed_mid_run_lose_and_double_nothing(
                     f"again\n{stream_state(urls)}"
                 ) from None
             resent = kit.publisher.resent_messages
+            asked = kit.publisher.asked_messages
             confirmed = kit.publisher.confirmed_messages
         finally:
             kit.close()
@@ -124,9 +125,15 @@ def test_node_and_worker_killed_mid_run_lose_and_double_nothing(
         assert len(published) == len(CHANNELS) * MESSAGES * PER_MESSAGE == kit.added
         assert len(rows) == len(published)  # every published reading once
         assert {(site, device, ts) for site, device, ts, _ in rows} == published
+        order = {
+            what: sum(int(status(path).get(what, 0)) for _, path in workers.values())
+            for what in ("waited", "late")
+        }
         print(
             f"published {len(published)} readings, {confirmed} messages confirmed, "
-            f"{resent} sent again; the stream held {stream_distinct_messages(urls)} distinct"
+            f"{resent} sent again ({asked} named missing by the centre); the stream held "
+            f"{stream_distinct_messages(urls)} distinct; {order['waited']} waited for a "
+            f"missing one, {order['late']} late (the workers alive)"
         )
 
         engine = create_engine(pg_register)

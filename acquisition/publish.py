@@ -405,21 +405,30 @@ class _Sent:
 _NUMBERING_TAIL = re.compile(rb'"boot":(\d+),"seq":(\d+)(?:,"held":\d+)?\}$')
 
 
-def _numbering(payload: bytes) -> tuple[int, int] | None:
-    """(boot, seq) of a spooled payload; None for an unnumbered one (an older release's)."""
-    # Our own encoder wrote it: its tail is enough (parsing the whole payload is most of
-    # the cost of confirming).
+def message_numbering(payload: bytes) -> tuple[int, int] | None:
+    """(boot, seq) of a payload, also of one that is otherwise not a valid message;
+    None when it carries none (an older release's) or none that can be read.
+
+    Our own encoder puts them at its tail, which is read first (parsing the whole
+    payload is most of the cost of confirming); any other payload is untrusted input.
+    """
     found = _NUMBERING_TAIL.search(payload, max(0, len(payload) - 80))
     if found is not None:
-        return int(found[1]), int(found[2])
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    boot, seq = data.get("boot"), data.get("seq")
-    return (boot, seq) if isinstance(boot, int) and isinstance(seq, int) else None
+        numbers: tuple[object, object] = int(found[1]), int(found[2])
+    else:
+        try:
+            data = json.loads(payload)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, too many digits
+            return None
+        if not isinstance(data, dict):
+            return None
+        numbers = data.get("boot"), data.get("seq")
+    match numbers:
+        case (int() as boot, int() as seq) if (
+            type(boot) is type(seq) is int and 0 <= boot < 2**63 and 1 <= seq < 2**63
+        ):
+            return boot, seq
+    return None
 
 
 class ReadingPublisher:
@@ -561,7 +570,7 @@ class ReadingPublisher:
 
     def _forget_held(self, topic: str, payload: bytes) -> None:
         """A dropped message is no longer held: the next ``held`` passes it."""
-        numbering = _numbering(payload)
+        numbering = message_numbering(payload)
         waiting = self._held.get(topic)
         if numbering is not None and waiting is not None:
             with contextlib.suppress(ValueError):
@@ -673,7 +682,7 @@ class ReadingPublisher:
         done: list[int] = []
         now = time.monotonic()
         for item in batch:
-            numbering = _numbering(item.payload)
+            numbering = message_numbering(item.payload)
             if numbering is None:
                 unnumbered.append(item)
                 continue

@@ -12,13 +12,19 @@ message past a gap waits (at most ``wait`` [s]) for the missing one; when it com
 and the ones waiting are judged together, in order (one chunk: the evaluator sorts a
 chunk by time). When the wait passes, the waiting ones are judged without it and the
 gap is counted; the missing one, if it still comes, is stored and counted ``late``.
+
+A numbered message the owner sets aside as a dead letter (it cannot be decoded) still
+takes its place when its number can be read (:meth:`SequenceTracker.arrive`): it is
+kept, in the dead-letter stream, so it is confirmed to the kit, and the ones after it
+do not wait for it. Otherwise one such message would be asked for again, and set aside
+again, for as long as the kit runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from hazmon.acquisition.publish import DecodedReadings
 from hazmon.analysis.readings import Channel
@@ -32,11 +38,23 @@ RUNS_KEPT = 4
 MISSING_NAMED = 64
 
 
+class Topic(NamedTuple):
+    """What a kit numbers its messages per: one channel's topic (its subject's site,
+    device and channel name, the quantity for an unnamed channel)."""
+
+    site: str
+    device: str
+    channel: str
+
+    @classmethod
+    def of(cls, channel: Channel) -> Topic:
+        return cls(channel.site, channel.device, channel.name or channel.quantity)
+
+
 @dataclass(slots=True)
 class PublisherRun(Generic[Item]):
     """What one publisher run (``boot``) of one channel delivered."""
 
-    channel: Channel
     contiguous: int = 0
     """Every message up to this ``seq`` was seen (what is confirmed to the kit)."""
     highest: int = 0
@@ -79,7 +97,7 @@ class Arrival(Generic[Item]):
 class Released(Generic[Item]):
     """Messages that waited in vain for a missing one, in ``seq`` order."""
 
-    channel: Channel
+    topic: Topic
     items: list[Item]
     missing: int
     """Numbers that never came before them."""
@@ -89,7 +107,7 @@ class Released(Generic[Item]):
 class Confirmation:
     """What to confirm to a kit for one run of a channel."""
 
-    channel: Channel
+    topic: Topic
     boot: int
     seq: int
     """Every message of the run up to this one is stored."""
@@ -110,24 +128,33 @@ class SequenceTracker(Generic[Item]):
 
     def __init__(self, wait: float) -> None:
         self.wait = wait
-        self.runs: dict[tuple[str, ...], dict[int, PublisherRun[Item]]] = {}
-        self.changed: dict[tuple[tuple[str, ...], int], Channel] = {}
-        """Runs seen since the last :meth:`take_changed`: their confirmations are due."""
-        self._holding: set[tuple[tuple[str, ...], int]] = set()
+        self.runs: dict[Topic, dict[int, PublisherRun[Item]]] = {}
+        self.changed: dict[tuple[Topic, int], None] = {}
+        """Runs seen since the last :meth:`take_changed` (in that order): their
+        confirmations are due."""
+        self._holding: set[tuple[Topic, int]] = set()
         """Runs with messages waiting."""
 
     def see(self, decoded: DecodedReadings, item: Item, now: float) -> Arrival[Item]:
         """Take one message (``item`` stands for it) arrived at ``now`` [s, monotonic]."""
         if decoded.boot is None or decoded.seq is None:  # unnumbered: nothing to order
             return Arrival([item])
-        key = decoded.channel.key
-        boot, seq, held = decoded.boot, decoded.seq, decoded.held
+        return self.arrive(
+            Topic.of(decoded.channel), decoded.boot, decoded.seq, decoded.held, item, now
+        )
+
+    def arrive(
+        self, key: Topic, boot: int, seq: int, held: int | None, item: Item, now: float
+    ) -> Arrival[Item]:
+        """Take message ``seq`` of run ``boot`` on ``key`` (``held``: the lowest number
+        the kit still held, when it said) arrived at ``now`` [s, monotonic]; also one
+        set aside, whose number was read from its payload."""
         runs = self.runs.setdefault(key, {})
         run = runs.get(boot)
         ready: list[Item] = []
         if run is None:
             newest = max(runs, default=None)
-            run = runs[boot] = PublisherRun(decoded.channel)
+            run = runs[boot] = PublisherRun()
             # Where judging starts: below ``held`` everything was confirmed once (and
             # judged where it was stored). Otherwise a newer run (the kit restarted)
             # starts at 1, and of a channel's first run nothing is known before this one.
@@ -143,8 +170,7 @@ class SequenceTracker(Generic[Item]):
                 self.changed.pop((key, oldest), None)
             if boot not in runs:  # older than every run kept: nothing to confirm or wait for
                 return Arrival([*ready, item])
-        run.channel = decoded.channel
-        self.changed[(key, boot)] = decoded.channel
+        self.changed[(key, boot)] = None
         if held is not None and held - 1 > run.contiguous:
             # The kit holds nothing below ``held``: all of it was confirmed once.
             run.contiguous = held - 1
@@ -166,7 +192,7 @@ class SequenceTracker(Generic[Item]):
         ready.extend(self._drain(key, boot, run))
         return Arrival(ready, waits=seq in run.waiting)
 
-    def _drain(self, key: tuple[str, ...], boot: int, run: PublisherRun[Item]) -> list[Item]:
+    def _drain(self, key: Topic, boot: int, run: PublisherRun[Item]) -> list[Item]:
         """The waiting messages that follow ``judged`` without a gap, in order."""
         ready: list[Item] = []
         while run.judged + 1 in run.waiting:
@@ -178,7 +204,7 @@ class SequenceTracker(Generic[Item]):
             self._holding.discard((key, boot))
         return ready
 
-    def _give_up(self, key: tuple[str, ...], boot: int, run: PublisherRun[Item]) -> list[Item]:
+    def _give_up(self, key: Topic, boot: int, run: PublisherRun[Item]) -> list[Item]:
         """Every message of ``run`` still waiting, in order (their gap stays open)."""
         self._holding.discard((key, boot))
         return [run.waiting[number][1] for number in sorted(run.waiting)]
@@ -197,13 +223,13 @@ class SequenceTracker(Generic[Item]):
         """Every waiting message, as if each wait had passed (the end of a replay)."""
         return [self._release(key, boot, self.runs[key][boot]) for key, boot in list(self._holding)]
 
-    def _release(self, key: tuple[str, ...], boot: int, run: PublisherRun[Item]) -> Released[Item]:
+    def _release(self, key: Topic, boot: int, run: PublisherRun[Item]) -> Released[Item]:
         numbers = sorted(run.waiting)
         missing = numbers[-1] - run.judged - len(numbers)
         items = [run.waiting.pop(number)[1] for number in numbers]
         run.judged = numbers[-1]
         self._holding.discard((key, boot))
-        return Released(run.channel, items, missing)
+        return Released(key, items, missing)
 
     def waiting_items(self) -> Iterator[Item]:
         """Every message waiting (for a gap before it)."""
@@ -215,8 +241,8 @@ class SequenceTracker(Generic[Item]):
         """What to confirm for each run seen since the last call."""
         changed, self.changed = self.changed, {}
         due = []
-        for (key, boot), channel in changed.items():
+        for key, boot in changed:
             run = self.runs.get(key, {}).get(boot)
             if run is not None and (run.contiguous > 0 or run.highest > 0):
-                due.append(Confirmation(channel, boot, run.contiguous, run.missing()))
+                due.append(Confirmation(key, boot, run.contiguous, run.missing()))
         return due

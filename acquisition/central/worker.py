@@ -68,7 +68,7 @@ from hazmon.acquisition.central.partitions import (
     partition_subject,
     split_subject,
 )
-from hazmon.acquisition.central.sequences import Released, SequenceTracker
+from hazmon.acquisition.central.sequences import Arrival, Released, SequenceTracker, Topic
 from hazmon.acquisition.commands.common import printable
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.acquisition.publish import (
@@ -76,10 +76,11 @@ from hazmon.acquisition.publish import (
     PayloadError,
     decode_readings,
     encode_confirm,
+    message_numbering,
 )
 from hazmon.acquisition.register_writer import RegisterWriter
 from hazmon.analysis.evaluate import EvaluationSettings
-from hazmon.analysis.readings import Channel, ChannelTable, Readings
+from hazmon.analysis.readings import ChannelTable, Readings
 from hazmon.config.site import AlertsConfig
 from hazmon.config.standards import LimitRule, effective_limit_rows, rules_by_quantity
 from hazmon.retry import Backoff
@@ -246,7 +247,8 @@ class PartitionRunner:
         self.worker = worker
         self.partition = partition
         self.channels = ChannelTable()
-        self.sequences: SequenceTracker[tuple[Msg, DecodedReadings]] = SequenceTracker(
+        # A message set aside (a dead letter) takes its place in its run with no readings.
+        self.sequences: SequenceTracker[tuple[Msg, DecodedReadings | None]] = SequenceTracker(
             worker.options.reorder_wait
         )
         self.pipeline = Pipeline(
@@ -274,10 +276,7 @@ class PartitionRunner:
             return
         self._confirmed_at = now
         for due in self.sequences.take_changed():
-            channel = due.channel
-            subject = confirm_subject(
-                channel.site, channel.device, channel.name or channel.quantity
-            )
+            subject = confirm_subject(*due.topic)
             try:
                 await self.worker.nc.publish(
                     subject, encode_confirm(due.boot, due.seq, due.missing)
@@ -394,17 +393,15 @@ class PartitionRunner:
             if message.metadata.sequence.stream > acknowledged
         ]
 
-    async def _release(self, released: Released[tuple[Msg, DecodedReadings]]) -> None:
+    async def _release(self, released: Released[tuple[Msg, DecodedReadings | None]]) -> None:
         """Judge messages whose wait for a missing one passed; count the gap."""
         if released.missing > 0:
-            self.worker.gap(released.channel, released.missing)
+            self.worker.gap(released.topic, released.missing)
         log.warning(
             "partition %d: %s/%s/%s: %d message(s) never came; the %d after them judged "
             "without them",
             self.partition,
-            printable(released.channel.site),
-            printable(released.channel.device),
-            printable(released.channel.name or released.channel.quantity),
+            *(printable(part) for part in released.topic),
             released.missing,
             len(released.items),
         )
@@ -453,7 +450,7 @@ class PartitionRunner:
         """Decode and check a batch of messages (the bad ones become dead letters), and
         judge those their kits' numbering lets be judged now (:mod:`.sequences`)."""
         stats = self.worker.stats
-        ready: list[tuple[Msg, DecodedReadings]] = []
+        ready: list[tuple[Msg, DecodedReadings | None]] = []
         now = time.monotonic()
         for message in messages:
             if not replay:
@@ -461,7 +458,12 @@ class PartitionRunner:
             try:
                 decoded = self._decode(message)
             except PayloadError as error:
-                if not replay:
+                arrival = self._set_aside_in_place(message, now)
+                if arrival is not None:
+                    ready.extend(arrival.ready)
+                if not replay and arrival is not None and arrival.repeated:
+                    stats.duplicates += 1  # kept the first time it came
+                elif not replay:
                     stats.rejected += isinstance(error, TopicMismatch)
                     await self.worker.dead_letter(message, str(error))
                 continue
@@ -473,15 +475,29 @@ class PartitionRunner:
                 stats.waited += int(arrival.waits)
         await self._judge_messages(ready, replay=replay)
 
+    def _set_aside_in_place(
+        self, message: Msg, now: float
+    ) -> Arrival[tuple[Msg, DecodedReadings | None]] | None:
+        """A message that cannot be decoded, in its run's numbering when its subject
+        and its number can be read: kept as a dead letter, it is confirmed to the kit
+        (sending it again cannot mend it) and the ones after it need not wait for it."""
+        where = split_subject(message.subject)
+        numbering = message_numbering(message.data)
+        if where is None or numbering is None:
+            return None
+        boot, seq = numbering
+        return self.sequences.arrive(Topic(*where[1:]), boot, seq, None, (message, None), now)
+
     async def _judge_messages(
-        self, ready: list[tuple[Msg, DecodedReadings]], *, replay: bool
+        self, ready: list[tuple[Msg, DecodedReadings | None]], *, replay: bool
     ) -> None:
-        """Judge decoded messages as one chunk; on a failure not the store's, they
-        become dead letters."""
-        if not ready:
+        """Judge decoded messages as one chunk (those set aside take their place with
+        nothing to judge); on a failure not the store's, they become dead letters."""
+        judged = [(message, decoded) for message, decoded in ready if decoded is not None]
+        if not judged:
             return
         try:
-            self._judge([decoded for _, decoded in ready], replay)
+            self._judge([decoded for _, decoded in judged], replay)
         except (sqlite3.OperationalError, OSError):
             # The store failing is not the message's fault: nothing is acknowledged; the
             # runner starts again from the acknowledged position (replayed, in order).
@@ -489,7 +505,7 @@ class PartitionRunner:
         except Exception as error:  # one bad message must not stop the partition
             log.exception("partition %d: judging a batch failed", self.partition)
             if not replay:
-                for message, _ in ready:
+                for message, _ in judged:
                     await self.worker.dead_letter(message, f"processing failed: {error!r}")
 
     def _decode(self, message: Msg) -> DecodedReadings:
@@ -630,17 +646,17 @@ class CentralWorker:
             *(route.drain(self.options.shutdown_timeout) for route in self.options.routes)
         )
 
-    def gap(self, channel: Channel, missing: int) -> None:
+    def gap(self, topic: Topic, missing: int) -> None:
         """Count messages a kit numbered and the centre never got; alert."""
-        self.stats.gaps[channel.site] = self.stats.gaps.get(channel.site, 0) + missing
+        self.stats.gaps[topic.site] = self.stats.gaps.get(topic.site, 0) + missing
         self.alert(
             Alert.health(
                 "message_gap",
-                channel.device,
-                channel.name or channel.quantity,
-                f"{missing} message(s) of {channel.site} never arrived",
+                topic.device,
+                topic.channel,
+                f"{missing} message(s) of {topic.site} never arrived",
             ),
-            channel.site,
+            topic.site,
         )
 
     async def dead_letter(self, message: Msg, reason: str) -> None:

@@ -19,7 +19,13 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hazmon.acquisition.publish import MessageSpool, ReadingPublisher, encode_readings
+from hazmon.acquisition.publish import (
+    Confirmed,
+    MessageSpool,
+    ReadingPublisher,
+    decode_confirm,
+    encode_readings,
+)
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.drivers.mqtt_adapter import MqttConnection, MqttSettings
 
@@ -39,6 +45,21 @@ class Kit:
         self.boot = time.time_ns()
         self.seq: dict[str, int] = {}
         self.resent = 0
+        self.confirmations: list[Confirmed] = []
+        self._subscribed = threading.Event()
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+
+    def listen_for_confirmations(self, channel: Channel) -> None:
+        """Collect the centre's confirmations for ``channel`` (QoS 0, as the kit's
+        publisher subscribes); returns once the broker granted the subscription."""
+        topic = f"{channel.site}/{channel.device}/{channel.name or channel.quantity}"
+        self.client.subscribe(f"hazmon-confirm/{topic}", qos=0)
+        if not self._subscribed.wait(timeout=60):
+            raise AssertionError("no SUBACK for the confirmations within 60 s")
+
+    def _on_message(self, _client: object, _userdata: object, message: Any) -> None:
+        self.confirmations.append(decode_confirm(message.payload))
 
     def send(
         self,

@@ -1,7 +1,8 @@
 """One central worker on a real 3-node NATS cluster: a fixed meter with no kit beside
 it publishing a leak becomes a hazard filed centrally; a spoofed and a malformed
 message become dead letters without stopping the worker; a missing message number is
-a counted gap; a message that comes after the ones behind it is judged in its place.
+a counted gap; a message that comes after the ones behind it is judged in its place;
+a numbered message set aside is confirmed and waited for by none.
 """
 
 from __future__ import annotations
@@ -170,6 +171,47 @@ def test_a_leak_sent_again_after_the_messages_behind_it_is_judged_in_its_place(
         assert events() == [("city", "meter-7", 2, T0 + 10 * SECOND, 60.0)]
         health = status(status_file)
         assert (health["gaps"], health["late"], health["duplicates"]) == ({}, 0, 0)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+
+
+def test_a_numbered_message_set_aside_is_confirmed_and_the_ones_after_it_do_not_wait(
+    nats_cluster: NatsCluster, pg_register: str, tmp_path: Path
+) -> None:
+    """Messages 1 and 3 of a run are good; 2 carries a 2-D value (a dead letter) and is
+    sent again. Waited for, 2 would hold 3 for the whole reorder wait (120 s here) and
+    be named missing in every confirmation, so the kit would send it, and the centre
+    set it aside, for as long as the kit runs. Read for its number, 2 is kept once and
+    confirmed: the run is confirmed up to 3, nothing missing, nothing waited."""
+    worker, status_file = start_worker(
+        tmp_path, "w1", nats_cluster.urls, pg_register, extra=("--reorder-wait", "120")
+    )
+    try:
+        wait_until_holding(status_file)
+        kit = Kit(nats_cluster.nodes[1].mqtt, "meter-5")
+        meter = lel("city", "meter-5")
+        kit.listen_for_confirmations(meter)
+        times = [T0 + i * SECOND for i in range(30)]
+        kit.send(meter, times[0:10], [5.0] * 10)
+        bad = json.loads(_payload(meter, times[10], 5.0))
+        bad.update(value=[[1.0, 2.0]], boot=kit.boot, seq=2)
+        kit.raw("hazmon/city/meter-5/lel", json.dumps(bad).encode())
+        kit.send(meter, times[20:30], [5.0] * 10, skip=1)  # seq 3
+        wait_until(
+            "20 readings stored", lambda: len(stored_readings(tmp_path / "central.db")) == 20
+        )
+        wait_until(
+            "the run confirmed up to 3",
+            lambda: any(confirmed.seq == 3 for confirmed in kit.confirmations),
+        )
+        kit.raw("hazmon/city/meter-5/lel", json.dumps(bad).encode())  # 2 again
+        wait_until("the repeat counted", lambda: status(status_file).get("duplicates") == 1)
+        kit.close()
+        confirmed = next(c for c in kit.confirmations if c.seq == 3)
+        assert (confirmed.boot, confirmed.missing) == (kit.boot, ())
+        health = status(status_file)
+        assert (health["dead_letters"], health["waited"], health["gaps"]) == (1, 0, {})
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0

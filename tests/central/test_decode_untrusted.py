@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hazmon.acquisition.publish import PayloadError, decode_readings, encode_readings
+from hazmon.acquisition.publish import (
+    PayloadError,
+    decode_readings,
+    encode_readings,
+    message_numbering,
+)
 from hazmon.analysis.readings import Channel
 from hazmon.config.quality import Quality
 
@@ -100,6 +105,37 @@ def test_numbering_round_trips() -> None:
     )
     decoded = decode_readings(payload, arrival_ns=ARRIVAL)
     assert (decoded.boot, decoded.seq) == (123, 7)
+    assert message_numbering(payload) == (123, 7)
+
+
+@pytest.mark.parametrize(
+    ("payload", "numbering"),
+    [
+        # A message set aside (a 2-D value) whose number can still be read.
+        (_payload(value=[[1.0, 2.0]], boot=5, seq=9), (5, 9)),
+        (_payload(boot=5), None),  # unnumbered
+        (_payload(boot=5, seq=0), None),  # a kit numbers from 1
+        (_payload(boot=-5, seq=1), None),
+        (_payload(boot=5, seq=2**63), None),
+        (_payload(boot=True, seq=1), None),
+        (_payload(boot=5, seq=1.0), None),
+        (b'{"boot":5,"seq":' + b"9" * 70 + b"}", None),  # the tail's digits past 64 bits
+        (b"[" * 100_000, None),  # deeper than the parser goes
+        (b"\xff\xfe", None),
+        (b"[1, 2]", None),
+    ],
+)
+def test_the_numbering_of_any_payload_is_read_or_none(
+    payload: bytes, numbering: tuple[int, int] | None
+) -> None:
+    assert message_numbering(payload) == numbering
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_reading_the_numbering_of_random_bytes_never_raises(data: bytes) -> None:
+    found = message_numbering(data)
+    assert found is None or (0 <= found[0] < 2**63 and 1 <= found[1] < 2**63)
 
 
 @settings(max_examples=300, deadline=None)

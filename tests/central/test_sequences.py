@@ -8,11 +8,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hazmon.acquisition.central.sequences import Confirmation, SequenceTracker
+from hazmon.acquisition.central.sequences import Confirmation, SequenceTracker, Topic
 from hazmon.acquisition.publish import DecodedReadings
 from hazmon.analysis.readings import Channel
 
 CHANNEL = Channel("plant-a", "gd-1", "lel", "%LEL", "CH4")
+TOPIC = Topic("plant-a", "gd-1", "lel")
 WAIT = 10.0
 
 
@@ -42,25 +43,25 @@ def test_the_centre_confirms_the_highest_seq_below_which_it_has_every_message() 
     assert _see(tracker, 2) == [2]
     assert _see(tracker, 4) == []  # waits for 3
     assert _see(tracker, 5) == []
-    assert tracker.take_changed() == [Confirmation(CHANNEL, 10, 2, [3])]
+    assert tracker.take_changed() == [Confirmation(TOPIC, 10, 2, [3])]
     assert tracker.take_changed() == []  # nothing new: nothing to publish
     # 3 sent again by the kit: new, and it brings 4 and 5 with it, in order.
     assert _see(tracker, 3) == [3, 4, 5]
-    assert tracker.take_changed() == [Confirmation(CHANNEL, 10, 5, [])]
+    assert tracker.take_changed() == [Confirmation(TOPIC, 10, 5, [])]
     # 4 again (its confirmation lost): a repeat, not judged again, confirmed again.
     arrival = tracker.see(_message(10, 4), 4, 0.0)
     assert (arrival.ready, arrival.repeated) == ([], True)
-    assert tracker.take_changed() == [Confirmation(CHANNEL, 10, 5, [])]
+    assert tracker.take_changed() == [Confirmation(TOPIC, 10, 5, [])]
     # A takeover that never saw 1..99 of a long run: the kit's ``held`` = 100 says
     # all below was confirmed, so 100 and 101 are judged at once and confirm 101.
     fresh: SequenceTracker[int] = SequenceTracker(WAIT)
     assert _see(fresh, 100, boot=20, held=100) == [100]
     assert _see(fresh, 101, boot=20, held=100) == [101]
-    assert fresh.take_changed() == [Confirmation(CHANNEL, 20, 101, [])]
+    assert fresh.take_changed() == [Confirmation(TOPIC, 20, 101, [])]
     # A newer run (the kit restarted) whose first message here is 3, held 2: 2 may
     # still come (the kit holds it), so 3 waits; 1 was confirmed before.
     assert _see(fresh, 3, boot=30, held=2) == []
-    assert fresh.take_changed() == [Confirmation(CHANNEL, 30, 1, [2])]
+    assert fresh.take_changed() == [Confirmation(TOPIC, 30, 1, [2])]
     assert _see(fresh, 2, boot=30, held=2) == [2, 3]
 
 
@@ -72,14 +73,14 @@ def test_a_gap_waits_at_most_wait_then_the_ones_after_it_are_judged_without_it()
     assert list(tracker.waiting_items()) in ([3, 5], [5, 3])
     assert tracker.release_due(110.9) == []  # 3 has waited 9.9 s
     (released,) = tracker.release_due(111.0)
-    assert (released.channel, released.items, released.missing) == (CHANNEL, [3, 5], 2)
+    assert (released.topic, released.items, released.missing) == (TOPIC, [3, 5], 2)
     assert list(tracker.waiting_items()) == []
     # 2 after all: its place was passed (stored, counted late); 6 follows 5 at once.
     arrival = tracker.see(_message(10, 2), 2, 112.0)
     assert (arrival.ready, arrival.late) == ([2], True)
     assert _see(tracker, 6, now=113.0) == [6]
     # The confirmation still names 4 (the kit may have it): 2 came, so up to 3.
-    assert tracker.take_changed() == [Confirmation(CHANNEL, 10, 3, [4])]
+    assert tracker.take_changed() == [Confirmation(TOPIC, 10, 3, [4])]
 
 
 def test_a_replay_ends_by_judging_what_still_waits() -> None:
@@ -88,6 +89,21 @@ def test_a_replay_ends_by_judging_what_still_waits() -> None:
     assert _see(tracker, 4) == []
     (released,) = tracker.release_all()
     assert (released.items, released.missing) == ([4], 2)
+
+
+def test_a_message_set_aside_takes_its_place_and_is_confirmed() -> None:
+    """A message that cannot be decoded but whose number can be read (a dead letter):
+    the ones after it do not wait for it, and it is confirmed (sending it again cannot
+    mend it); sent again, it is a repeat (not set aside twice)."""
+    tracker: SequenceTracker[int] = SequenceTracker(WAIT)
+    assert _see(tracker, 1) == [1]
+    assert _see(tracker, 3) == []  # waits for 2
+    assert tracker.arrive(TOPIC, 10, 2, None, 2, 0.5).ready == [2, 3]
+    assert tracker.take_changed() == [Confirmation(TOPIC, 10, 3, [])]
+    assert tracker.arrive(TOPIC, 10, 2, None, 2, 0.6).repeated
+    # A named channel's topic is its name, not its quantity.
+    named = Channel("plant-a", "gd-1", "lel", "%LEL", "CH4", name="cell-2")
+    assert Topic.of(named) == Topic("plant-a", "gd-1", "cell-2")
 
 
 def test_unnumbered_messages_are_judged_as_they_come() -> None:
@@ -120,4 +136,4 @@ def test_any_arrival_order_is_judged_in_seq_order_once_each(
         assert tracker.release_due(now * 0.1) == []
     assert judged == list(range(1, 13))
     assert list(tracker.waiting_items()) == []
-    assert tracker.take_changed() == [Confirmation(CHANNEL, 10, 12, [])]
+    assert tracker.take_changed() == [Confirmation(TOPIC, 10, 12, [])]

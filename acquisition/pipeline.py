@@ -310,7 +310,9 @@ class Pipeline:
         through the evaluator as the live batches went, so holds, TWA/STEL windows,
         latches and open events are what they were when the previous run ended. Nothing
         is stored again and no alert is sent: an alarm still in force is raised again by
-        the first live reading (the alert state lives in memory, the register does not).
+        the first live reading (the alert state lives in memory, the register does not),
+        and one the replay ends in that is over by then is cleared by it (the previous
+        run announced it; nobody else clears it).
         Events the replay closes are filed; the register knows those it has by key.
         """
         if len(history) == 0:
@@ -318,6 +320,7 @@ class Pipeline:
         self._limits()
         judged = self.evaluator.update(history)
         self._remember_latest(history, judged.level)
+        self.levels.resume(history, judged.level)
         self.stats.replayed += len(history)
         events = self._hazard_events(self.evaluator.take_events())
         self.stats.replayed_events += len(events)

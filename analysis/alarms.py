@@ -39,19 +39,43 @@ class LevelTracker:
     """
 
     last_level: dict[int, int] = field(default_factory=dict)
+    resumed_level: dict[int, int] = field(default_factory=dict)
+    """A channel's level where a replay (:meth:`resume`) ended, until its first reading
+    after it: an alarm announced before a restart and over by then is cleared by it."""
+
+    def resume(self, readings: Readings, level: NDArray[np.uint8]) -> None:
+        """Note where a replay of stored readings leaves each channel, announcing nothing.
+
+        An alarm still in force at the first reading after it is raised again (the
+        receivers and the new alert state learn it anew); one over by then is cleared,
+        because the previous run announced it and nobody else will clear it.
+        """
+        _, channel, current = self._ordered(readings, level)
+        if len(channel):
+            last = np.r_[channel[1:] != channel[:-1], True]
+            for number, value in zip(channel[last], current[last], strict=True):
+                self.resumed_level[int(number)] = int(value)
+
+    def _ordered(
+        self, readings: Readings, level: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.intp], NDArray[np.int32], NDArray[np.uint8]]:
+        """Rows with a value sorted by channel, then time; their channels and levels."""
+        rows = np.flatnonzero(~np.isnan(readings.value))
+        order = rows[np.lexsort((readings.ts[rows], readings.channel[rows]))]
+        return order, readings.channel[order], level[order]
 
     def update(self, readings: Readings, level: NDArray[np.uint8]) -> Transitions:
         """Return the transitions in ``readings`` (sorted by channel, then time)."""
-        rows = np.flatnonzero(~np.isnan(readings.value))
-        order = rows[np.lexsort((readings.ts[rows], readings.channel[rows]))]
-        channel = readings.channel[order]
-        current = level[order]
+        order, channel, current = self._ordered(readings, level)
         previous = np.empty_like(current)
         if len(order):
             previous[1:] = current[:-1]
             first = np.ones(len(order), dtype=bool)
             first[1:] = channel[1:] != channel[:-1]
-            previous[first] = [self.last_level.get(int(number), 0) for number in channel[first]]
+            previous[first] = [
+                self._previous(int(number), int(value))
+                for number, value in zip(channel[first], current[first], strict=True)
+            ]
             last = np.r_[first[1:], True]
             for number, value in zip(channel[last], current[last], strict=True):
                 self.last_level[int(number)] = int(value)
@@ -62,6 +86,15 @@ class LevelTracker:
             previous_level=previous[changed],
             level=current[changed],
         )
+
+    def _previous(self, number: int, level: int) -> int:
+        """The level a channel's first reading of a batch changes from."""
+        resumed = self.resumed_level.pop(number, 0)
+        if number in self.last_level:
+            return self.last_level[number]
+        # First reading since a replay: an alarm over by now is cleared from the level
+        # the replay ended at; one still in force is raised again (from 0).
+        return resumed if level == 0 else 0
 
 
 # --------------------------------------------------------------------------------------

@@ -11,12 +11,14 @@ counted by hand: two events, at 600 s and at 3,540 s (the leak that spans the cu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
+from hazmon.acquisition.alerts import Alert
 from hazmon.acquisition.pipeline import Pipeline, replay_start
 from hazmon.analysis.readings import Channel, ChannelTable, Readings
 from hazmon.config.standards import rules_by_quantity
@@ -34,7 +36,9 @@ VALUES[354:372] = 55.0  # 3,540 .. 3,710 s: past A2 again, across the cut at 3,6
 CUT = 360  # readings before the crash
 
 
-def _pipeline(database: Path) -> tuple[Pipeline, SqliteTimeSeries, HazardRegister]:
+def _pipeline(
+    database: Path, alert_sink: Callable[[Alert], None] = lambda _alert: None
+) -> tuple[Pipeline, SqliteTimeSeries, HazardRegister]:
     store = SqliteTimeSeries(database)
     store.open()
     register = HazardRegister(f"sqlite:///{database.with_suffix('.register.db')}")
@@ -45,7 +49,7 @@ def _pipeline(database: Path) -> tuple[Pipeline, SqliteTimeSeries, HazardRegiste
         store,
         register,
         {"gd": HazardContext("E", "tank farm")},
-        lambda _alert: None,
+        alert_sink,
     )
     return pipeline, store, register
 
@@ -108,3 +112,36 @@ def test_the_replay_counts_back_from_the_newest_stored_reading() -> None:
     # A stored reading ahead of this clock counts as now; an empty store, nothing.
     assert replay_start(morning + hour, morning) == T0 + 24 * hour
     assert replay_start(None, morning) is None
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        # Over by the first reading after the restart: cleared from A1, once.
+        (2.0, [("clear", 1, 0)]),
+        # Still in force: raised again (the new run's alert state learns it), as before.
+        (30.0, [("raise", 0, 1)]),
+    ],
+)
+def test_an_alarm_the_replay_ends_in_is_cleared_or_raised_again_by_the_first_reading(
+    tmp_path: Path, after: float, expected: list[tuple[str, int, int]]
+) -> None:
+    """GB/T 50493-2019: the first set point (A1) of a combustible gas is 25 %LEL, and
+    A1 does not latch. The run before the kill raised A1 at 30 %LEL and was killed
+    during it; what the restarted run says at its first reading (``after`` %LEL)."""
+    crashed, store, register = _pipeline(tmp_path / "kit.db")
+    for row, value in enumerate([2.0, 30.0, 30.0]):
+        crashed.process(Readings.from_columns([TS[row]], [0], [value]))
+    store.close()  # killed
+    register.close()
+
+    alerts: list[Alert] = []
+    resumed, store, register = _pipeline(tmp_path / "kit.db", alerts.append)
+    resumed.resume(store.read_since(resumed.channels, T0))
+    assert alerts == []  # the replay announces nothing
+    resumed.process(Readings.from_columns([TS[3]], [0], [after]))
+    resumed.process(Readings.from_columns([TS[4]], [0], [after]))
+    assert [(a.kind, a.previous_level, a.level) for a in alerts] == expected
+    resumed.close()
+    store.close()
+    register.close()

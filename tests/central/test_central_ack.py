@@ -216,3 +216,12 @@ def test_an_acknowledgement_survives_the_partition_moving_to_another_worker(
     assert [(b["key"], b["level"], b["ts"]) for b in raises] == [
         ("meter-7/lel", 2, T0 + 10 * SECOND)
     ]
+    # And w2 clears what w1 raised, once, at its first reading (T0 + 30 s), from the
+    # A2 its replay ended in: before, nobody cleared it (w2 had not raised it).
+    (cleared,) = receiver.events("clear")
+    assert (cleared["key"], cleared["level"], cleared["previous_level"], cleared["ts"]) == (
+        "meter-7/lel",
+        0,
+        2,
+        T0 + 30 * SECOND,
+    )

@@ -38,6 +38,12 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.live import Live
 
+from hazmon.acquisition.acknowledgements import (
+    ACK_POLL_S,
+    RegisterAcknowledgements,
+    acknowledged_latches,
+    release_latch,
+)
 from hazmon.acquisition.alert_routes import AlertManager, alert_topic, build_routes
 from hazmon.acquisition.alerts import AlertWords
 from hazmon.acquisition.commands.common import wait_for_stop
@@ -528,6 +534,39 @@ class SiteService:
                 connections = connection.connections
                 self.manager.republish_states()
 
+    async def _watch_acknowledgements(self, pipeline: Pipeline) -> None:
+        """Every :data:`ACK_POLL_S`, while an alarm is latched, look in the register for
+        the desk's acknowledgement of its event (the live page's 确认) and apply it, as
+        ``hazmon alerts ack`` over the broker is applied: the latch is released at the
+        channel's next reading and the routes get the acknowledgement."""
+        acknowledgements = RegisterAcknowledgements(self.register_url)
+        failing = ""
+        try:
+            while True:
+                try:
+                    for item, ack in await acknowledged_latches(pipeline, acknowledgements):
+                        if release_latch(pipeline, item):
+                            channel = item.channel
+                            log.info(
+                                "%s acknowledged on the desk by %s (event %d)",
+                                channel.label,
+                                ack.by,
+                                ack.event_id,
+                            )
+                            self.manager.acknowledge(
+                                f"{channel.device}/{channel.name or channel.quantity}",
+                                ack.by,
+                                ack.reason,
+                            )
+                    failing = ""
+                except Exception as error:  # the register away: asked again, a second later
+                    if str(error) != failing:  # once an outage, not once a second
+                        log.warning("the desk's acknowledgements: %s", error)
+                    failing = str(error)
+                await asyncio.sleep(ACK_POLL_S)
+        finally:
+            acknowledgements.close()
+
     async def _refresh(self, display: Live, state: LiveState) -> None:
         while not self.stop.is_set():
             display.update(render_view(state))
@@ -563,6 +602,7 @@ class SiteService:
         async with asyncio.TaskGroup() as group:
             background = [group.create_task(route.run()) for route in self.routes]
             background.append(group.create_task(self._tick()))
+            background.append(group.create_task(self._watch_acknowledgements(pipeline)))
             if self.connection is not None:
                 background.append(group.create_task(self._listen(self.connection)))
             publisher_task = None

@@ -47,14 +47,16 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from hazmon.acquisition.alert_routes import AlertManager, QueuedRoute
-from hazmon.acquisition.alerts import Alert
-from hazmon.acquisition.central.acks import (
+from hazmon.acquisition.acknowledgements import (
     ACK_POLL_S,
     Acknowledgement,
+    Latched,
     RegisterAcknowledgements,
-    latched_alarms,
+    acknowledged_latches,
+    release_latch,
 )
+from hazmon.acquisition.alert_routes import AlertManager, QueuedRoute
+from hazmon.acquisition.alerts import Alert
 from hazmon.acquisition.central.leases import LeaseTable
 from hazmon.acquisition.central.partitions import (
     DEAD_PREFIX,
@@ -533,16 +535,13 @@ class PartitionRunner:
         context = self.pipeline.contexts.get(alert.device) if alert.device else None
         self.worker.alert(alert, context.enterprise if context else CENTRE_SITE)
 
-    def acknowledge(self, number: int, since_ns: int, ack: Acknowledgement) -> None:
-        """The desk acknowledged the event of channel ``number``'s latched alarm: the
-        evaluator releases the latch at the channel's next reading (the clear then goes
-        out as any clear does); the site's routes get the acknowledgement."""
-        # Judged since the register was asked: a new run of the alarm needs its own.
-        still = {item.number: item.since_ns for item in latched_alarms(self.pipeline)}
-        if still.get(number) != since_ns:
+    def acknowledge(self, item: Latched, ack: Acknowledgement) -> None:
+        """The desk acknowledged the event of ``item``'s latched alarm: the evaluator
+        releases the latch at the channel's next reading; the site's routes get the
+        acknowledgement."""
+        if not release_latch(self.pipeline, item):
             return
-        channel = self.channels[number]
-        self.pipeline.acknowledge(number)
+        channel = item.channel
         self.worker.stats.acknowledged += 1
         log.info(
             "partition %d: %s/%s/%s acknowledged by %s (event %d)",
@@ -735,15 +734,13 @@ class CentralWorker:
     async def apply_acknowledgements(self, runner: PartitionRunner) -> None:
         """Look up the acknowledgements of ``runner``'s latched alarms and apply them
         (nothing asked when none is latched)."""
-        latched = latched_alarms(runner.pipeline)
-        found = await self.acks.find(latched)
-        since = {item.number: item.since_ns for item in latched}
-        for number, ack in found.items():
-            runner.acknowledge(number, since[number], ack)
+        for item, ack in await acknowledged_latches(runner.pipeline, self.acks):
+            runner.acknowledge(item, ack)
 
     async def _watch_acknowledgements(self, stop: asyncio.Event) -> None:
         """Every :data:`ACK_POLL_S`, while some owned channel's alarm is latched, look
-        for its acknowledgement in the register (:mod:`.acks`) and apply it."""
+        for its acknowledgement in the register and apply it
+        (:mod:`hazmon.acquisition.acknowledgements`)."""
         while not stop.is_set():
             try:
                 for runner in list(self.runners.values()):

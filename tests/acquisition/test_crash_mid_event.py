@@ -14,6 +14,9 @@ run files, counted by hand from the stored readings:
 
 Before the fix (issue #17, found 1) the crash left 0 events, or an event starting late
 with part of the samples. Each start's outage is in ``service_outages``.
+
+The same running kit also shows the desk's acknowledgement (a row in its register)
+releasing the latched A2, while it runs and across a restart.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import pytest
 
 from hazmon.config.site import load_site
 from hazmon.simulators.site import SimulatedSite
+from hazmon.store.attachments import Annotations
+from hazmon.store.hazards import HazardRegister
 
 HAZMON = [sys.executable, "-m", "hazmon.acquisition.cli"]
 DEADLINE = 120.0  # [s] generous: the suite runs on loaded two-core machines
@@ -288,3 +293,71 @@ def test_a_stop_mid_event_then_a_restart_during_it_extends_the_filed_event(
     assert actions.count("event_extended") == 1
     (outage,) = _outages(service)
     assert outage[2] == "stopped"
+
+
+def _acknowledge_on_the_desk(service: Service) -> None:
+    """What the desk's live page writes when the officer acknowledges the leak's event."""
+    register = HazardRegister(f"sqlite:///{service.database}")
+    register.open()
+    try:
+        ((event_id,),) = service.query("SELECT id FROM events WHERE device = 'gd'")
+        Annotations(register).acknowledge(event_id, "现场确认：已关阀", actor="officer")
+    finally:
+        register.close()
+
+
+def _latched_after_the_leak(service: Service, meter: Meter) -> None:
+    """The leak over (1.5 %LEL), its event filed, the combustible A2 still latched
+    (GB/T 50493-2019 practice): the stored levels after the leak stay 2."""
+    meter.t = AFTER
+    service.quiet_readings_after_leak(4)
+    service.wait_for("the leak's event filed", lambda: len(service.events()) == 1)
+    leak_end = service.lel(f"r.value >= {A1}")[-1][0]
+    levels = service.query(
+        "SELECT r.level FROM readings r JOIN channels c ON c.id = r.channel_id "
+        "WHERE c.device = 'gd' AND c.name = 'lel' AND r.ts > ?",
+        leak_end,
+    )
+    assert levels, service.output()
+    assert {level for (level,) in levels} == {2}, levels
+
+
+def _released(service: Service) -> None:
+    """Readings at level 0 again (the latch released), and the clear in the log."""
+    service.wait_for(
+        "reading at level 0 after the acknowledgement",
+        lambda: bool(
+            service.query(
+                "SELECT 1 FROM readings r JOIN channels c ON c.id = r.channel_id "
+                "WHERE c.device = 'gd' AND c.name = 'lel' AND r.level = 0 AND r.value < ? "
+                "AND r.ts > (SELECT max(ts) FROM readings WHERE level = 2)",
+                A1,
+            )
+        ),
+    )
+
+
+def test_the_desks_acknowledgement_releases_the_running_kits_latch(
+    english: None, service: Service, meter: Meter
+) -> None:
+    """Acknowledged on the desk (a row in the kit's register): before, only ``hazmon
+    alerts ack`` over a broker reached the kit, and the A2 stayed latched for good."""
+    _leak_begins(service, meter)
+    _latched_after_the_leak(service, meter)
+    _acknowledge_on_the_desk(service)
+    _released(service)
+    service.stop()
+    assert "CLEAR" in service.output()
+
+
+def test_an_acknowledgement_given_while_the_kit_was_stopped_releases_it_after_the_restart(
+    english: None, service: Service, meter: Meter
+) -> None:
+    """The replay brings the latch back; the register still holds the acknowledgement."""
+    _leak_begins(service, meter)
+    _latched_after_the_leak(service, meter)
+    service.stop()
+    _acknowledge_on_the_desk(service)
+    service.start()
+    _released(service)
+    service.stop()

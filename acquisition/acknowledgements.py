@@ -1,16 +1,17 @@
-"""Acknowledgements at the centre: the desk's, read back from the register.
+"""The desk's acknowledgements, read back from the register, for a kit and the centre.
 
-The department acknowledges an alert on the desk's live page; the desk writes it to the
-register (:meth:`~hazmon.store.attachments.Annotations.acknowledge`, table
-``alert_acknowledgements``, one row per event). Centrally the register is the same
-PostgreSQL the workers file their events into, so it is where a worker finds them: no
-second channel to keep in step, and an acknowledgement outlives the worker that saw it
-(a partition's next owner finds it again after its replay).
+The department or the inspector acknowledges an alert on the desk's live page; the desk
+writes it to the register (:meth:`~hazmon.store.attachments.Annotations.acknowledge`,
+table ``alert_acknowledgements``, one row per event). That register is the one the
+events are filed into (a kit's own store file, or the centre's PostgreSQL), so it is
+where ``hazmon run`` and the central workers find them: no second channel to keep in
+step, and an acknowledgement outlives the process that saw it (a restarted kit, or a
+partition's next owner, finds it again after its replay).
 
-Only a latched alarm needs one (the combustible A2, GB/T 50493 practice). A worker
-asks, for the channels of its partitions whose alarm is latched, whether the event
-that raised that latch was acknowledged. An acknowledgement of an older event never
-releases a newer latch: the event must contain the start of the latched run.
+Only a latched alarm needs one (the combustible A2, GB/T 50493 practice). The owner of
+a pipeline asks, for the channels whose alarm is latched, whether the event that raised
+that latch was acknowledged. An acknowledgement of an older event never releases a
+newer latch: the event must contain the start of the latched run.
 """
 
 from __future__ import annotations
@@ -103,14 +104,14 @@ class RegisterAcknowledgements:
     Parameters
     ----------
     url
-        The register's SQLAlchemy URL (the workers' and the desk's).
+        The register's SQLAlchemy URL (the desk's too).
     timeout : [s]
         Longest wait of one database call.
     """
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.register = HazardRegister(url, timeout=timeout)
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="central-acks")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="acknowledgements")
 
     def _find(self, latched: Sequence[Latched]) -> dict[int, Acknowledgement]:
         self.register.open()
@@ -174,3 +175,24 @@ class RegisterAcknowledgements:
         """Close the connection pool and the thread."""
         self._executor.shutdown(wait=True)
         self.register.close()
+
+
+async def acknowledged_latches(
+    pipeline: Pipeline, acknowledgements: RegisterAcknowledgements
+) -> list[tuple[Latched, Acknowledgement]]:
+    """The latched alarms of ``pipeline`` the register holds an acknowledgement of
+    (nothing asked when none is latched)."""
+    latched = latched_alarms(pipeline)
+    found = await acknowledgements.find(latched)
+    return [(item, found[item.number]) for item in latched if item.number in found]
+
+
+def release_latch(pipeline: Pipeline, item: Latched) -> bool:
+    """Release ``item``'s latch at its channel's next reading (the clear then goes out
+    as any clear does), unless the channel was judged since the register was asked and
+    its latch is another run's now (that run needs its own acknowledgement)."""
+    still = {latched.number: latched.since_ns for latched in latched_alarms(pipeline)}
+    if still.get(item.number) != item.since_ns:
+        return False
+    pipeline.acknowledge(item.number)
+    return True

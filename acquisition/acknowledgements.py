@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import and_, or_, select
 
+from hazmon.acquisition.alert_routes import AlertManager
 from hazmon.acquisition.pipeline import Pipeline
 from hazmon.analysis.readings import Channel
 from hazmon.store.attachments import acknowledgements_table
@@ -187,12 +188,18 @@ async def acknowledged_latches(
     return [(item, found[item.number]) for item in latched if item.number in found]
 
 
-def release_latch(pipeline: Pipeline, item: Latched) -> bool:
+def apply_acknowledgement(
+    pipeline: Pipeline, manager: AlertManager, item: Latched, ack: Acknowledgement
+) -> bool:
     """Release ``item``'s latch at its channel's next reading (the clear then goes out
-    as any clear does), unless the channel was judged since the register was asked and
-    its latch is another run's now (that run needs its own acknowledgement)."""
+    as any clear does) and give the site's routes the acknowledgement; False, and
+    nothing done, when the channel was judged since the register was asked and its
+    latch is another run's now (that run needs its own acknowledgement)."""
     still = {latched.number: latched.since_ns for latched in latched_alarms(pipeline)}
     if still.get(item.number) != item.since_ns:
         return False
     pipeline.acknowledge(item.number)
+    # No state when this process has not raised it (a restart, a takeover): nothing sent.
+    channel = item.channel
+    manager.acknowledge(f"{channel.device}/{channel.name or channel.quantity}", ack.by, ack.reason)
     return True

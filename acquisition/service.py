@@ -42,7 +42,7 @@ from hazmon.acquisition.acknowledgements import (
     ACK_POLL_S,
     RegisterAcknowledgements,
     acknowledged_latches,
-    release_latch,
+    apply_acknowledgement,
 )
 from hazmon.acquisition.alert_routes import AlertManager, alert_topic, build_routes
 from hazmon.acquisition.alerts import AlertWords
@@ -545,18 +545,12 @@ class SiteService:
             while True:
                 try:
                     for item, ack in await acknowledged_latches(pipeline, acknowledgements):
-                        if release_latch(pipeline, item):
-                            channel = item.channel
+                        if apply_acknowledgement(pipeline, self.manager, item, ack):
                             log.info(
                                 "%s acknowledged on the desk by %s (event %d)",
-                                channel.label,
+                                item.channel.label,
                                 ack.by,
                                 ack.event_id,
-                            )
-                            self.manager.acknowledge(
-                                f"{channel.device}/{channel.name or channel.quantity}",
-                                ack.by,
-                                ack.reason,
                             )
                     failing = ""
                 except Exception as error:  # the register away: asked again, a second later

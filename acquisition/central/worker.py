@@ -53,7 +53,7 @@ from hazmon.acquisition.acknowledgements import (
     Latched,
     RegisterAcknowledgements,
     acknowledged_latches,
-    release_latch,
+    apply_acknowledgement,
 )
 from hazmon.acquisition.alert_routes import AlertManager, QueuedRoute
 from hazmon.acquisition.alerts import Alert
@@ -539,9 +539,9 @@ class PartitionRunner:
         """The desk acknowledged the event of ``item``'s latched alarm: the evaluator
         releases the latch at the channel's next reading; the site's routes get the
         acknowledgement."""
-        if not release_latch(self.pipeline, item):
-            return
         channel = item.channel
+        if not apply_acknowledgement(self.pipeline, self.worker.manager(channel.site), item, ack):
+            return
         self.worker.stats.acknowledged += 1
         log.info(
             "partition %d: %s/%s/%s acknowledged by %s (event %d)",
@@ -551,10 +551,6 @@ class PartitionRunner:
             channel.name or channel.quantity,
             ack.by,
             ack.event_id,
-        )
-        # No state when this worker has not raised it (a takeover): nothing to send.
-        self.worker.manager(channel.site).acknowledge(
-            f"{channel.device}/{channel.name or channel.quantity}", ack.by, ack.reason
         )
 
     def _judge(self, good: list[DecodedReadings], replay: bool) -> None:

@@ -423,11 +423,10 @@ def message_numbering(payload: bytes) -> tuple[int, int] | None:
         if not isinstance(data, dict):
             return None
         numbers = data.get("boot"), data.get("seq")
-    match numbers:
-        case (int() as boot, int() as seq) if (
-            type(boot) is type(seq) is int and 0 <= boot < 2**63 and 1 <= seq < 2**63
-        ):
-            return boot, seq
+    boot, seq = numbers
+    # ``type() is int``: JSON true is no number.
+    if type(boot) is int and type(seq) is int and 0 <= boot < 2**63 and 1 <= seq < 2**63:
+        return boot, seq
     return None
 
 
